@@ -1,0 +1,1 @@
+"""movielens-dag: a Dagster code location over a Parquet + DuckDB MovieLens warehouse."""

@@ -1,0 +1,194 @@
+import pathlib
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+
+from movielens_dag import warehouse
+from movielens_dag.movielens import quality, readers
+from movielens_dag.resources.movielens_source import MovieLensSource
+from movielens_dag.resources.storage import DataDir
+
+GROUP = "movielens"
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+def movielens_files(
+    context: dg.AssetExecutionContext, data_dir: DataDir, movielens_source: MovieLensSource
+) -> dg.Output:
+    """The release's source files (bundled, local folder, or downloaded + checksum-verified zip)."""
+    variant = movielens_source.get_variant()
+    source_dir = movielens_source.resolve(data_dir.paths, context.log.info)
+    files = sorted(p for p in source_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    table = pd.DataFrame(
+        {
+            "variant": variant.name,
+            "source_dir": str(source_dir),
+            "file": [p.name for p in files],
+            "bytes": [p.stat().st_size for p in files],
+            "modified_at": [datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) for p in files],
+        }
+    )
+    return dg.Output(
+        table,
+        metadata={"variant": variant.name, "source_dir": dg.MetadataValue.path(str(source_dir))},
+    )
+
+
+def _source(files: pd.DataFrame) -> pathlib.Path:
+    return pathlib.Path(files["source_dir"].iloc[0])
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource) -> dg.Output:
+    """One row per movie: title with its article restored, year, genres, alternate titles."""
+    variant = movielens_source.get_variant()
+    table, meta = readers.read_movies(_source(movielens_files), variant)
+    years = table["year"].to_pandas()
+    genres = pd.Series([g for gs in table["genres"].to_pylist() for g in gs]).value_counts()
+    return dg.Output(
+        table,
+        metadata={
+            "variant": variant.name,
+            "encoding": meta["encoding"],
+            "movies_without_year": int(years.isna().sum()),
+            "movies_without_genres": sum(1 for g in table["genres"].to_pylist() if not g),
+            "movies_with_alt_titles": sum(1 for a in table["alt_titles"].to_pylist() if a),
+            "year_range": f"{int(years.min())}–{int(years.max())}" if years.notna().any() else "n/a",
+            "genres": dg.MetadataValue.md(genres.rename("movies").to_frame().to_markdown()),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+def links(
+    movielens_files: pd.DataFrame, movies: pa.Table, movielens_source: MovieLensSource
+) -> dg.Output:
+    """IMDb and TMDB ids per movie (nulls where the release has none)."""
+    variant = movielens_source.get_variant()
+    table, meta = readers.read_links(
+        _source(movielens_files), variant, set(movies["movie_id"].to_pylist())
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "source_file": meta["source_file"],
+            "missing_imdb_id": table["imdb_id"].null_count,
+            "missing_tmdb_id": table["tmdb_id"].null_count,
+        },
+    )
+
+
+def _interactions(context, table: str, files, movies_path, data_dir, movielens_source) -> dg.Output:
+    variant = movielens_source.get_variant()
+    staged = warehouse.staging_file(data_dir.paths, table)
+    try:
+        stats = readers.convert_interactions(
+            _source(files), variant, table, movies_path, staged,
+            data_dir.paths.staging / "duckdb_tmp", context.log.info,
+        )
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    metadata = {
+        "variant": variant.name,
+        "source_file": stats["source_file"],
+        "distinct_users": stats["users"],
+        "distinct_movies": stats["movies"],
+    }
+    return dg.Output(warehouse.StagedParquet(staged), metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"})
+def ratings(
+    context: dg.AssetExecutionContext,
+    movielens_files: pd.DataFrame,
+    movies: pathlib.Path,
+    data_dir: DataDir,
+    movielens_source: MovieLensSource,
+) -> dg.Output:
+    """Every rating (user_id, movie_id, rating, timestamp), streamed to Parquet by DuckDB."""
+    return _interactions(context, "ratings", movielens_files, movies, data_dir, movielens_source)
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"})
+def tags(
+    context: dg.AssetExecutionContext,
+    movielens_files: pd.DataFrame,
+    movies: pathlib.Path,
+    data_dir: DataDir,
+    movielens_source: MovieLensSource,
+) -> dg.Output:
+    """Free-text user tags (empty for releases without tags, such as ml-1m)."""
+    if not movielens_source.get_variant().has_tags:
+        return dg.Output(readers.empty_tags_table(), metadata={"note": "this release has no tags"})
+    return _interactions(context, "tags", movielens_files, movies, data_dir, movielens_source)
+
+
+# --- checks ----------------------------------------------------------------------------------------
+
+
+def _unique(name: str, columns: list[str]):
+    @dg.asset_check(asset=name, name=f"{name}_unique_{'_'.join(columns)}", blocking=True)
+    def check(data_dir: DataDir) -> dg.AssetCheckResult:
+        total, examples = quality.duplicate_keys(data_dir.paths.asset_file(GROUP, name), columns)
+        return dg.AssetCheckResult(
+            passed=total == 0,
+            metadata={"duplicate_keys": total, "examples": str(examples)},
+        )
+
+    return check
+
+
+def _references_movies(name: str):
+    @dg.asset_check(asset=name, name=f"{name}_movies_exist", additional_deps=["movies"], blocking=True)
+    def check(data_dir: DataDir) -> dg.AssetCheckResult:
+        paths = data_dir.paths
+        total, examples = quality.orphan_references(
+            paths.asset_file(GROUP, name), paths.asset_file(GROUP, "movies"), "movie_id"
+        )
+        return dg.AssetCheckResult(
+            passed=total == 0, metadata={"orphan_rows": total, "unknown_movie_ids": str(examples)}
+        )
+
+    return check
+
+
+movies_unique = _unique("movies", ["movie_id"])
+links_unique = _unique("links", ["movie_id"])
+links_reference_movies = _references_movies("links")
+ratings_reference_movies = _references_movies("ratings")
+tags_reference_movies = _references_movies("tags")
+
+
+@dg.asset_check(asset="ratings", additional_deps=["movies"])
+def documented_counts(data_dir: DataDir, movielens_source: MovieLensSource) -> dg.AssetCheckResult:
+    """Movies, ratings and users match the figures GroupLens documents for this release."""
+    variant = movielens_source.get_variant()
+    paths = data_dir.paths
+    actual = {
+        "movies": quality.count(paths.asset_file(GROUP, "movies")),
+        "ratings": quality.count(paths.asset_file(GROUP, "ratings")),
+        "users": quality.count(paths.asset_file(GROUP, "ratings"), "count(DISTINCT user_id)"),
+    }
+    expected = {
+        "movies": variant.expected_movies,
+        "ratings": variant.expected_ratings,
+        "users": variant.expected_users,
+    }
+    known = {k: v for k, v in expected.items() if v is not None}
+    # The bundled release is pinned exactly; for downloads a mismatch is worth a warning only
+    # (ml-latest changes over time, and a local folder may be a deliberate subset).
+    severity = (
+        dg.AssetCheckSeverity.ERROR if variant.name == "ml-latest-small" else dg.AssetCheckSeverity.WARN
+    )
+    return dg.AssetCheckResult(
+        passed=all(actual[k] == v for k, v in known.items()),
+        severity=severity,
+        metadata={
+            "variant": variant.name,
+            **{f"{k}_actual": v for k, v in actual.items()},
+            **{f"{k}_expected": v for k, v in known.items()},
+        },
+    )

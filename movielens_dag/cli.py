@@ -1,0 +1,114 @@
+"""`movielens-dag`: query the warehouse (read-only), refresh its catalogue, materialize the DAG."""
+
+import argparse
+import csv
+import sys
+
+import duckdb
+
+from movielens_dag import warehouse
+from movielens_dag.paths import DataPaths, resolve_data_dir
+
+# Statement types that cannot write: the connection is read-only as well, but COPY/EXPORT/ATTACH
+# could still write files elsewhere, so they are refused before anything runs.
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
+
+
+def data_paths(data_dir: str | None) -> DataPaths:
+    return DataPaths(resolve_data_dir(data_dir))
+
+
+def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int, out=None) -> int:
+    out = out or sys.stdout
+    con = warehouse.connect_read_only(paths)
+    try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if not statements:
+            print("error: no SQL statement given", file=sys.stderr)
+            return 2
+        for statement in statements:
+            kind = statement.type.name
+            if kind not in READ_ONLY_STATEMENTS:
+                print(
+                    f"error: {kind} statements are not allowed; `movielens-dag sql` is read-only "
+                    f"(allowed: {', '.join(sorted(READ_ONLY_STATEMENTS))})",
+                    file=sys.stderr,
+                )
+                return 2
+        for statement in statements:
+            try:
+                relation = con.sql(statement.query)
+                if relation is None:
+                    continue
+                table = relation.to_arrow_table() if fmt != "table" else None
+                if fmt == "table":
+                    relation.show(max_rows=max_rows, max_width=200)
+                elif fmt == "csv":
+                    writer = csv.writer(out)
+                    writer.writerow(table.column_names)
+                    writer.writerows(zip(*(c.to_pylist() for c in table.columns)))
+                else:
+                    out.write(warehouse.preview_markdown(table, rows=max_rows, max_chars=200) + "\n")
+            except duckdb.Error as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        con.close()
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    try:
+        return run_sql(data_paths(args.data_dir), args.query, args.format, args.max_rows)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    paths = data_paths(args.data_dir)
+    changed = warehouse.sync_catalog(paths)
+    views = warehouse.discover_views(paths)
+    print(f"{len(views)} views in {paths.duckdb_file}; refreshed: {', '.join(changed) or 'none'}")
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from movielens_dag.materialize import materialize_everything  # loads Dagster: keep `sql` fast
+
+    return 0 if materialize_everything(args.data_dir, args.partitions) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="movielens-dag", description=__doc__)
+    parser.add_argument(
+        "--data-dir", help="data directory (default: $MOVIELENS_DATA_DIR, else <repo>/data)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sql = sub.add_parser("sql", help="run read-only SQL against the warehouse views")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
+    sql.add_argument("--max-rows", type=int, default=40)
+    sql.set_defaults(func=cmd_sql)
+
+    catalog = sub.add_parser("catalog", help="recreate the DuckDB views from the Parquet files")
+    catalog.set_defaults(func=cmd_catalog)
+
+    mat = sub.add_parser("materialize", help="materialize every asset (the README's main command)")
+    mat.add_argument(
+        "--partitions", default="demo", choices=["demo", "all"],
+        help="for partitioned assets: the small demo set (default) or every partition",
+    )
+    mat.set_defaults(func=cmd_materialize)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

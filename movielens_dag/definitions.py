@@ -1,0 +1,54 @@
+"""The `movielens_dag` code location: every asset module in assets/, plus resources from the env."""
+
+import os
+
+import dagster as dg
+
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from movielens_dag.assets import documents, movielens
+from movielens_dag.movielens.variants import DEFAULT_BASE_URL
+from movielens_dag.paths import DEFAULT_DATA_DIR
+from movielens_dag.resources.movielens_source import MovieLensSource
+from movielens_dag.resources.storage import DataDir
+from movielens_dag.resources.warehouse_io import WarehouseIOManager
+
+ASSET_MODULES = [movielens, documents]
+
+
+def _env(name: str, default: str | None) -> object:
+    """``dg.EnvVar(name)`` when the variable is set (resolved at run time, shown as env in the UI)."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def make_resources(data_dir: str | None = None) -> dict:
+    """All resources. ``data_dir`` overrides MOVIELENS_DATA_DIR (tests use a temp folder)."""
+    storage = DataDir(data_dir=str(data_dir) if data_dir else _env("MOVIELENS_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    return {
+        "data_dir": storage,
+        "io_manager": WarehouseIOManager(data_dir=storage),
+        "movielens_source": MovieLensSource(
+            variant=_env("MOVIELENS_VARIANT", "ml-latest-small"),
+            source_dir=_env("MOVIELENS_SOURCE_DIR", None),
+            base_url=_env("MOVIELENS_BASE_URL", DEFAULT_BASE_URL),
+            expected_md5=_env("MOVIELENS_MD5", None),
+        ),
+    }
+
+
+def _module_objects(kind: type | tuple[type, ...]) -> list:
+    return [obj for m in ASSET_MODULES for obj in vars(m).values() if isinstance(obj, kind)]
+
+
+def build_definitions(data_dir: str | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+        jobs=_module_objects((dg.JobDefinition, UnresolvedAssetJobDefinition)),
+        schedules=_module_objects(dg.ScheduleDefinition),
+        sensors=_module_objects(dg.SensorDefinition),
+        resources=make_resources(data_dir),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every source: retry policy, rate-limited fetcher, downloads."""

@@ -1,0 +1,1 @@
+"""MovieLens releases: variants, download, parsing and validation (plain code, no Dagster)."""

@@ -1,0 +1,1 @@
+"""Dagster resources. Configuration that deployments change arrives here from the environment."""

@@ -1,0 +1,31 @@
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+
+from movielens_dag.movielens.source import resolve_source_dir
+from movielens_dag.movielens.variants import DEFAULT_BASE_URL, Variant, get_variant
+from movielens_dag.paths import DataPaths
+
+
+class MovieLensSource(dg.ConfigurableResource):
+    """Which MovieLens release to ingest and where its files come from.
+
+    ``variant`` (env ``MOVIELENS_VARIANT``): ml-latest-small (bundled, default), ml-1m, ml-10m,
+    ml-20m, ml-25m, ml-32m, ml-latest. ``source_dir`` (env ``MOVIELENS_SOURCE_DIR``): an extracted
+    release folder; without it the official zip is downloaded from ``base_url``.
+    """
+
+    variant: str = "ml-latest-small"
+    source_dir: Optional[str] = None
+    base_url: str = DEFAULT_BASE_URL
+    expected_md5: Optional[str] = None
+
+    def get_variant(self) -> Variant:
+        return get_variant(self.variant)
+
+    def resolve(self, paths: DataPaths, log: Callable[[str], None]) -> Path:
+        return resolve_source_dir(
+            self.get_variant(), paths, self.source_dir, self.base_url, self.expected_md5, log
+        )

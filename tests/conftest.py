@@ -1,0 +1,42 @@
+"""Shared fixtures: real data locations and one materialized MovieLens warehouse per session."""
+
+from pathlib import Path
+
+import pytest
+
+from movielens_dag.paths import BUNDLED_MOVIELENS_DIR, PROJECT_ROOT, DataPaths
+
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def bundled_release() -> Path:
+    return BUNDLED_MOVIELENS_DIR / "ml-latest-small"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout; tests that need it skip cleanly when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not beside this checkout")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def foundation_warehouse(tmp_path_factory) -> DataPaths:
+    """A temp data dir with the movielens and documents groups materialized from the bundled data.
+
+    Session-scoped: tests must not modify it (materialize into their own tmp_path instead).
+    """
+    import dagster as dg
+
+    from movielens_dag.definitions import build_definitions
+
+    root = tmp_path_factory.mktemp("foundation")
+    defs = build_definitions(str(root))
+    selection = dg.AssetSelection.groups("movielens", "documents")
+    result = dg.materialize(
+        list(defs.assets) + list(defs.asset_checks), selection=selection, resources=defs.resources
+    )
+    assert result.success
+    return DataPaths(root)
