@@ -45,3 +45,17 @@ def test_data_dir_comes_from_the_environment(monkeypatch, tmp_path):
     assert isinstance(resources["data_dir"].data_dir, dg.EnvVar)
     assert resources["data_dir"].data_dir.get_value() == str(tmp_path)
     assert resources["movielens_source"].variant.get_value() == "ml-1m"
+
+
+def test_dg_cli_lists_the_same_assets():
+    import json
+    import shutil
+
+    from movielens_dag.definitions import defs
+
+    dg_bin = shutil.which("dg", path=str(PROJECT_ROOT / ".venv" / "bin")) or shutil.which("dg")
+    out = subprocess.run([dg_bin, "list", "defs", "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed = {a["asset_key"] for a in json.loads(out.stdout)["assets"]}
+    expected = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
+    assert listed == expected
