@@ -1,38 +1,34 @@
 """The `movielens_dag` code location: every asset module in assets/, plus resources from the env."""
 
-import os
-
 import dagster as dg
 
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from movielens_dag.assets import documents, movielens
+from movielens_dag.assets import documents, enrichment, movielens
 from movielens_dag.movielens.variants import DEFAULT_BASE_URL
 from movielens_dag.paths import DEFAULT_DATA_DIR
+from movielens_dag.resources import env_or_default
+from movielens_dag.resources.http import http_fetcher_from_env
 from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
 
-ASSET_MODULES = [movielens, documents]
-
-
-def _env(name: str, default: str | None) -> object:
-    """``dg.EnvVar(name)`` when the variable is set (resolved at run time, shown as env in the UI)."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+ASSET_MODULES = [movielens, enrichment, documents]
 
 
 def make_resources(data_dir: str | None = None) -> dict:
     """All resources. ``data_dir`` overrides MOVIELENS_DATA_DIR (tests use a temp folder)."""
-    storage = DataDir(data_dir=str(data_dir) if data_dir else _env("MOVIELENS_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    storage = DataDir(data_dir=str(data_dir) if data_dir else env_or_default("MOVIELENS_DATA_DIR", str(DEFAULT_DATA_DIR)))
     return {
         "data_dir": storage,
         "io_manager": WarehouseIOManager(data_dir=storage),
         "movielens_source": MovieLensSource(
-            variant=_env("MOVIELENS_VARIANT", "ml-latest-small"),
-            source_dir=_env("MOVIELENS_SOURCE_DIR", None),
-            base_url=_env("MOVIELENS_BASE_URL", DEFAULT_BASE_URL),
-            expected_md5=_env("MOVIELENS_MD5", None),
+            variant=env_or_default("MOVIELENS_VARIANT", "ml-latest-small"),
+            source_dir=env_or_default("MOVIELENS_SOURCE_DIR", None),
+            base_url=env_or_default("MOVIELENS_BASE_URL", DEFAULT_BASE_URL),
+            expected_md5=env_or_default("MOVIELENS_MD5", None),
         ),
+        "http_fetcher": http_fetcher_from_env(),
     }
 
 

@@ -24,7 +24,7 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def foundation_warehouse(tmp_path_factory) -> DataPaths:
-    """A temp data dir with the movielens and documents groups materialized from the bundled data.
+    """A temp data dir with movielens, enrichment (no token: no HTTP) and documents materialized.
 
     Session-scoped: tests must not modify it (materialize into their own tmp_path instead).
     """
@@ -34,7 +34,7 @@ def foundation_warehouse(tmp_path_factory) -> DataPaths:
 
     root = tmp_path_factory.mktemp("foundation")
     defs = build_definitions(str(root))
-    selection = dg.AssetSelection.groups("movielens", "documents")
+    selection = dg.AssetSelection.groups("movielens", "enrichment", "documents")
     result = dg.materialize(
         list(defs.assets) + list(defs.asset_checks), selection=selection, resources=defs.resources
     )

@@ -1,0 +1,1 @@
+"""Developer tools: the TMDB + IMDb API emulator used by tests and benchmarks."""
