@@ -1,0 +1,48 @@
+"""Fixtures for the embedding tests: the bundled MiniLM, a tiny random Qwen3, real documents."""
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.embeddings import tiny_qwen3
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small batches on a busy 2-core box: a second torch thread mostly adds synchronisation."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def minilm_source():
+    from movielens_dag.embeddings import resolve_model
+
+    return resolve_model("bundled")
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_source):
+    """The bundled all-MiniLM-L6-v2 on CPU, loaded once per session (about 8 s)."""
+    from movielens_dag.embeddings.encode import load_encoder
+
+    return load_encoder(minilm_source, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def bundled_documents(foundation_warehouse) -> pa.Table:
+    """The real movie_documents asset materialized from the bundled ml-latest-small (9,742 rows)."""
+    table = pq.read_table(foundation_warehouse.asset_file("documents", "movie_documents"))
+    assert table.num_rows == 9742
+    return table
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dirs(tmp_path_factory) -> tiny_qwen3.TinyQwen3:
+    return tiny_qwen3.build(Path(tmp_path_factory.mktemp("tiny_qwen3")))
