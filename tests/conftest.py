@@ -7,6 +7,22 @@ import pytest
 from movielens_dag.paths import BUNDLED_MOVIELENS_DIR, PROJECT_ROOT, DataPaths
 
 SHARED = PROJECT_ROOT.parent / "shared"
+# Test folders whose tensors are small: a second torch thread only adds synchronisation on a busy
+# 2-core box (measured 10-60x slower for batch-2 encodes and k-means seeding).
+ONE_TORCH_THREAD_DIRS = {"embeddings", "semantic_ids", "recsys", "assets"}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(request):
+    if Path(str(request.node.fspath)).parent.name not in ONE_TORCH_THREAD_DIRS:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 import pytest
-import torch
 
 from movielens_dag.assets import semantic_ids as sid
 from movielens_dag.semantic_ids.tables import embedding_matrix
@@ -75,14 +74,6 @@ def _materialize(root, config: dict, n_embedded: int = N_MOVIES, projection: str
         run_config={"ops": {"semantic_id_fit": {"config": config}, "sid_map": {"config": {"projection": projection}}}},
         raise_on_error=False,
     )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_group_materializes_with_passing_checks_and_queryable_views(tmp_path):

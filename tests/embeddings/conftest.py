@@ -9,17 +9,6 @@ import pytest
 from tests.embeddings import tiny_qwen3
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small batches on a busy 2-core box: a second torch thread mostly adds synchronisation."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def minilm_source():
     from movielens_dag.embeddings import resolve_model

@@ -127,13 +127,15 @@ def test_connection_refused_is_retried_then_failed():
 
 
 def test_rate_limit_is_respected(make_emulator):
-    emu = make_emulator(EmulatorConfig(requests_per_second=20, burst=5))
+    # The server allows the same 20/s with a few more tokens of burst, which absorbs ~0.25 s of arrival
+    # jitter on a busy machine; a client without a limiter would send all 30 at once and get ~20 refusals.
+    emu = make_emulator(EmulatorConfig(requests_per_second=20, burst=10))
     started = time.monotonic()
     records, fetcher = fetch_all(emu, [movie(emu, n) for n in range(1, 31)], requests_per_second=20, burst=5)
     elapsed = time.monotonic() - started
     assert all(r.status == "ok" for r in records)
     assert elapsed >= (30 - 5) / 20 * 0.9  # the bucket's burst, then 20/s
-    assert emu.statuses.get("429-rate-limit", 0) <= 1  # the server's identical bucket barely ever refuses
+    assert emu.statuses.get("429-rate-limit", 0) <= 1
 
 
 def test_max_concurrency_per_host(make_emulator):

@@ -1,15 +1,5 @@
 import numpy as np
 import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    """Small tensors: one thread is faster than two fighting over a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def clustered_with_labels(
