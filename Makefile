@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DAGSTER_HOME ?= $(CURDIR)
 export DAGSTER_HOME
 
-.PHONY: setup demo leaderboard test dev catalog clean
+.PHONY: setup demo leaderboard published test dev catalog clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,19 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup  ## materialize the whole DAG on the bundled ml-latest-small
-	$(BIN)/movielens-dag materialize
+	$(BIN)/movielens-dag materialize --jobs 2
 
-leaderboard: setup  ## every recommender variant (all partitions)
-	$(BIN)/movielens-dag materialize --partitions all
+JOBS ?= 2
+leaderboard: setup  ## every recommender variant x 3 seeds, then print the README table
+	$(BIN)/movielens-dag materialize --group recommender --partitions all --jobs $(JOBS)
+	$(BIN)/movielens-dag leaderboard
+
+# The published HSTU/SASRec ML-1M comparison: make published MOVIELENS_SOURCE_DIR=/path/to/ml-1m
+published: setup  ## hstu-id + sasrec-id on ML-1M with the published settings (own data dir)
+	@test -n "$(MOVIELENS_SOURCE_DIR)" || { echo "set MOVIELENS_SOURCE_DIR=/path/to/unzipped/ml-1m"; exit 2; }
+	MOVIELENS_VARIANT=ml-1m MOVIELENS_SOURCE_DIR=$(MOVIELENS_SOURCE_DIR) MOVIELENS_DATA_DIR=$${MOVIELENS_DATA_DIR:-data/ml-1m} \
+		$(BIN)/movielens-dag materialize --group recommender --partitions hstu-id,sasrec-id --jobs $(JOBS)
+	MOVIELENS_DATA_DIR=$${MOVIELENS_DATA_DIR:-data/ml-1m} $(BIN)/movielens-dag leaderboard
 
 test: setup  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

@@ -80,7 +80,33 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def cmd_materialize(args: argparse.Namespace) -> int:
     from movielens_dag.materialize import materialize_everything  # loads Dagster: keep `sql` fast
 
-    return 0 if materialize_everything(args.data_dir, args.partitions) else 1
+    try:
+        return 0 if materialize_everything(args.data_dir, args.partitions, args.group, args.jobs) else 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """The recommender leaderboard as the README's markdown table (read-only, from the DuckDB view)."""
+    from movielens_dag.recsys.results import markdown
+
+    paths = data_paths(args.data_dir)
+    try:
+        con = warehouse.connect_read_only(paths)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        board = con.execute("SELECT * FROM recommender.recommender_leaderboard ORDER BY dataset, rank").df()
+    except duckdb.Error as exc:
+        print(f"error: {exc}\nmaterialize the recommender first: make leaderboard (or make demo)", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    for dataset, g in board.groupby("dataset", sort=True):
+        print(f"### {dataset}\n\n{markdown(g.reset_index(drop=True))}\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,10 +127,15 @@ def main(argv: list[str] | None = None) -> int:
 
     mat = sub.add_parser("materialize", help="materialize every asset (the README's main command)")
     mat.add_argument(
-        "--partitions", default="demo", choices=["demo", "all"],
-        help="for partitioned assets: the small demo set (default) or every partition",
+        "--partitions", default="demo",
+        help="for partitioned assets: 'demo' (the small demo set, default), 'all', or a comma list of keys",
     )
+    mat.add_argument("--group", help="only this asset group (plus upstream assets never stored), e.g. recommender")
+    mat.add_argument("--jobs", type=int, default=1, help="run this many partitions at once (processes)")
     mat.set_defaults(func=cmd_materialize)
+
+    board = sub.add_parser("leaderboard", help="print the recommender leaderboard as a markdown table")
+    board.set_defaults(func=cmd_leaderboard)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -4,7 +4,7 @@ import dagster as dg
 
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from movielens_dag.assets import documents, embeddings, enrichment, movielens, semantic_ids
+from movielens_dag.assets import documents, embeddings, enrichment, movielens, recommender, semantic_ids
 from movielens_dag.movielens.variants import DEFAULT_BASE_URL
 from movielens_dag.paths import DEFAULT_DATA_DIR
 from movielens_dag.resources import env_or_default
@@ -13,7 +13,7 @@ from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
 
-ASSET_MODULES = [movielens, enrichment, documents, embeddings, semantic_ids]
+ASSET_MODULES = [movielens, enrichment, documents, embeddings, semantic_ids, recommender]
 
 
 def make_resources(data_dir: str | None = None) -> dict:

@@ -65,3 +65,10 @@ def test_missing_warehouse_says_what_to_do(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 1 and "materialize some assets first" in out.stderr
+
+
+def test_leaderboard_without_a_warehouse_is_a_clear_error(tmp_path, capsys):
+    from movielens_dag import cli
+
+    assert cli.main(["--data-dir", str(tmp_path), "leaderboard"]) == 1
+    assert "materialize some assets first" in capsys.readouterr().err

@@ -11,7 +11,7 @@ def test_definitions_load_every_group_and_check():
 
     graph = defs.get_repository_def().asset_graph
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"movielens", "enrichment", "documents", "embeddings", "semantic_ids"} <= groups
+    assert {"movielens", "enrichment", "documents", "embeddings", "semantic_ids", "recommender"} <= groups
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"movies", "links", "ratings", "tags", "movie_documents"} <= keys
     assert len(graph.asset_check_keys) >= 6

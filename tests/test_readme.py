@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from movielens_dag.paths import PROJECT_ROOT
+from movielens_dag.recsys.config import DEMO_VARIANTS
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +56,10 @@ def test_make_demo_materializes_everything_into_a_fresh_data_dir(tmp_path):
         "GROUP BY ALL ORDER BY n DESC, m.title LIMIT 1").fetchone()
     assert top == ("Forrest Gump", 329)
     assert con.execute("SELECT count(*) FROM documents.movie_documents").fetchone() == (9742,)
+    # the demo trains the two demo variants with one seed each and ranks them beside MostPop
+    assert con.execute("SELECT list(variant ORDER BY variant), max(seed) FROM recommender.recommender_runs"
+                       ).fetchone() == (sorted(DEMO_VARIANTS), 0)
+    assert con.execute("SELECT count(*) FROM recommender.recommender_leaderboard").fetchone() == (3,)
     con.close()
 
     # Every SQL example in the README runs against what the demo built.
