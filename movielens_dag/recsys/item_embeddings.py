@@ -14,7 +14,7 @@ rqsum_id        one per level (sum of per-level codewords)        yes, fused
 
 ``sid_levels`` = how many leading code positions are used (default: the L semantic levels, not the
 uniqueness digit; ``L + 1`` includes the digit, which makes the longest prefix unique per item).
-With few items per code, deep prefixes are nearly unique too (3 x 128 codes on 9.7k movies: 5.8k
+With few items per code, deep prefixes are nearly unique too (3 x 128 codes on 9.7k movies: 5.5k
 distinct 2-prefixes, 9.4k distinct 3-prefixes), so they add per-item capacity rather than sharing.
 ``id_dropout`` (SID+ID only) zeroes an item's ID part during training with that probability.
 """
