@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-demo: setup  ## materialize the whole DAG on the bundled ml-latest-small
-	$(BIN)/movielens-dag materialize --jobs 2
+demo: setup  ## materialize the whole DAG on the bundled ml-latest-small (one run of demo_job)
+	$(BIN)/dg launch --job demo_job
 
 JOBS ?= 2
 leaderboard: setup  ## every recommender variant x 3 seeds, then print the README table

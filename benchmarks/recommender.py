@@ -24,10 +24,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from movielens_dag.paths import BUNDLED_MOVIELENS_DIR  # noqa: E402
-from movielens_dag.recsys.config import PRESETS, variant_config  # noqa: E402
-from movielens_dag.recsys.data import build_sequences, leave_one_out, train_batch  # noqa: E402
-from movielens_dag.recsys.loss import sample_negatives, sampled_softmax_loss  # noqa: E402
-from movielens_dag.recsys.train import build_model, count_params, evaluate, length_bucketed_batches  # noqa: E402
+from movielens_dag.recommender.config import PRESETS, variant_config  # noqa: E402
+from movielens_dag.recommender.data import build_sequences, leave_one_out, train_batch  # noqa: E402
+from movielens_dag.recommender.loss import sample_negatives, sampled_softmax_loss  # noqa: E402
+from movielens_dag.recommender.train import build_model, count_params, evaluate, length_bucketed_batches  # noqa: E402
 
 VARIANTS = ("sasrec-id", "hstu-id", "hstu-prefixn_id-sum", "hstu-prefixn_id-vector_gate")
 

@@ -1,4 +1,6 @@
-"""`movielens-dag`: query the warehouse (read-only), refresh its catalogue, materialize the DAG."""
+"""`movielens-dag`: query the warehouse (read-only), refresh its catalogue, print the leaderboard.
+
+Materializing is Dagster's: `dg launch --job demo_job`, or the UI (`make dev`)."""
 
 import argparse
 import csv
@@ -77,19 +79,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
-    from movielens_dag.materialize import materialize_everything  # loads Dagster: keep `sql` fast
-
-    try:
-        return 0 if materialize_everything(args.data_dir, args.partitions, args.group, args.jobs) else 1
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """The recommender leaderboard as the README's markdown table (read-only, from the DuckDB view)."""
-    from movielens_dag.recsys.results import markdown
+    from movielens_dag.recommender.results import markdown
 
     paths = data_paths(args.data_dir)
     try:
@@ -124,15 +116,6 @@ def main(argv: list[str] | None = None) -> int:
 
     catalog = sub.add_parser("catalog", help="recreate the DuckDB views from the Parquet files")
     catalog.set_defaults(func=cmd_catalog)
-
-    mat = sub.add_parser("materialize", help="materialize every asset (the README's main command)")
-    mat.add_argument(
-        "--partitions", default="demo",
-        help="for partitioned assets: 'demo' (the small demo set, default), 'all', or a comma list of keys",
-    )
-    mat.add_argument("--group", help="only this asset group (plus upstream assets never stored), e.g. recommender")
-    mat.add_argument("--jobs", type=int, default=1, help="run this many partitions at once (processes)")
-    mat.set_defaults(func=cmd_materialize)
 
     board = sub.add_parser("leaderboard", help="print the recommender leaderboard as a markdown table")
     board.set_defaults(func=cmd_leaderboard)

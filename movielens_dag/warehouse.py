@@ -79,12 +79,12 @@ def parquet_files(location: Path) -> list[Path]:
     return [location] if location.exists() else []
 
 
-def read_parquet(location: Path) -> pa.Table:
+def read_parquet(location: Path, asset: str | None = None) -> pa.Table:
     """Read an asset's file, or concatenate a partitioned asset's files (schemas unified by name)."""
     files = parquet_files(location)
     if not files:
         raise FileNotFoundError(
-            f"no Parquet data at {location}: materialize the upstream asset first"
+            f"no Parquet data at {location}: materialize {asset or 'the upstream asset'} first"
         )
     tables = [pq.read_table(f) for f in files]
     if len(tables) == 1:

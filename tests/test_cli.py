@@ -72,14 +72,3 @@ def test_leaderboard_without_a_warehouse_is_a_clear_error(tmp_path, capsys):
 
     assert cli.main(["--data-dir", str(tmp_path), "leaderboard"]) == 1
     assert "materialize some assets first" in capsys.readouterr().err
-
-
-def test_materialize_with_an_unknown_group_or_partition_exits_2_and_says_why(tmp_path, capsys):
-    from movielens_dag import cli
-
-    assert cli.main(["--data-dir", str(tmp_path), "materialize", "--group", "nope"]) == 2
-    assert "no asset group 'nope'" in capsys.readouterr().err
-    assert cli.main(["--data-dir", str(tmp_path), "materialize", "--group", "recommender",
-                     "--partitions", "hstu-bogus"]) == 2
-    assert "has no partition(s) ['hstu-bogus']" in capsys.readouterr().err
-    assert not (tmp_path / "warehouse").exists()  # refused before any run

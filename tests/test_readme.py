@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from movielens_dag.paths import PROJECT_ROOT
-from movielens_dag.recsys.config import DEMO_VARIANTS
+from movielens_dag.recommender.config import DEMO_VARIANTS
 
 pytestmark = pytest.mark.slow
 

@@ -9,87 +9,21 @@ imported inside the asset bodies so the code location loads fast.
 """
 
 import base64
-from typing import Optional
-
 import dagster as dg
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from movielens_dag.resources.config import config_class, to_settings
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.semantic_ids import tables
+from movielens_dag.semantic_ids.settings import SidSettings
+from movielens_dag.semantic_ids.ids import SemanticIds
 
 GROUP = "semantic_ids"
 MIN_LEVEL_UTILISATION = 0.25  # the prior art collapsed to a single first-level code; fail well before that
-# Named variants sid_quality can compare against the configured method (quality table only).
-COMPARE_PRESETS = {
-    "rqkmeans": {"method": "rqkmeans", "balanced": False},
-    "rqkmeans-balanced": {"method": "rqkmeans", "balanced": True},
-    "rqvae": {"method": "rqvae", "balanced": False},
-}
-
-
-class SemanticIdsConfig(dg.Config):
-    """How embeddings become semantic IDs. Defaults: residual k-means, 3 levels x 128 codes + a digit."""
-
-    method: str = Field(default="rqkmeans", description="'rqkmeans' (residual k-means) or 'rqvae'.")
-    levels: int = Field(default=3, description="Quantisation levels L (the uniqueness digit comes on top).")
-    codes: int = Field(default=128, description="Codes per level K. Needs K <= movies and K**L >= movies.")
-    normalize: bool = Field(default=True, description="L2-normalise embeddings before quantising.")
-    balanced: bool = Field(
-        default=False, description="rqkmeans only: cap each code at ceil(N/K) items to cut collisions."
-    )
-    seed: int = Field(default=0, description="Seed for k-means++ seeding, RQ-VAE init and batch order.")
-    device: str = Field(default="cpu", description="cpu, cuda, cuda:1 ... or auto (cuda when available).")
-    threads: Optional[int] = Field(
-        default=None,
-        description="CPU threads for torch; None keeps torch's default (all cores). 1 is often faster "
-        "when other steps share the CPU.",
-    )
-    model_id: Optional[str] = Field(
-        default=None,
-        description="Embedding model to use when movie_embeddings holds several; None: the only one.",
-    )
-    kmeans_max_iter: int = Field(default=40, description="Lloyd iterations per level at most.")
-    kmeans_precision: str = Field(
-        default="auto",
-        description="Matmul precision during the k-means search: 'fast' (bf16 inputs on CPU, tf32 on CUDA), "
-        "'ieee' (exact fp32) or 'auto' (fast where the hardware has it). Final codes are always exact.",
-    )
-    rqvae_epochs: int = Field(default=200, description="RQ-VAE epochs at most (early stopping on validation).")
-    rqvae_patience: int = Field(default=20, description="Epochs without validation improvement before stopping.")
-    rqvae_batch_size: int = Field(default=1024, description="RQ-VAE batch size (>= codes, for k-means init).")
-    rqvae_lr: float = Field(default=2e-3, description="AdamW learning rate.")
-    rqvae_latent_dim: int = Field(default=32, description="RQ-VAE latent size.")
-    rqvae_hidden_dims: list[int] = Field(default=[512, 256, 128], description="Encoder MLP widths.")
-    compare: list[str] = Field(
-        default=[],
-        description=f"Extra variants fitted for sid_quality only, from {sorted(COMPARE_PRESETS)}, "
-        "with the same levels/codes/seed.",
-    )
-
-    def sid_config(self, method: Optional[str] = None, balanced: Optional[bool] = None):
-        from movielens_dag.semantic_ids.fit import SidConfig
-        from movielens_dag.semantic_ids.rqvae_train import TrainConfig
-
-        return SidConfig(
-            method=method or self.method,
-            levels=self.levels,
-            codes=self.codes,
-            normalize=self.normalize,
-            seed=self.seed,
-            device=self.device,
-            balanced=self.balanced if balanced is None else balanced,
-            kmeans_max_iter=self.kmeans_max_iter,
-            kmeans_precision=self.kmeans_precision,
-            rqvae_hidden_dims=tuple(self.rqvae_hidden_dims),
-            rqvae_latent_dim=self.rqvae_latent_dim,
-            rqvae_train=TrainConfig(
-                epochs=self.rqvae_epochs, batch_size=self.rqvae_batch_size, lr=self.rqvae_lr,
-                patience=self.rqvae_patience, seed=self.seed,
-            ),
-        )
+SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
 
 
 @dg.multi_asset(
@@ -117,55 +51,19 @@ def semantic_id_fit(
     movies: pa.Table,
 ):
     """Fit the configured quantiser on the movie embeddings and assign every movie its SID."""
-    import torch
+    from movielens_dag.semantic_ids.pipeline import build_semantic_ids
 
-    from movielens_dag.semantic_ids.fit import fit_semantic_ids
-    from movielens_dag.semantic_ids.metrics import per_item_relative_error, quality
-
-    unknown = [name for name in config.compare if name not in COMPARE_PRESETS]
-    if unknown:
-        raise ValueError(f"compare entries {unknown} are unknown; use any of {sorted(COMPARE_PRESETS)}")
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)  # process-wide; the multiprocess executor gives each step its own
-    ids, x, model_id = tables.embedding_matrix(movie_embeddings, config.model_id)
-    genres = tables.item_genres(movies, ids)
-    context.log.info(f"{config.method}: {len(ids):,} movies x {x.shape[1]} dims ({model_id}), "
-                     f"{config.levels} levels x {config.codes} codes")
-
-    variants = [(config.method, config.balanced)] + [
-        (COMPARE_PRESETS[n]["method"], COMPARE_PRESETS[n]["balanced"]) for n in config.compare]
-    rows, fit, primary_q = [], None, None
-    for i, (method, balanced) in enumerate(dict.fromkeys(variants)):  # primary first, no repeats
-        this = fit_semantic_ids(x, config.sid_config(method, balanced), log=context.log.info)
-        q = quality(this.x, this.x_hat, this.codes, config.codes, genres)
-        rows.append(tables.quality_row(
-            q.as_dict(), method=method, balanced=balanced, primary=i == 0, model_id=model_id,
-            config={"levels": config.levels, "codes": config.codes, "normalize": config.normalize, "seed": config.seed},
-            n_items=len(ids), dim=int(x.shape[1]), seconds=float(this.seconds),
-            max_digit=int(this.sids[:, -1].max()), details=this.details))
-        if i == 0:
-            fit, primary_q = this, q
-
-    name = config.method + ("-balanced" if config.balanced else "")
-    semantic_ids = tables.semantic_ids_table(ids, fit.sids, name, per_item_relative_error(fit.x, fit.x_hat))
-    codebooks = tables.codebooks_table(fit.codebooks, fit.codes, name, fit.codebook_space)
-    figures_md = tables.quality_markdown(rows)
-
-    checkpoint = None
-    if config.method == "rqvae":  # the codebooks alone cannot encode new movies: keep the whole model
-        checkpoint = data_dir.paths.checkpoints / GROUP / f"rqvae-L{config.levels}-K{config.codes}-s{config.seed}.pt"
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"config": fit.model.config.__dict__, "state_dict": fit.model.state_dict(),
-                    "embedding_model": model_id}, checkpoint)
-
-    q = primary_q
+    settings = to_settings(config, SidSettings())
+    run = build_semantic_ids(movie_embeddings, movies, settings, data_dir.paths.checkpoints / GROUP,
+                             log=context.log.info)
+    q, figures_md = run.quality, tables.quality_markdown(run.quality_rows)
     figures = {
-        "method": name,
-        "embedding_model": model_id,
+        "method": settings.name,
+        "embedding_model": run.model_id,
         "rel_recon_error": dg.MetadataValue.float(q.rel_recon_error),
         "collision_rate": dg.MetadataValue.float(q.collision_rate),
         "max_collision_group": dg.MetadataValue.int(q.max_collision_group),
-        "max_digit": dg.MetadataValue.int(int(fit.sids[:, -1].max())),
+        "max_digit": dg.MetadataValue.int(int(run.sids.digit.max()) if len(run.sids) else 0),
         "min_utilisation": dg.MetadataValue.float(q.min_utilisation),
         "utilisation_per_level": ", ".join(f"{u:.0%}" for u in q.utilisation),
         "perplexity_per_level": ", ".join(f"{p:.1f}" for p in q.perplexity),
@@ -174,17 +72,18 @@ def semantic_id_fit(
         "genre_purity": dg.MetadataValue.float(q.genre_purity if q.genre_purity is not None else float("nan")),
         "genre_purity_chance": dg.MetadataValue.float(
             q.genre_purity_chance if q.genre_purity_chance is not None else float("nan")),
-        "fit_seconds": dg.MetadataValue.float(float(fit.seconds)),
+        "fit_seconds": dg.MetadataValue.float(float(run.fit.seconds)),
         "figures": dg.MetadataValue.md(figures_md),
     }
-    if checkpoint is not None:
-        figures["checkpoint"] = dg.MetadataValue.path(str(checkpoint))
-    yield dg.Output(codebooks, output_name="sid_codebooks", metadata={
-        "space": fit.codebook_space, "levels": config.levels, "codes": config.codes,
-        "dim": int(fit.codebooks.shape[2]), "utilisation_per_level": figures["utilisation_per_level"],
+    if run.checkpoint is not None:
+        figures["checkpoint"] = dg.MetadataValue.path(str(run.checkpoint))
+    yield dg.Output(run.codebooks, output_name="sid_codebooks", metadata={
+        "space": run.fit.codebook_space, "levels": settings.levels, "codes": settings.codes,
+        "dim": int(run.fit.codebooks.shape[2]), "utilisation_per_level": figures["utilisation_per_level"],
     })
-    yield dg.Output(semantic_ids, output_name="semantic_ids", metadata=figures)
-    yield dg.Output(pa.Table.from_pylist(rows), output_name="sid_quality", metadata={"figures": figures_md})
+    yield dg.Output(run.semantic_ids, output_name="semantic_ids", metadata=figures)
+    yield dg.Output(pa.Table.from_pylist(run.quality_rows), output_name="sid_quality",
+                    metadata={"figures": dg.MetadataValue.md(figures_md)})
 
 
 class SidMapConfig(dg.Config):
@@ -218,7 +117,7 @@ def sid_map(
     ids, x, model_id = tables.embedding_matrix(movie_embeddings, primary["embedding_model"])  # the SIDs' own model
     if not np.array_equal(ids, sids["movie_id"].to_numpy()):
         raise ValueError("semantic_ids and movie_embeddings cover different movies; re-materialize semantic_ids")
-    first = np.array([c[0] for c in sids["codes"].to_pylist()], dtype=np.int32)
+    first = SemanticIds.from_table(sids).codes[:, 0].astype(np.int32)
     x = l2_normalize(torch.from_numpy(x)).numpy()  # UMAP's cosine metric ignores norms anyway
     context.log.info(f"{config.projection} of {len(ids):,} x {x.shape[1]} embeddings")
     coords = project_2d(x, config.projection, seed=config.seed, n_neighbors=config.n_neighbors,
@@ -250,12 +149,6 @@ def sid_map(
     })
 
 
-def _level_codes(semantic_ids: pa.Table) -> np.ndarray:
-    """(N, L+1) codes including the digit (empty (0, 0) when the table is empty)."""
-    rows = semantic_ids["codes"].to_pylist()
-    return np.array(rows, dtype=np.int64) if rows else np.zeros((0, 0), dtype=np.int64)
-
-
 @dg.asset_check(asset="semantic_ids", additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)
 def every_movie_has_one_sid(semantic_ids: pa.Table, movies: pa.Table) -> dg.AssetCheckResult:
     """Every movie in `movies` has exactly one SID, and no SID belongs to an unknown movie."""
@@ -277,7 +170,7 @@ def every_movie_has_one_sid(semantic_ids: pa.Table, movies: pa.Table) -> dg.Asse
 @dg.asset_check(asset="semantic_ids", blocking=True)
 def sids_are_unique(semantic_ids: pa.Table) -> dg.AssetCheckResult:
     """With the uniqueness digit, no two movies share a SID (codes list and token string)."""
-    codes = _level_codes(semantic_ids)
+    codes = SemanticIds.from_table(semantic_ids).full_codes()
     dup_codes = len(codes) - (len(np.unique(codes, axis=0)) if len(codes) else 0)
     dup_tokens = semantic_ids.num_rows - len(pc.unique(semantic_ids["sid"]))
     return dg.AssetCheckResult(
@@ -289,10 +182,10 @@ def sids_are_unique(semantic_ids: pa.Table) -> dg.AssetCheckResult:
 @dg.asset_check(asset="semantic_ids", additional_ins={"sid_codebooks": dg.AssetIn("sid_codebooks")})
 def every_level_uses_a_quarter_of_its_codes(semantic_ids: pa.Table, sid_codebooks: pa.Table) -> dg.AssetCheckResult:
     """Each quantisation level uses at least 25% of its K codes (a collapsed codebook fails)."""
-    codes = _level_codes(semantic_ids)
-    k_per_level = {lvl: n for lvl, n in zip(*np.unique(sid_codebooks["level"].to_numpy(), return_counts=True))}
-    util = {f"level_{int(lvl)}": float(len(np.unique(codes[:, lvl])) / int(k)) if len(codes) else 0.0
-            for lvl, k in sorted(k_per_level.items())}
+    from movielens_dag.semantic_ids.pipeline import level_utilisation
+
+    k_per_level = {int(lvl): int(n) for lvl, n in zip(*np.unique(sid_codebooks["level"].to_numpy(), return_counts=True))}
+    util = {f"level_{lvl}": u for lvl, u in level_utilisation(SemanticIds.from_table(semantic_ids), k_per_level).items()}
     worst = min(util.values()) if util else 0.0
     return dg.AssetCheckResult(
         passed=bool(worst >= MIN_LEVEL_UTILISATION),

@@ -5,16 +5,16 @@ name, never its value). It only ever travels in the Authorization header: it is 
 log line, metadata value, stored record or exception message.
 """
 
-import os
 from typing import Optional
 
 import dagster as dg
 import httpx
 
 from movielens_dag.enrichment.tmdb import DEFAULT_BASE_URL
-from movielens_dag.resources import env_or_default
+from movielens_dag.resources import from_env
 from movielens_dag.http.fetch_store import FetchStore
 from movielens_dag.http.fetcher import Credential, HostPolicy, RateLimitedFetcher
+from movielens_dag.settings import Environment, read_environment
 
 NO_TOKEN = "no TMDB_READ_ACCESS_TOKEN"
 
@@ -70,11 +70,12 @@ class HttpFetcher(dg.ConfigurableResource):
         return RateLimitedFetcher(self.policies(), store, self.credentials())
 
 
-def http_fetcher_from_env() -> HttpFetcher:
-    """The resource as ``definitions.py`` should register it (key ``http_fetcher``)."""
+def http_fetcher_from_env(env: Environment | None = None) -> HttpFetcher:
+    """The resource as ``definitions.py`` registers it (key ``http_fetcher``)."""
+    env = env or read_environment()
     return HttpFetcher(
-        tmdb_api_base_url=env_or_default("TMDB_API_BASE_URL", DEFAULT_BASE_URL),
-        tmdb_read_access_token=env_or_default("TMDB_READ_ACCESS_TOKEN", None),
-        tmdb_requests_per_second=float(os.environ.get("TMDB_REQUESTS_PER_SECOND") or 40),
-        imdb_graphql_url=env_or_default("IMDB_GRAPHQL_URL", None),
+        tmdb_api_base_url=from_env(env, "TMDB_API_BASE_URL"),
+        tmdb_read_access_token=from_env(env, "TMDB_READ_ACCESS_TOKEN"),
+        tmdb_requests_per_second=env.float("TMDB_REQUESTS_PER_SECOND"),
+        imdb_graphql_url=from_env(env, "IMDB_GRAPHQL_URL"),
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from movielens_dag.semantic_ids.validation import SemanticIdConfigError, check_codebook_dim
+from movielens_dag.semantic_ids.settings import SemanticIdConfigError
+from movielens_dag.semantic_ids.validation import check_codebook_dim
 
 # Rows per distance chunk: bounds the (chunk, K) distance matrix to ~64 MiB of float32.
 _CHUNK_ELEMENTS = 1 << 24

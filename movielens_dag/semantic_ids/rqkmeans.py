@@ -4,12 +4,8 @@ import torch
 from torch import Tensor
 
 from movielens_dag.semantic_ids.kmeans import kmeans, nearest
-from movielens_dag.semantic_ids.validation import (
-    SemanticIdConfigError,
-    check_codebook_dim,
-    check_embeddings,
-    check_sizes,
-)
+from movielens_dag.semantic_ids.settings import SemanticIdConfigError, check_sizes
+from movielens_dag.semantic_ids.validation import check_codebook_dim, check_embeddings
 
 
 def l2_normalize(x: Tensor) -> Tensor:

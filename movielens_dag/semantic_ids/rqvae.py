@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from movielens_dag.semantic_ids.kmeans import kmeans, nearest
-from movielens_dag.semantic_ids.validation import SemanticIdConfigError
+from movielens_dag.semantic_ids.settings import SemanticIdConfigError
 
 
 @dataclass(frozen=True)

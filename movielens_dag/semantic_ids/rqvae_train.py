@@ -8,21 +8,8 @@ import torch
 from torch import Tensor
 
 from movielens_dag.semantic_ids.rqvae import RQVAE, RQVAEConfig
-from movielens_dag.semantic_ids.validation import SemanticIdConfigError, check_embeddings
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 200
-    batch_size: int = 1024
-    lr: float = 2e-3  # MiniLM movie vectors, 3 x 128: val error 0.491 after 60 epochs vs 0.512 with 1e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.1
-    split_seed: int = 0  # fixed by default so every run validates on the same items
-    patience: int = 20  # epochs without a better validation error before stopping
-    seed: int = 0  # model init, batch order, k-means init, re-seeding
-    dead_code_min_uses: int = 1  # codes used fewer times than this in an epoch are re-seeded
-    device: str = "cpu"
+from movielens_dag.semantic_ids.settings import RqvaeSettings, SemanticIdConfigError
+from movielens_dag.semantic_ids.validation import check_embeddings
 
 
 @dataclass
@@ -67,18 +54,21 @@ def reseed_dead_codes(model: RQVAE, x: Tensor, uses: Tensor, min_uses: int, gen:
 
 
 def train_rqvae(
-    x: Tensor, config: RQVAEConfig, train: TrainConfig = TrainConfig(), log: Callable[[str], None] | None = None
+    x: Tensor, config: RQVAEConfig, train: RqvaeSettings = RqvaeSettings(), *, seed: int = 0, device: str = "cpu",
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train on x (N, d) float32 (already normalised if wanted); return the best model by validation error."""
-    x = check_embeddings(x).to(train.device, torch.float32)
+    """Train on x (N, d) float32 (already normalised if wanted); return the best model by validation error.
+
+    ``seed`` drives the weights, batch order, k-means init and re-seeding; the split has its own seed."""
+    x = check_embeddings(x).to(device, torch.float32)
     if x.shape[1] != config.input_dim:
         raise SemanticIdConfigError(f"embeddings have dim {x.shape[1]} but input_dim={config.input_dim}")
     train_idx, val_idx = split(x.shape[0], train.val_fraction, train.split_seed)
     x_train, x_val = x[train_idx.to(x.device)], x[val_idx.to(x.device)]
-    gen = torch.Generator().manual_seed(train.seed)
+    gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's global RNG
-        torch.manual_seed(train.seed)
-        model = RQVAE(config).to(train.device)
+        torch.manual_seed(seed)
+        model = RQVAE(config).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     best = TrainResult(model=model, best_epoch=0, best_val_error=float("inf"))
@@ -91,7 +81,7 @@ def train_rqvae(
         for s in range(0, len(order), train.batch_size):
             batch = x_train[order[s : s + train.batch_size]]  # (B, d)
             if epoch == 1 and s == 0:
-                model.init_codebooks(batch, train.seed)
+                model.init_codebooks(batch, seed)
             out = model(batch)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()

@@ -7,7 +7,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from movielens_dag.semantic_ids.uniqueness import sid_tokens
 
 NO_GENRES = "(no genres listed)"
 
@@ -39,17 +38,6 @@ def item_genres(movies: pa.Table, ids: np.ndarray) -> list[list[str]]:
     """Genres of each id in order ([] when unknown or '(no genres listed)')."""
     by_id = dict(zip(movies["movie_id"].to_pylist(), movies["genres"].to_pylist()))
     return [[g for g in (by_id.get(int(i)) or []) if g != NO_GENRES] for i in ids]
-
-
-def semantic_ids_table(ids: np.ndarray, sids: np.ndarray, method: str, recon_error: np.ndarray) -> pa.Table:
-    """movie_id, codes (L codes + digit), sid token string, method, per-item relative recon error."""
-    return pa.table({
-        "movie_id": pa.array(ids, pa.int32()),
-        "codes": pa.array(sids.astype(np.int32).tolist(), pa.list_(pa.int32())),
-        "sid": pa.array(sid_tokens(sids), pa.string()),
-        "method": pa.array([method] * len(ids), pa.string()),
-        "recon_error": pa.array(recon_error.astype(np.float32), pa.float32()),
-    })
 
 
 def codebooks_table(codebooks: np.ndarray, codes: np.ndarray, method: str, space: str) -> pa.Table:

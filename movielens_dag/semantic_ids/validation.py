@@ -3,9 +3,7 @@
 import torch
 from torch import Tensor
 
-
-class SemanticIdConfigError(ValueError):
-    """A semantic-ID configuration that cannot work for the given data."""
+from movielens_dag.semantic_ids.settings import SemanticIdConfigError
 
 
 def check_embeddings(x: Tensor) -> Tensor:
@@ -21,22 +19,6 @@ def check_embeddings(x: Tensor) -> Tensor:
         rows = torch.nonzero(bad).squeeze(1)[:5].tolist()
         raise SemanticIdConfigError(f"embeddings contain NaN or inf in rows {rows}; re-embed those items")
     return x
-
-
-def check_sizes(n_items: int, codes: int, levels: int) -> None:
-    """K must not exceed N, and K^L must be able to give every item its own L-tuple."""
-    if codes > n_items:
-        raise SemanticIdConfigError(
-            f"codes={codes} is larger than the number of items ({n_items}): a level cannot use more codes "
-            f"than there are items; lower `codes` to at most {n_items}"
-        )
-    if codes**levels < n_items:
-        need = next(level for level in range(1, 64) if codes**level >= n_items)
-        raise SemanticIdConfigError(
-            f"codes**levels = {codes}**{levels} = {codes**levels} is smaller than the number of items "
-            f"({n_items}), so most SIDs would differ only by the uniqueness digit; raise `levels` to {need} "
-            f"or raise `codes`"
-        )
 
 
 def check_codebook_dim(x: Tensor, codebook: Tensor) -> None:

@@ -130,8 +130,7 @@ def con_value(paths: DataPaths, sql: str):
 
 
 def test_rqvae_method_writes_latent_codebooks_and_a_checkpoint(tmp_path):
-    config = {**CONFIG, "method": "rqvae", "rqvae_epochs": 3, "rqvae_batch_size": 128,
-              "rqvae_hidden_dims": [32], "rqvae_latent_dim": 8}
+    config = {**CONFIG, "method": "rqvae", "rqvae": {"epochs": 3, "batch_size": 128, "hidden_dims": [32], "latent_dim": 8}}
     result = _materialize(tmp_path, config)
     assert result.success
     paths = DataPaths(tmp_path)
@@ -159,11 +158,11 @@ def test_impossible_config_fails_with_a_clear_message(tmp_path):
 def test_collapsed_level_fails_the_utilisation_check():
     codes = [[0, i % 32, 0] for i in range(100)]  # level 0 uses one code of 32
     ids = pa.table({"movie_id": pa.array(range(100), pa.int32()), "codes": pa.array(codes, pa.list_(pa.int32())),
-                    "sid": [str(c) for c in codes]})
+                    "levels": pa.array([2] * 100, pa.int32()), "sid": [str(c) for c in codes]})
     books = pa.table({"level": pa.array([0] * 32 + [1] * 32, pa.int32())})
     result = sid.every_level_uses_a_quarter_of_its_codes(semantic_ids=ids, sid_codebooks=books)
     assert not result.passed and result.metadata["level_0"].value == pytest.approx(1 / 32)
-    healthy = pa.table({**{n: ids[n] for n in ("movie_id", "sid")},
+    healthy = pa.table({**{n: ids[n] for n in ("movie_id", "levels", "sid")},
                         "codes": pa.array([[i % 8, i % 32, 0] for i in range(100)], pa.list_(pa.int32()))})
     assert sid.every_level_uses_a_quarter_of_its_codes(semantic_ids=healthy, sid_codebooks=books).passed
 

@@ -6,7 +6,7 @@ import torch
 
 from movielens_dag.semantic_ids.kmeans import balanced_assign, kmeans, nearest
 from movielens_dag.semantic_ids.rqkmeans import RQKMeans
-from movielens_dag.semantic_ids.validation import SemanticIdConfigError
+from movielens_dag.semantic_ids.settings import SemanticIdConfigError
 from tests.semantic_ids.conftest import clustered
 
 

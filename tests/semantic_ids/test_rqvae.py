@@ -6,8 +6,8 @@ import torch
 
 from movielens_dag.semantic_ids import metrics as m
 from movielens_dag.semantic_ids.rqvae import RQVAE, RQVAEConfig
-from movielens_dag.semantic_ids.rqvae_train import TrainConfig, reseed_dead_codes, split, train_rqvae
-from movielens_dag.semantic_ids.validation import SemanticIdConfigError
+from movielens_dag.semantic_ids.rqvae_train import reseed_dead_codes, split, train_rqvae
+from movielens_dag.semantic_ids.settings import RqvaeSettings, SemanticIdConfigError
 from tests.semantic_ids.conftest import clustered, clustered_with_labels
 
 SMALL = dict(hidden_dims=(64,), latent_dim=8, levels=2, codes=4)
@@ -15,7 +15,7 @@ SMALL = dict(hidden_dims=(64,), latent_dim=8, levels=2, codes=4)
 
 def test_learns_a_clustered_set_with_every_level_in_use():
     x, truth = clustered_with_labels(1024, 16, levels=2, branching=4, seed=0)
-    result = train_rqvae(torch.from_numpy(x), RQVAEConfig(16, **SMALL), TrainConfig(epochs=60, batch_size=256, lr=3e-3))
+    result = train_rqvae(torch.from_numpy(x), RQVAEConfig(16, **SMALL), RqvaeSettings(epochs=60, batch_size=256, lr=3e-3))
     model = result.model
     codes = model.encode(torch.from_numpy(x)).numpy()
     assert result.best_val_error < 0.05
@@ -34,11 +34,11 @@ def test_learns_a_clustered_set_with_every_level_in_use():
 
 def test_training_is_deterministic_for_a_seed():
     x = torch.from_numpy(clustered(512, 16, levels=2, branching=4, seed=1))
-    cfg, train = RQVAEConfig(16, **SMALL), TrainConfig(epochs=3, batch_size=128, seed=3)
-    a, b = train_rqvae(x, cfg, train).model, train_rqvae(x, cfg, train).model
+    cfg, train = RQVAEConfig(16, **SMALL), RqvaeSettings(epochs=3, batch_size=128)
+    a, b = train_rqvae(x, cfg, train, seed=3).model, train_rqvae(x, cfg, train, seed=3).model
     for (name, pa_), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(pa_, pb), name
-    other = train_rqvae(x, cfg, TrainConfig(epochs=3, batch_size=128, seed=4)).model
+    other = train_rqvae(x, cfg, train, seed=4).model
     assert not torch.equal(a.codebooks[0].embed, other.codebooks[0].embed)
 
 
@@ -54,7 +54,7 @@ def test_validation_split_is_fixed_and_disjoint():
 def test_early_stopping_stops_after_patience_without_improvement():
     x = torch.from_numpy(clustered(300, 8, levels=1, branching=4, seed=2))
     cfg = RQVAEConfig(8, hidden_dims=(16,), latent_dim=4, levels=1, codes=4, ema=False)
-    train = TrainConfig(epochs=50, batch_size=128, lr=0.0, patience=3, dead_code_min_uses=0)
+    train = RqvaeSettings(epochs=50, batch_size=128, lr=0.0, patience=3, dead_code_min_uses=0)
     result = train_rqvae(x, cfg, train)  # lr 0 and no re-seeding: nothing can improve after epoch 1
     assert result.best_epoch == 1 and len(result.history) == 1 + 3
 

@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from movielens_dag.semantic_ids.ids import SemanticIds
+
 PAD = 0  # item row 0 is padding everywhere
 
 
@@ -212,35 +214,23 @@ def eval_batch(split: Split, users: np.ndarray, max_len: int, stage: str) -> tup
     return batch, hist
 
 
-def sid_code_table(index: ItemIndex, sid_movie_ids: np.ndarray, codes: list) -> torch.Tensor:
-    """[N + 1, C] int64: row i holds the SID codes of movie ``index.movie_ids[i - 1]``; row 0 = padding.
+@dataclass(frozen=True)
+class ItemSids:
+    """The SID of every item row: ``codes`` [N + 1, C] int64 (row 0 = padding, zeros); the first
+    ``levels`` columns are quantiser levels, a last column beyond them is the uniqueness digit."""
 
-    ``sid_movie_ids[j]`` owns ``codes[j]``. The lookup joins on movie id (never on position), so the
-    table is correct whatever order the SID rows come in and however sparse the movie ids are.
-    """
-    sid_ids = np.asarray(sid_movie_ids, dtype=np.int64)
-    if sid_ids.size != len(codes):
-        raise ValueError(f"{sid_ids.size} SID movie ids but {len(codes)} code lists")
-    uniq, counts = np.unique(sid_ids, return_counts=True)
-    if np.any(counts > 1):
-        raise ValueError(f"duplicate movie ids in semantic_ids, e.g. {uniq[counts > 1][:5].tolist()}")
-    widths = {len(c) for c in codes}
-    if len(widths) != 1:
-        raise ValueError(f"every SID must have the same number of codes, found lengths {sorted(widths)}")
-    mat = np.asarray([list(c) for c in codes], dtype=np.int64)  # [S, C]
-    if mat.size and mat.min() < 0:
-        raise ValueError("SID codes must be non-negative")
-    order = np.argsort(sid_ids)
-    sorted_ids = sid_ids[order]
-    pos = np.searchsorted(sorted_ids, index.movie_ids)
-    pos_c = np.minimum(pos, max(sorted_ids.size - 1, 0))
-    found = (pos < sorted_ids.size) & (sorted_ids[pos_c] == index.movie_ids)
-    if not np.all(found):
-        missing = index.movie_ids[~found]
-        raise KeyError(
-            f"{missing.size} rated movie(s) have no semantic ID, e.g. movie_id {missing[:5].tolist()}; "
-            "re-materialize semantic_ids for the same MovieLens variant as ratings"
-        )
-    table = np.zeros((index.num_items + 1, mat.shape[1]), dtype=np.int64)
-    table[1:] = mat[order[pos]]
-    return torch.from_numpy(table)
+    codes: torch.Tensor
+    levels: int
+
+    @property
+    def has_digit(self) -> bool:
+        return self.codes.shape[1] > self.levels
+
+
+def item_sids(index: ItemIndex, sids: SemanticIds) -> ItemSids:
+    """Row i holds the SID of movie ``index.movie_ids[i - 1]``, joined on movie id (never on position,
+    so the table is right whatever order the SID rows come in and however sparse the ids are)."""
+    full = sids.full_codes()
+    table = np.zeros((index.num_items + 1, full.shape[1]), dtype=np.int64)
+    table[1:] = full[sids.rows_for(index.movie_ids)]
+    return ItemSids(torch.from_numpy(table), sids.levels)

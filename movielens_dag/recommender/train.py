@@ -17,16 +17,16 @@ import numpy as np
 import torch
 
 from .config import SELECTION_METRIC, RecConfig
-from .data import Split, eval_batch, train_batch
+from .data import ItemSids, Split, eval_batch, train_batch
 from .item_embeddings import ItemEmbedding
 from .loss import sample_negatives, sampled_softmax_loss
 from .metrics import metrics_from_ranks, slice_metrics, target_ranks
 from .models import SeqRecommender
 
 
-def build_model(cfg: RecConfig, num_items: int, sid_codes: torch.Tensor | None) -> SeqRecommender:
-    items = ItemEmbedding(num_items, cfg.dim, cfg.item_config, sid_codes)
-    return SeqRecommender(cfg.model, cfg.encoder_config, items)
+def build_model(cfg: RecConfig, num_items: int, sids: ItemSids | None) -> SeqRecommender:
+    items = ItemEmbedding(num_items, cfg.encoder.dim, cfg.items, sids)
+    return SeqRecommender(cfg.model, cfg.encoder, items)
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -74,14 +74,15 @@ def train_epoch(model: SeqRecommender, opt: torch.optim.Optimizer, split: Split,
     model.train()
     total, count = 0.0, 0
     dev = model.items.sid_index.device
-    for users in length_bucketed_batches(split, cfg.batch_size, cfg.max_len, rng):
-        batch = train_batch(split, users, cfg.max_len)
+    t = cfg.train
+    for users in length_bucketed_batches(split, t.batch_size, cfg.encoder.max_len, rng):
+        batch = train_batch(split, users, cfg.encoder.max_len)
         states = model(batch.items.to(dev), batch.times.to(dev))  # [B, T, d]
         keep = batch.targets.to(dev) != 0
         states, targets = states[keep], batch.targets.to(dev)[keep]  # [M, d], [M]
-        shape = (cfg.num_negatives,) if cfg.negative_sampling == "per_batch" else (len(targets), cfg.num_negatives)
+        shape = (t.num_negatives,) if t.negative_sampling == "per_batch" else (len(targets), t.num_negatives)
         negatives = sample_negatives(split.num_items, shape, gen).to(dev)  # drawn on CPU: same on any device
-        loss = sampled_softmax_loss(states, model.item_vectors(), targets, negatives, cfg.temperature)
+        loss = sampled_softmax_loss(states, model.item_vectors(), targets, negatives, t.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -115,7 +116,7 @@ class RunResult:
     checkpoint: str | None = None
 
 
-def fingerprint(cfg: RecConfig, split: Split, sid_codes: torch.Tensor | None, seed: int) -> str:
+def fingerprint(cfg: RecConfig, split: Split, sids: ItemSids | None, seed: int) -> str:
     """Identifies (config, data, SIDs, seed): a checkpoint is only resumed when this matches."""
     h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
     h.update(f"seed={seed}".encode())
@@ -123,8 +124,9 @@ def fingerprint(cfg: RecConfig, split: Split, sid_codes: torch.Tensor | None, se
     for items in split.seqs.items:
         h.update(items.tobytes())
     h.update(split.n_train.tobytes())
-    if sid_codes is not None and cfg.item_config.uses_sid:
-        h.update(sid_codes.numpy().tobytes())
+    if sids is not None and cfg.items.uses_sid:
+        h.update(sids.codes.numpy().tobytes())
+        h.update(f"levels={sids.levels}".encode())
     return h.hexdigest()[:16]
 
 
@@ -134,16 +136,16 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_run(cfg: RecConfig, split: Split, sid_codes: torch.Tensor | None, seed: int,
+def train_run(cfg: RecConfig, split: Split, sids: ItemSids | None, seed: int,
               checkpoint_dir: Path | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
               resume: bool = True, device: str = "cpu") -> RunResult:
     torch.manual_seed(seed)
-    model = build_model(cfg, split.num_items, sid_codes).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model = build_model(cfg, split.num_items, sids).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad": 0, "history": [],
              "best_model": copy.deepcopy(model.state_dict()), "wall": 0.0, "cpu": 0.0}
-    fp = fingerprint(cfg, split, sid_codes, seed)
+    fp = fingerprint(cfg, split, sids, seed)
     last = checkpoint_dir / "last.pt" if checkpoint_dir is not None else None
     if last is not None:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -156,10 +158,11 @@ def train_run(cfg: RecConfig, split: Split, sid_codes: torch.Tensor | None, seed
                 gen.set_state(ck["gen"])
                 rng.bit_generator.state = ck["np_rng"]
                 state = ck["state"]
-    while state["epoch"] < cfg.max_epochs and state["bad"] < cfg.patience:
+    max_len, eval_batch_size = cfg.encoder.max_len, cfg.train.eval_batch_size
+    while state["epoch"] < cfg.train.max_epochs and state["bad"] < cfg.train.patience:
         t0, c0 = time.perf_counter(), time.process_time()
         loss = train_epoch(model, opt, split, cfg, rng, gen)
-        ranks, _ = evaluate(model, split, "valid", cfg.max_len, cfg.eval_batch_size)
+        ranks, _ = evaluate(model, split, "valid", max_len, eval_batch_size)
         valid = metrics_from_ranks(ranks)
         state["epoch"] += 1
         is_best = valid[SELECTION_METRIC] > state["best_score"]
@@ -183,8 +186,8 @@ def train_run(cfg: RecConfig, split: Split, sid_codes: torch.Tensor | None, seed
         _save_atomic({"fingerprint": fp, "config": asdict(cfg), "seed": seed, "model": state["best_model"],
                       "best_epoch": state["best_epoch"]}, checkpoint_dir / "best.pt")
     counts = split.train_counts()
-    v_ranks, v_targets = evaluate(model, split, "valid", cfg.max_len, cfg.eval_batch_size)
-    t_ranks, t_targets = evaluate(model, split, "test", cfg.max_len, cfg.eval_batch_size)  # the one test pass
+    v_ranks, v_targets = evaluate(model, split, "valid", max_len, eval_batch_size)
+    t_ranks, t_targets = evaluate(model, split, "test", max_len, eval_batch_size)  # the one test pass
     return RunResult(
         seed=seed, best_epoch=state["best_epoch"], epochs_run=state["epoch"],
         valid=metrics_from_ranks(v_ranks), test=metrics_from_ranks(t_ranks),

@@ -1,7 +1,9 @@
 """Every knob of a recommender run, the experiment variants and presets. No torch import, so
 Dagster definitions can list the variants without loading torch."""
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
+
+from movielens_dag.settings import override, setting
 
 MODELS = ("sasrec", "hstu")
 SAMPLING = ("per_position", "per_batch")  # negatives: one set per position (published) or shared per batch
@@ -12,11 +14,14 @@ FUSIONS = ("sum", "fc", "mlp", "scalar_gate", "vector_gate", "scalar_weight")
 
 @dataclass(frozen=True)
 class ItemEmbeddingConfig:
-    representation: str = "id"
-    fusion: str = "sum"  # how the SID embedding and the ID embedding are combined (…_id only)
-    sid_levels: int | None = None  # None = all semantic levels (codes without the final digit)
-    ngram_n: int = 2  # window length for ``ngram``
-    id_dropout: float = 0.0  # SID+ID only: train-time probability of dropping an item's ID part
+    """How an item becomes a vector: its ID, its semantic ID, or both fused."""
+
+    representation: str = setting("id", f"Item representation, one of {REPRESENTATIONS}.")
+    fusion: str = setting("sum", f"How SID and ID parts combine (..._id only), one of {FUSIONS}.")
+    sid_levels: int | None = setting(None, "Leading SID code positions used; None: every quantiser level "
+                                           "(not the uniqueness digit).")
+    ngram_n: int = setting(2, "Window length of the 'ngram' representation.")
+    id_dropout: float = setting(0.0, "SID+ID only: train-time probability of dropping an item's ID part.")
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
@@ -45,11 +50,13 @@ class ItemEmbeddingConfig:
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    dim: int = 50
-    num_blocks: int = 2
-    num_heads: int = 1
-    max_len: int = 200
-    dropout: float = 0.2
+    """The sequence encoder's shape (SASRec or HSTU)."""
+
+    dim: int = setting(50, "Embedding and hidden size d.")
+    num_blocks: int = setting(2, "Attention blocks.")
+    num_heads: int = setting(1, "Attention heads (d must be divisible by it).")
+    max_len: int = setting(200, "Most recent items a sequence keeps.")
+    dropout: float = setting(0.2, "Dropout on inputs, attention outputs and the feed-forward part.")
 
     def __post_init__(self) -> None:
         if self.dim < 1 or self.num_blocks < 1 or self.num_heads < 1 or self.max_len < 1:
@@ -61,33 +68,21 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class RecConfig:
-    """Everything that defines a run. Defaults = the published HSTU ML-1M settings."""
+class TrainConfig:
+    """Optimisation, negatives and early stopping."""
 
-    model: str = "hstu"  # "hstu" | "sasrec"
-    representation: str = "id"
-    fusion: str = "sum"
-    sid_levels: int | None = None
-    ngram_n: int = 2
-    id_dropout: float = 0.0
-    dim: int = 50
-    num_blocks: int = 2
-    num_heads: int = 1
-    max_len: int = 200
-    dropout: float = 0.2
-    num_negatives: int = 128
-    negative_sampling: str = "per_position"
-    temperature: float = 0.05
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 101
-    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
-    eval_batch_size: int = 64  # users per ranking batch; small batches are cache-friendly on CPU
+    num_negatives: int = setting(128, "Uniform negatives per position (or per batch).")
+    negative_sampling: str = setting("per_position", f"One of {SAMPLING}: a set per position (published) "
+                                                     "or one shared per batch.")
+    temperature: float = setting(0.05, "Softmax temperature over cosine scores.")
+    lr: float = setting(1e-3, "AdamW learning rate.")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    batch_size: int = setting(128, "Users per training batch.")
+    max_epochs: int = setting(101, "Epochs at most.")
+    patience: int = setting(10, "Epochs without a better validation NDCG@10 before stopping.")
+    eval_batch_size: int = setting(64, "Users per ranking batch; small batches are cache-friendly on CPU.")
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.negative_sampling not in SAMPLING:
             raise ValueError(f"negative_sampling must be one of {SAMPLING}, got {self.negative_sampling!r}")
         for name in ("num_negatives", "batch_size", "max_epochs", "patience", "eval_batch_size"):
@@ -95,16 +90,20 @@ class RecConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature <= 0 or self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("temperature and lr must be > 0, weight_decay >= 0")
-        self.item_config  # validates the representation/fusion combination
-        self.encoder_config
 
-    @property
-    def item_config(self) -> ItemEmbeddingConfig:
-        return ItemEmbeddingConfig(self.representation, self.fusion, self.sid_levels, self.ngram_n, self.id_dropout)
 
-    @property
-    def encoder_config(self) -> EncoderConfig:
-        return EncoderConfig(self.dim, self.num_blocks, self.num_heads, self.max_len, self.dropout)
+@dataclass(frozen=True)
+class RecConfig:
+    """Everything that defines a run. Defaults = the published HSTU ML-1M settings."""
+
+    model: str = setting("hstu", f"Sequence encoder, one of {MODELS}.")
+    items: ItemEmbeddingConfig = setting(factory=ItemEmbeddingConfig, help="Item representation.")
+    encoder: EncoderConfig = setting(factory=EncoderConfig, help="Encoder shape.")
+    train: TrainConfig = setting(factory=TrainConfig, help="Training.")
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
 
 
 # The leaderboard. The first two are the quick demo (README main command).
@@ -133,7 +132,8 @@ PUBLISHED = RecConfig()
 # ml-latest-small (610 users, 9.7k items, 100k ratings): chosen on validation NDCG@10, see README.
 # Smaller batches give ~20 optimizer steps per epoch instead of 5; negatives are shared per batch
 # (one [K, d] matrix instead of [positions, K, d]), which makes an epoch ~3x cheaper on CPU.
-SMALL = replace(PUBLISHED, batch_size=32, negative_sampling="per_batch", max_epochs=200, patience=20)
+SMALL = override(PUBLISHED, {"train": {"batch_size": 32, "negative_sampling": "per_batch", "max_epochs": 200,
+                                       "patience": 20}})
 
 PRESETS = {"published": PUBLISHED, "ml-1m": PUBLISHED, "small": SMALL}
 
@@ -156,18 +156,39 @@ def parse_variant(name: str) -> dict:
     return out
 
 
-def variant_config(name: str, preset: str = "small", **overrides) -> RecConfig:
-    """The RecConfig of a variant under a preset; ``overrides`` replace any field (None = keep)."""
+def variant_config(name: str, preset: str = "small", changes: dict | None = None) -> RecConfig:
+    """The RecConfig of a variant under a preset; ``changes`` (nested, None = keep) override any field."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    known = {f.name for f in fields(RecConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown config field(s) {sorted(unknown)}")
-    changes = {**parse_variant(name), **{k: v for k, v in overrides.items() if v is not None}}
-    return replace(PRESETS[preset], **changes)
+    parsed = parse_variant(name)
+    cfg = override(PRESETS[preset], {"model": parsed.pop("model"), "items": parsed})
+    return override(cfg, changes)
 
 
 def preset_for_dataset(variant: str) -> str:
     """The bundled small set gets the tuned small preset; everything else the published ML-1M one."""
     return "small" if variant == "ml-latest-small" else "published"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How one ``recommender_runs`` partition is run (the variant and preset give the model)."""
+
+    seeds: int = setting(3, "Seeds trained per variant (mean ± std in the leaderboard).")
+    preset: str = setting("auto", f"'auto' (the tuned small preset for ml-latest-small, the published one "
+                                  f"otherwise) or one of {sorted(PRESETS)}.")
+    resume: bool = setting(True, "Continue from the last per-epoch checkpoint of an identical run.")
+    # 1 thread: on a shared or busy CPU (other assets run beside this one) more threads made training
+    # ~10x slower here (see docs/benchmarks.md); raise it on a dedicated machine.
+    threads: int | None = setting(1, "torch CPU threads (None: one per core).")
+    device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    sid_method: str | None = setting(None, "Which method of semantic_ids to use when it holds several.")
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.preset != "auto" and self.preset not in PRESETS:
+            raise ValueError(f"preset must be 'auto' or one of {sorted(PRESETS)}, got {self.preset!r}")
+
+    def preset_for(self, dataset: str) -> str:
+        return preset_for_dataset(dataset) if self.preset == "auto" else self.preset

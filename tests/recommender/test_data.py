@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movielens_dag.recsys.data import (ItemIndex, build_sequences, eval_batch, leave_one_out, pad_left,
+from movielens_dag.recommender.data import (ItemIndex, build_sequences, eval_batch, leave_one_out, pad_left,
                                        train_batch)
 
 
@@ -63,7 +63,7 @@ def test_pad_left():
 
 
 def test_sequences_table_round_trip():
-    from movielens_dag.recsys.data import sequences_from_table, sequences_table
+    from movielens_dag.recommender.data import sequences_from_table, sequences_table
 
     r = ratings([(1, m, t) for t, m in enumerate([11, 12, 13, 14])] + [(2, 12, 7), (2, 99, 3)])
     s = build_sequences(r)

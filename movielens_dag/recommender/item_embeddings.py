@@ -25,16 +25,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ItemEmbeddingConfig
+from .data import ItemSids
 
 
-def sid_table_keys(codes: torch.Tensor, cfg: ItemEmbeddingConfig) -> list[tuple[int, ...]]:
+def sid_table_keys(sids: ItemSids, cfg: ItemEmbeddingConfig) -> list[tuple[int, ...]]:
     """Which code positions each table embeds, e.g. prefixn with 3 levels -> [(0,), (0,1), (0,1,2)]."""
-    n_codes = codes.shape[1]
-    if n_codes < 2:
-        raise ValueError(f"SID rows need >= 2 codes (levels + uniqueness digit), got {n_codes}")
-    levels = n_codes - 1 if cfg.sid_levels is None else cfg.sid_levels
+    n_codes = sids.codes.shape[1]
+    levels = sids.levels if cfg.sid_levels is None else cfg.sid_levels
     if levels > n_codes:
-        raise ValueError(f"sid_levels={levels} but the semantic IDs only have {n_codes} codes")
+        raise ValueError(f"sid_levels={levels} but the semantic IDs only have {n_codes} codes "
+                         f"({sids.levels} levels{' + the uniqueness digit' if sids.has_digit else ''})")
     if cfg.representation in ("prefixn", "prefixn_id"):
         return [tuple(range(n)) for n in range(1, levels + 1)]
     if cfg.representation == "rqsum_id":
@@ -89,7 +89,7 @@ class ItemEmbedding(nn.Module):
     """items [...] int64 rows (0 = padding) -> [..., d]; padding rows are exactly zero."""
 
     def __init__(self, num_items: int, dim: int, cfg: ItemEmbeddingConfig,
-                 sid_codes: torch.Tensor | None = None, init_std: float = 0.02) -> None:
+                 sids: ItemSids | None = None, init_std: float = 0.02) -> None:
         super().__init__()
         self.cfg, self.num_items, self.dim = cfg, num_items, dim
         self.id_table = nn.Embedding(num_items + 1, dim, padding_idx=0) if cfg.uses_id else None
@@ -97,14 +97,14 @@ class ItemEmbedding(nn.Module):
         self.table_keys: list[tuple[int, ...]] = []
         index = torch.zeros(num_items + 1, 0, dtype=torch.int64)
         if cfg.uses_sid:
-            if sid_codes is None:
+            if sids is None:
                 raise ValueError(f"representation {cfg.representation!r} needs semantic IDs")
-            if sid_codes.shape[0] != num_items + 1:
-                raise ValueError(f"sid_codes has {sid_codes.shape[0]} rows, expected num_items + 1 = {num_items + 1}")
-            self.table_keys = sid_table_keys(sid_codes, cfg)
+            if sids.codes.shape[0] != num_items + 1:
+                raise ValueError(f"SID table has {sids.codes.shape[0]} rows, expected num_items + 1 = {num_items + 1}")
+            self.table_keys = sid_table_keys(sids, cfg)
             cols = []
             for key in self.table_keys:
-                idx, rows = dense_key_index(sid_codes, key)
+                idx, rows = dense_key_index(sids.codes, key)
                 cols.append(idx)
                 self.sid_tables.append(nn.Embedding(rows, dim, padding_idx=0))
             index = torch.stack(cols, dim=1)

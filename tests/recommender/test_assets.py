@@ -12,7 +12,8 @@ from movielens_dag import warehouse  # noqa: E402
 from movielens_dag.assets import recommender  # noqa: E402
 from movielens_dag.paths import DataPaths  # noqa: E402
 
-TINY = {"seeds": 2, "max_epochs": 2, "dim": 8, "num_blocks": 1, "max_len": 10, "num_negatives": 8, "batch_size": 8}
+TINY = {"seeds": 2, "encoder": {"dim": 8, "num_blocks": 1, "max_len": 10},
+        "train": {"max_epochs": 2, "num_negatives": 8, "batch_size": 8}}
 
 
 def write_inputs(paths: DataPaths) -> None:
@@ -25,6 +26,7 @@ def write_inputs(paths: DataPaths) -> None:
     movie_ids = np.arange(10, 410, 10)[::-1]  # SID rows in a different order than the item index
     codes = [[int(m // 100), int(rng.integers(0, 3)), int(m % 7), 0] for m in movie_ids]
     sids = pa.table({"movie_id": pa.array(movie_ids, pa.int32()), "codes": pa.array(codes, pa.list_(pa.int32())),
+                     "levels": pa.array([3] * len(codes), pa.int32()),
                      "sid": pa.array([str(c) for c in codes]), "method": pa.array(["rqkmeans"] * len(codes))})
     warehouse.write_parquet_atomic(sids, paths.asset_file("semantic_ids", "semantic_ids"))
 
@@ -47,7 +49,8 @@ def test_runs_and_leaderboard_end_to_end(tmp_path, capsys):
         result = materialize(tmp_path, ["recommender_runs"], variant, TINY)
         assert result.success
         meta = result.asset_materializations_for_node("recommender_runs")[0].metadata
-        assert "data:image/png;base64," in meta["validation_curve"].value
+        assert meta["validation_curve"].value.startswith("![validation NDCG@10](http://127.0.0.1:3001/recommender/")
+        assert len(meta["validation_curve"].value) < 1000  # short: the UI shows it inline
         assert (tmp_path / "checkpoints" / "recommender").exists()
     assert materialize(tmp_path, ["recommender_leaderboard"]).success
     with duckdb.connect(str(paths.duckdb_file), read_only=True) as con:

@@ -3,23 +3,25 @@ import itertools
 import pytest
 import torch
 
-from movielens_dag.recsys.config import FUSIONS, EncoderConfig, ItemEmbeddingConfig, RecConfig
-from movielens_dag.recsys.item_embeddings import ItemEmbedding
-from movielens_dag.recsys.loss import sample_negatives, sampled_softmax_loss
-from movielens_dag.recsys.models import SeqRecommender
-from movielens_dag.recsys.train import build_model
+from movielens_dag.recommender.config import FUSIONS, EncoderConfig, ItemEmbeddingConfig, RecConfig
+from movielens_dag.recommender.data import ItemSids
+from movielens_dag.recommender.item_embeddings import ItemEmbedding
+from movielens_dag.recommender.loss import sample_negatives, sampled_softmax_loss
+from movielens_dag.recommender.models import SeqRecommender
+from movielens_dag.recommender.train import build_model
 
 N_ITEMS = 30
 CODES = torch.cat([torch.zeros(1, 4, dtype=torch.long),
                    torch.stack([torch.arange(1, N_ITEMS + 1) % 3, torch.arange(1, N_ITEMS + 1) % 4,
                                 torch.arange(1, N_ITEMS + 1) % 5, torch.zeros(N_ITEMS, dtype=torch.long)], 1)])
+SIDS = ItemSids(CODES, levels=3)  # 3 quantiser levels + the uniqueness digit
 
 
 def make(model: str, representation: str = "id", fusion: str = "sum", dropout: float = 0.0) -> SeqRecommender:
     torch.manual_seed(0)
-    cfg = RecConfig(model=model, representation=representation, fusion=fusion, dim=16, num_blocks=2,
-                    num_heads=2, max_len=12, dropout=dropout)
-    return build_model(cfg, N_ITEMS, CODES).eval()
+    cfg = RecConfig(model=model, items=ItemEmbeddingConfig(representation, fusion),
+                    encoder=EncoderConfig(dim=16, num_blocks=2, num_heads=2, max_len=12, dropout=dropout))
+    return build_model(cfg, N_ITEMS, SIDS).eval()
 
 
 def left_pad(seq: list[int], width: int) -> torch.Tensor:
@@ -86,7 +88,7 @@ def test_bad_configs_fail_clearly():
     with pytest.raises(ValueError, match="needs semantic IDs"):
         ItemEmbedding(5, 8, ItemEmbeddingConfig("prefixn_id"))
     with pytest.raises(ValueError, match="sid_levels=9"):
-        ItemEmbedding(N_ITEMS, 8, ItemEmbeddingConfig("prefixn", sid_levels=9), CODES)
+        ItemEmbedding(N_ITEMS, 8, ItemEmbeddingConfig("prefixn", sid_levels=9), SIDS)
     with pytest.raises(ValueError, match="not divisible"):
         EncoderConfig(dim=10, num_heads=3)
     with pytest.raises(ValueError, match="model must be one of"):

@@ -25,9 +25,10 @@ def run_rows(variant: str, dataset: str, cfg: RecConfig | None, results: list[Ru
     popularity baseline."""
     rows = []
     for r in results:
+        items = cfg.items if cfg else None
         row = {"variant": variant, "dataset": dataset, "model": cfg.model if cfg else "popularity",
-               "representation": cfg.representation if cfg else "-", "fusion": cfg.fusion if cfg else "-",
-               "sid_levels": -1 if cfg is None or cfg.sid_levels is None else cfg.sid_levels,
+               "representation": items.representation if items else "-", "fusion": items.fusion if items else "-",
+               "sid_levels": -1 if items is None or items.sid_levels is None else items.sid_levels,
                "seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
                "num_params": r.num_params, "wall_seconds": r.wall_seconds, "cpu_seconds": r.cpu_seconds}
         row.update({f"valid_{col(m)}": r.valid[m] for m in METRICS})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from movielens_dag.recsys.metrics import head_items, metrics_from_ranks, slice_metrics, target_ranks
+from movielens_dag.recommender.metrics import head_items, metrics_from_ranks, slice_metrics, target_ranks
 
 
 def test_ranks_against_hand_computed_ranking():

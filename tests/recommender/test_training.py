@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from movielens_dag.recsys.config import RecConfig
-from movielens_dag.recsys.data import build_sequences, leave_one_out
-from movielens_dag.recsys.results import leaderboard, run_rows
-from movielens_dag.recsys.train import evaluate, train_run
+from movielens_dag.recommender.config import EncoderConfig, RecConfig, TrainConfig
+from movielens_dag.settings import override
+from movielens_dag.recommender.data import build_sequences, leave_one_out
+from movielens_dag.recommender.results import leaderboard, run_rows
+from movielens_dag.recommender.train import evaluate, train_run
 
 N_ITEMS = 60
 
@@ -23,9 +24,9 @@ def cyclic_split(users: int = 48, length: int = 20):
     return leave_one_out(build_sequences(pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"])))
 
 
-TINY = RecConfig(dim=32, num_blocks=1, num_heads=1, max_len=12, dropout=0.0, num_negatives=20,
-                 negative_sampling="per_batch", temperature=0.1, lr=1e-2, batch_size=16, max_epochs=30,
-                 patience=30)
+TINY = RecConfig(encoder=EncoderConfig(dim=32, num_blocks=1, num_heads=1, max_len=12, dropout=0.0),
+                 train=TrainConfig(num_negatives=20, negative_sampling="per_batch", temperature=0.1, lr=1e-2,
+                                   batch_size=16, max_epochs=30, patience=30))
 
 
 @pytest.mark.parametrize("model", ["hstu", "sasrec"])
@@ -41,9 +42,9 @@ def test_tiny_model_learns_a_deterministic_pattern(model):
 def test_untrained_model_does_not_pass_the_bar():
     # the same protocol on the same data with zero training stays near chance (10/60 ≈ 0.17)
     split = cyclic_split()
-    from movielens_dag.recsys.train import build_model
+    from movielens_dag.recommender.train import build_model
     torch.manual_seed(0)
-    ranks, _ = evaluate(build_model(TINY, split.num_items, None), split, "test", TINY.max_len)
+    ranks, _ = evaluate(build_model(TINY, split.num_items, None), split, "test", TINY.encoder.max_len)
     assert np.mean(ranks < 10) < 0.5
 
 
@@ -53,7 +54,7 @@ class Interrupt(Exception):
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path):
     split = cyclic_split(users=24, length=12)
-    cfg = dataclasses.replace(TINY, max_epochs=4, dropout=0.1, negative_sampling="per_position")
+    cfg = override(TINY, {"train": {"max_epochs": 4, "negative_sampling": "per_position"}, "encoder": {"dropout": 0.1}})
     straight = train_run(cfg, split, None, seed=3)
 
     def crash_after_two(e):
@@ -70,14 +71,14 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     assert (tmp_path / "best.pt").exists()
     # another config (or seed) never resumes from that checkpoint
     seen.clear()
-    train_run(dataclasses.replace(cfg, lr=5e-3), split, None, seed=3, checkpoint_dir=tmp_path,
+    train_run(override(cfg, {"train": {"lr": 5e-3}}), split, None, seed=3, checkpoint_dir=tmp_path,
               on_epoch=lambda e: seen.append(e.epoch))
     assert seen == [1, 2, 3, 4]
 
 
 def test_summary_mean_and_std_over_seeds():
     split = cyclic_split(users=16, length=8)
-    cfg = dataclasses.replace(TINY, max_epochs=1)
+    cfg = override(TINY, {"train": {"max_epochs": 1}})
     results = [train_run(cfg, split, None, seed=s) for s in (0, 1)]
     board = leaderboard(run_rows("hstu-id", "synthetic", cfg, results))
     vals = [r.test["ndcg@10"] for r in results]
@@ -90,7 +91,7 @@ def test_popularity_baseline_by_hand():
     seqs = {0: [10, 20, 30], 1: [10, 20, 40], 2: [20, 10, 30, 50, 60]}
     rows = [(u, m, t) for u, ms in seqs.items() for t, m in enumerate(ms)]
     split = leave_one_out(build_sequences(pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"])))
-    from movielens_dag.recsys.train import popularity_run
+    from movielens_dag.recommender.train import popularity_run
 
     res = popularity_run(split)
     # train counts: 10 -> 3, 20 -> 1, 30 -> 1, 40/50/60 -> 0 (ties count against the target)

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from movielens_dag.recsys.config import PUBLISHED, SMALL, VARIANTS, parse_variant, preset_for_dataset, variant_config
+from movielens_dag.recommender.config import PUBLISHED, SMALL, VARIANTS, parse_variant, preset_for_dataset, variant_config
 
 dg = pytest.importorskip("dagster")
 
@@ -39,11 +39,12 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
     assert run(["movielens_files", "movies", "ratings", "user_sequences"]).success
     for variant in ("hstu-id", "sasrec-id"):
         result = run(["recommender_runs"], variant,
-                     {"ops": {"recommender_runs": {"config": {"seeds": 1, "max_epochs": 1}}}})
+                     {"ops": {"recommender_runs": {"config": {"seeds": 1, "train": {"max_epochs": 1}}}}})
         meta = result.asset_materializations_for_node("recommender_runs")[0].metadata
         assert meta["dataset"].value == "ml-1m" and meta["preset"].value == "published"
         cfg = meta["config"].data
-        assert (cfg["dim"], cfg["num_blocks"], cfg["max_len"], cfg["num_negatives"], cfg["batch_size"]) == (
+        enc, train = cfg["encoder"], cfg["train"]
+        assert (enc["dim"], enc["num_blocks"], enc["max_len"], train["num_negatives"], train["batch_size"]) == (
             50, 2, 200, 128, 128)
     board = run(["recommender_leaderboard"]).asset_materializations_for_node("recommender_leaderboard")[0]
     assert {"`hstu-id`", "`sasrec-id`", "`popularity`"} <= set(board.metadata["table"].value.replace("|", " ").split())
@@ -54,6 +55,7 @@ def test_variant_names_and_presets():
     assert parse_variant("hstu-prefixn_id-vector_gate-l2") == {
         "model": "hstu", "representation": "prefixn_id", "fusion": "vector_gate", "sid_levels": 2}
     assert variant_config("sasrec-id", "ml-1m") == dataclasses.replace(PUBLISHED, model="sasrec")
+    assert variant_config("hstu-id", "small", {"train": {"lr": 0.01}}).train.lr == 0.01
     assert preset_for_dataset("ml-1m") == "published" and preset_for_dataset("ml-latest-small") == "small"
     assert variant_config("hstu-id", "small") == SMALL
     for bad in ("gru-id", "hstu-idx", "hstu-prefixn_id-bogus", "hstu"):
@@ -61,8 +63,8 @@ def test_variant_names_and_presets():
             parse_variant(bad)
     with pytest.raises(ValueError, match="needs both SID and ID"):
         variant_config("hstu-prefixn-vector_gate")
-    with pytest.raises(ValueError, match="unknown config"):
-        variant_config("hstu-id", lr_typo=1)
+    with pytest.raises(ValueError, match="unknown setting"):
+        variant_config("hstu-id", "small", {"train": {"lr_typo": 1}})
 
 
 def test_sid_variant_without_semantic_ids_is_a_clear_error(tmp_path, monkeypatch):
