@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from movielens_dag.embeddings import resolve_model  # noqa: E402
 from movielens_dag.embeddings.encode import load_encoder, unit_norm_error  # noqa: E402
+from movielens_dag.embeddings.settings import EmbeddingSettings  # noqa: E402
 
 ML32M_MOVIES = 87_585
 EOS = "<|endoftext|>"
@@ -264,7 +265,7 @@ def run_minilm(args) -> dict:
     texts = subset(texts, args.docs) if args.docs else texts
     base = subset(texts, min(args.baseline_docs, len(texts)))
     source = resolve_model("bundled")
-    ours = load_encoder(source, device=args.device)
+    ours = load_encoder(source, EmbeddingSettings(device=args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
     ours.encode(base[:64])  # warm-up
@@ -304,7 +305,7 @@ def run_qwen3(args) -> dict:
         source = resolve_model(str(st_dir))
         print(f"  built and fingerprinted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
-        ours = load_encoder(source, device=args.device, dtype=args.dtype, max_seq_length=args.max_seq_length)
+        ours = load_encoder(source, EmbeddingSettings(device=args.device, dtype=args.dtype, max_seq_length=args.max_seq_length))
         ours.encode(texts[:32])  # warm-up (kernels, allocator)
         for rep in range(args.repeats):
             rows.append(timed_encode(f"ours: {ours.settings['dtype']}, {ours.attn_implementation}, sorted, "
@@ -314,7 +315,7 @@ def run_qwen3(args) -> dict:
         del ours
         _peak_reset(args.device)
 
-        fp32 = load_encoder(source, device=args.device, dtype="float32", max_seq_length=args.max_seq_length)
+        fp32 = load_encoder(source, EmbeddingSettings(device=args.device, dtype="float32", max_seq_length=args.max_seq_length))
         fp32.encode(base[:8])
         fp32_row = timed_encode("fp32 + our batching (sorted, token budget)", fp32, base, args.device,
                                 token_budget=args.token_budget)

@@ -12,11 +12,12 @@ from movielens_dag.jobs import JOBS
 from movielens_dag.resources import from_env
 from movielens_dag.resources.http import http_fetcher_from_env
 from movielens_dag.resources.movielens_source import MovieLensSource
+from movielens_dag.resources.sources import WikipediaPlotsSource
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
 from movielens_dag.settings import Environment, read_environment
 
-ASSET_MODULES = [movielens, enrichment, documents, embeddings, semantic_ids, recommender]
+ASSET_MODULES = [movielens, enrichment, documents, semantic_ids, recommender]  # + embeddings.build(env)
 
 
 def make_resources(data_dir: str | None = None, env: Environment | None = None) -> dict:
@@ -34,6 +35,7 @@ def make_resources(data_dir: str | None = None, env: Environment | None = None) 
             expected_md5=from_env(env, "MOVIELENS_MD5"),
         ),
         "http_fetcher": http_fetcher_from_env(env),
+        "wikipedia_source": WikipediaPlotsSource(csv_path=from_env(env, "WIKIPEDIA_PLOTS_CSV")),
     }
 
 
@@ -43,10 +45,11 @@ def _module_objects(kind: type | tuple[type, ...]) -> list:
 
 def build_definitions(data_dir: str | None = None, environ: Mapping[str, str] | None = None) -> dg.Definitions:
     env = read_environment(environ)
+    movie_embeddings, movie_embedding_shards, embedding_shards_job = embeddings.build(env)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        assets=[*dg.load_assets_from_modules(ASSET_MODULES), movie_embeddings, movie_embedding_shards],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=JOBS,
+        jobs=[*JOBS, embedding_shards_job],
         schedules=_module_objects(dg.ScheduleDefinition),
         sensors=_module_objects(dg.SensorDefinition),
         resources=make_resources(data_dir, env),

@@ -5,14 +5,13 @@
 * ``recommender_job``: one ``recommender_runs`` partition per run; a backfill over its partitions
   is the full leaderboard (`make leaderboard`, or Backfill in the UI).
 * ``leaderboard_job``: rebuild ``recommender_leaderboard`` from whichever variants are stored.
-* ``enrichment_refresh`` and ``embedding_shards_job`` live with their groups.
+* ``enrichment_refresh`` and ``embedding_shards_job`` live with their groups (the latter is built from the
+  environment, which sets its shard count).
 """
 
 import dagster as dg
 
-from movielens_dag.assets.embeddings import embedding_shards_job
 from movielens_dag.assets.enrichment import enrichment_refresh_job
-from movielens_dag.assets.recommender import VARIANT_PARTITIONS
 from movielens_dag.recommender.config import DEMO_VARIANTS, VARIANTS
 
 # The demo trains a contiguous range of variants in one run (a partition range of recommender_runs).
@@ -32,7 +31,6 @@ demo_job = dg.define_asset_job(
 recommender_job = dg.define_asset_job(
     "recommender_job",
     selection=dg.AssetSelection.assets("recommender_runs"),
-    partitions_def=VARIANT_PARTITIONS,
     description="Train one recommender variant (the partition) with 3 seeds. Backfill every partition for "
     "the full leaderboard, then run leaderboard_job.",
 )
@@ -43,4 +41,4 @@ leaderboard_job = dg.define_asset_job(
     description="Rank every stored recommender variant against the popularity baseline.",
 )
 
-JOBS = [demo_job, recommender_job, leaderboard_job, enrichment_refresh_job, embedding_shards_job]
+JOBS = [demo_job, recommender_job, leaderboard_job, enrichment_refresh_job]  # + embedding_shards_job (built)

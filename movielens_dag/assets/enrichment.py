@@ -8,7 +8,6 @@ request) with ``skipped: no TMDB_READ_ACCESS_TOKEN`` in their metadata, so the r
 
 import asyncio
 import hashlib
-import os
 import pathlib
 from collections import Counter
 from datetime import datetime, timezone
@@ -22,29 +21,20 @@ from movielens_dag.enrichment import pipeline, review, tables, wikipedia
 from movielens_dag.enrichment.overrides import read_overrides
 from movielens_dag.http.fetch_store import FetchStore
 from movielens_dag.http.fetcher import AuthError
-from movielens_dag.paths import OVERRIDES_DIR, PROJECT_ROOT
+from movielens_dag.enrichment.settings import OVERRIDES_FILE, RefreshSettings, TmdbIdSettings
+from movielens_dag.resources.config import config_class
 from movielens_dag.resources.http import NO_TOKEN, HttpFetcher
+from movielens_dag.resources.sources import WikipediaPlotsSource
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.warehouse import preview_markdown
 
 GROUP = "enrichment"
 TMDB_POOL = "tmdb"
 IMDB_POOL = "imdb"
-OVERRIDES_FILE = OVERRIDES_DIR / "tmdb_ids.csv"
-BUNDLED_WIKIPEDIA_CSV = PROJECT_ROOT / "data" / "wikipedia" / "wiki_movie_plots_1901-1935.csv"
 
 
-class RefreshConfig(dg.Config):
-    max_age_days: float = 90.0  # refetch stored responses older than this
-    use_changes_feed: bool = True  # ask TMDB /movie/changes which stored movies changed (daily at most)
-
-
-class IdsConfig(RefreshConfig):
-    overrides_path: str = str(OVERRIDES_FILE)
-
-
-class WikipediaConfig(dg.Config):
-    csv_path: str = ""  # empty: $WIKIPEDIA_PLOTS_CSV, else the bundled 1901-1935 extract
+RefreshConfig = config_class(RefreshSettings, name="RefreshConfig")
+IdsConfig = config_class(TmdbIdSettings, name="IdsConfig")
 
 
 def _store(data_dir: DataDir) -> FetchStore:
@@ -168,10 +158,10 @@ def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_i
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "parquet"})
-def wikipedia_plots(context: dg.AssetExecutionContext, config: WikipediaConfig, movies: pd.DataFrame,
+def wikipedia_plots(context: dg.AssetExecutionContext, wikipedia_source: WikipediaPlotsSource, movies: pd.DataFrame,
                     tmdb_movies: pd.DataFrame) -> dg.Output:
     """Plots from the Kaggle "Wikipedia Movie Plots" CSV, matched on title + year ±1 (+ director)."""
-    path = pathlib.Path(config.csv_path or os.environ.get("WIKIPEDIA_PLOTS_CSV") or BUNDLED_WIKIPEDIA_CSV)
+    path = wikipedia_source.path()
     if not path.exists():
         return dg.Output(tables.WIKIPEDIA_PLOTS.empty_table(),
                          metadata={"skipped": f"no Wikipedia plots CSV at {path} (set WIKIPEDIA_PLOTS_CSV)"})

@@ -129,48 +129,58 @@ def tags(
 # --- checks ----------------------------------------------------------------------------------------
 
 
-def _unique(name: str, columns: list[str]):
-    @dg.asset_check(asset=name, name=f"{name}_unique_{'_'.join(columns)}", blocking=True)
-    def check(data_dir: DataDir) -> dg.AssetCheckResult:
-        total, examples = quality.duplicate_keys(data_dir.paths.asset_file(GROUP, name), columns)
-        return dg.AssetCheckResult(
-            passed=total == 0,
-            metadata={"duplicate_keys": total, "examples": str(examples)},
-        )
-
-    return check
+def _unique(path: pathlib.Path, columns: list[str]) -> dg.AssetCheckResult:
+    total, examples = quality.duplicate_keys(path, columns)
+    return dg.AssetCheckResult(passed=total == 0, metadata={"duplicate_keys": total, "examples": str(examples)})
 
 
-def _references_movies(name: str):
-    @dg.asset_check(asset=name, name=f"{name}_movies_exist", additional_deps=["movies"], blocking=True)
-    def check(data_dir: DataDir) -> dg.AssetCheckResult:
-        paths = data_dir.paths
-        total, examples = quality.orphan_references(
-            paths.asset_file(GROUP, name), paths.asset_file(GROUP, "movies"), "movie_id"
-        )
-        return dg.AssetCheckResult(
-            passed=total == 0, metadata={"orphan_rows": total, "unknown_movie_ids": str(examples)}
-        )
-
-    return check
+def _references_movies(child: pathlib.Path, movies: pathlib.Path) -> dg.AssetCheckResult:
+    total, examples = quality.orphan_references(child, movies, "movie_id")
+    return dg.AssetCheckResult(passed=total == 0, metadata={"orphan_rows": total, "unknown_movie_ids": str(examples)})
 
 
-movies_unique = _unique("movies", ["movie_id"])
-links_unique = _unique("links", ["movie_id"])
-links_reference_movies = _references_movies("links")
-ratings_reference_movies = _references_movies("ratings")
-tags_reference_movies = _references_movies("tags")
+MOVIES_IN = {"movies": dg.AssetIn("movies")}
 
 
-@dg.asset_check(asset="ratings", additional_deps=["movies"])
-def documented_counts(data_dir: DataDir, movielens_source: MovieLensSource) -> dg.AssetCheckResult:
+@dg.asset_check(asset="movies", blocking=True)
+def movies_unique_movie_id(movies: pathlib.Path) -> dg.AssetCheckResult:
+    """No movie_id appears twice."""
+    return _unique(movies, ["movie_id"])
+
+
+@dg.asset_check(asset="links", blocking=True)
+def links_unique_movie_id(links: pathlib.Path) -> dg.AssetCheckResult:
+    """One links row per movie."""
+    return _unique(links, ["movie_id"])
+
+
+@dg.asset_check(asset="links", additional_ins=MOVIES_IN, blocking=True)
+def links_movies_exist(links: pathlib.Path, movies: pathlib.Path) -> dg.AssetCheckResult:
+    """Every link refers to a movie in `movies`."""
+    return _references_movies(links, movies)
+
+
+@dg.asset_check(asset="ratings", additional_ins=MOVIES_IN, blocking=True)
+def ratings_movies_exist(ratings: pathlib.Path, movies: pathlib.Path) -> dg.AssetCheckResult:
+    """Every rating refers to a movie in `movies`."""
+    return _references_movies(ratings, movies)
+
+
+@dg.asset_check(asset="tags", additional_ins=MOVIES_IN, blocking=True)
+def tags_movies_exist(tags: pathlib.Path, movies: pathlib.Path) -> dg.AssetCheckResult:
+    """Every tag refers to a movie in `movies`."""
+    return _references_movies(tags, movies)
+
+
+@dg.asset_check(asset="ratings", additional_ins=MOVIES_IN)
+def documented_counts(ratings: pathlib.Path, movies: pathlib.Path,
+                      movielens_source: MovieLensSource) -> dg.AssetCheckResult:
     """Movies, ratings and users match the figures GroupLens documents for this release."""
     variant = movielens_source.get_variant()
-    paths = data_dir.paths
     actual = {
-        "movies": quality.count(paths.asset_file(GROUP, "movies")),
-        "ratings": quality.count(paths.asset_file(GROUP, "ratings")),
-        "users": quality.count(paths.asset_file(GROUP, "ratings"), "count(DISTINCT user_id)"),
+        "movies": quality.count(movies),
+        "ratings": quality.count(ratings),
+        "users": quality.count(ratings, "count(DISTINCT user_id)"),
     }
     expected = {
         "movies": variant.expected_movies,

@@ -8,17 +8,15 @@ The quantisers live in ``movielens_dag.semantic_ids`` (plain torch); torch, umap
 imported inside the asset bodies so the code location loads fast.
 """
 
-import base64
 import dagster as dg
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
 
 from movielens_dag.resources.config import config_class, to_settings
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.semantic_ids import tables
-from movielens_dag.semantic_ids.settings import SidSettings
+from movielens_dag.semantic_ids.settings import SidMapSettings, SidSettings
 from movielens_dag.semantic_ids.ids import SemanticIds
 
 GROUP = "semantic_ids"
@@ -86,11 +84,7 @@ def semantic_id_fit(
                     metadata={"figures": dg.MetadataValue.md(figures_md)})
 
 
-class SidMapConfig(dg.Config):
-    projection: str = Field(default="umap", description="'umap' (cosine) or 'pca' (instant, for huge catalogues).")
-    seed: int = Field(default=0, description="UMAP seed (fixed seed = reproducible, single-threaded).")
-    n_neighbors: int = Field(default=15, description="UMAP neighbourhood size.")
-    min_dist: float = Field(default=0.1, description="UMAP minimum distance between points.")
+SidMapConfig = config_class(SidMapSettings, name="SidMapConfig")
 
 
 @dg.asset(group_name=GROUP, kinds={"plotly", "parquet"})
@@ -107,45 +101,18 @@ def sid_map(
 
     The table holds the 2-D coordinates (movie_id, x, y, first_code, sid) for your own plots.
     """
-    import torch
+    from movielens_dag.semantic_ids.visualise import build_sid_map
 
-    from movielens_dag.semantic_ids.rqkmeans import l2_normalize
-    from movielens_dag.semantic_ids.visualise import project_2d, write_html, write_png
-
-    sids = semantic_ids.sort_by("movie_id")
-    primary = sid_quality.filter(pc.field("is_primary")).to_pylist()[0]
-    ids, x, model_id = tables.embedding_matrix(movie_embeddings, primary["embedding_model"])  # the SIDs' own model
-    if not np.array_equal(ids, sids["movie_id"].to_numpy()):
-        raise ValueError("semantic_ids and movie_embeddings cover different movies; re-materialize semantic_ids")
-    first = SemanticIds.from_table(sids).codes[:, 0].astype(np.int32)
-    x = l2_normalize(torch.from_numpy(x)).numpy()  # UMAP's cosine metric ignores norms anyway
-    context.log.info(f"{config.projection} of {len(ids):,} x {x.shape[1]} embeddings")
-    coords = project_2d(x, config.projection, seed=config.seed, n_neighbors=config.n_neighbors,
-                        min_dist=config.min_dist)
-
-    titles = dict(zip(movies["movie_id"].to_pylist(), movies["title"].to_pylist()))
-    years = dict(zip(movies["movie_id"].to_pylist(), movies["year"].to_pylist()))
-    hover = [f"{titles.get(int(i), '?')} ({years.get(int(i)) or 'n/a'})<br>{s}"
-             for i, s in zip(ids, sids["sid"].to_pylist())]
-    method = sids["method"][0].as_py() if len(sids) else "?"
-    title = (f"Semantic IDs ({method}, {model_id})\n"
-             f"{config.projection.upper()} of {len(ids):,} movies, colour = first code")
-    out_dir = data_dir.paths.artifacts / GROUP
-    html = write_html(coords, first, hover, out_dir / "sid_map.html", title)
-    png = write_png(coords, first, out_dir / "sid_map.png", title)
-    image = base64.b64encode(png.read_bytes()).decode()
-    table = pa.table({
-        "movie_id": pa.array(ids, pa.int32()),
-        "x": pa.array(coords[:, 0], pa.float32()),
-        "y": pa.array(coords[:, 1], pa.float32()),
-        "first_code": pa.array(first, pa.int32()),
-        "sid": sids["sid"],
-    })
+    settings = to_settings(config, SidMapSettings())
+    context.log.info(f"{settings.projection} of {movie_embeddings.num_rows:,} embeddings")
+    table, html, png = build_sid_map(movie_embeddings, semantic_ids, sid_quality, movies, settings,
+                                     data_dir.paths.artifacts / GROUP)
+    interactive = data_dir.artifact_url(html)
     return dg.Output(table, metadata={
+        "map": data_dir.image_markdown(png, "SID map"),
+        **({"interactive_map": dg.MetadataValue.url(interactive)} if interactive else {}),
         "html": dg.MetadataValue.path(str(html)),
-        "open_in_browser": dg.MetadataValue.url(html.as_uri()),
         "png": dg.MetadataValue.path(str(png)),
-        "map": dg.MetadataValue.md(f"![SID map](data:image/png;base64,{image})"),
     })
 
 

@@ -10,17 +10,19 @@ The embedding key hashes everything that changes a vector's meaning: the model's
 ``truncate_dim`` as configured. Precision, device and batching are left out: they change vectors
 only at rounding level, and keying on them would throw away a GPU run's work on a CPU re-run.
 
-Every writer (the unpartitioned asset: ``all``; a shard: its partition key) owns one file and
-replaces it atomically with the rows it produced, so parallel shards never write the same file and
-a crash never leaves half a file. Lookups read every writer's file, so vectors computed by the shards
-are reused by the unpartitioned asset (and the other way round). Writers rewrite their file only when
-they embedded something, so the file always holds exactly their current documents' vectors; stale keys
+Every writer (the unpartitioned asset: ``all``; a shard: its partition key) owns its files, so
+parallel shards never write the same file. While a run embeds, every ``commit_every`` documents go to
+a new part file ``<writer>.part-<n>.parquet`` (written atomically), so a crash loses at most one batch
+and the next run finds the rest. A finished run compacts: it replaces ``<writer>.parquet`` with the
+vectors of its current documents and deletes its part files. Lookups read every file, so vectors
+computed by the shards are reused by the unpartitioned asset (and the other way round); stale keys
 (other models or prompts) stay until deleted by hand.
 """
 
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,11 +160,9 @@ class EmbeddingCache:
         return CachedVectors(hashes, np.concatenate(chunks), np.concatenate(n_tokens),
                              np.concatenate(truncated), ignored)
 
-    def write(self, writer: str, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray,
-              truncated: np.ndarray, description: dict[str, Any]) -> Path:
-        """Replace ``writer``'s file with these rows (atomically) and record what the key means."""
+    def _table(self, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray, truncated: np.ndarray) -> pa.Table:
         dim = int(vectors.shape[1])
-        table = pa.Table.from_arrays(
+        return pa.Table.from_arrays(
             [
                 pa.array(hashes, type=pa.string()),
                 pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vectors, np.float32).ravel()), dim),
@@ -171,6 +171,8 @@ class EmbeddingCache:
             ],
             schema=cache_schema(dim),
         )
+
+    def _describe(self, description: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         key_file = self.dir / "key.json"
         if not key_file.exists():
@@ -180,4 +182,24 @@ class EmbeddingCache:
                 tmp.replace(key_file)
             finally:
                 tmp.unlink(missing_ok=True)
-        return write_parquet_atomic(table, self.writer_file(writer))
+
+    def part_files(self, writer: str) -> list[Path]:
+        return sorted(self.dir.glob(f"{safe_name(writer)}.part-*.parquet")) if self.dir.exists() else []
+
+    def commit(self, writer: str, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray,
+               truncated: np.ndarray, description: dict[str, Any]) -> Path:
+        """Add one batch of freshly embedded vectors as a new part file of ``writer`` (atomic)."""
+        self._describe(description)
+        number = len(self.part_files(writer))
+        path = self.dir / f"{safe_name(writer)}.part-{number:05d}-{uuid.uuid4().hex[:8]}.parquet"
+        return write_parquet_atomic(self._table(hashes, vectors, n_tokens, truncated), path)
+
+    def write(self, writer: str, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray,
+              truncated: np.ndarray, description: dict[str, Any]) -> Path:
+        """Replace ``writer``'s file with these rows (atomically), then drop its part files."""
+        self._describe(description)
+        parts = self.part_files(writer)
+        path = write_parquet_atomic(self._table(hashes, vectors, n_tokens, truncated), self.writer_file(writer))
+        for part in parts:  # their rows are in the new file now
+            part.unlink(missing_ok=True)
+        return path

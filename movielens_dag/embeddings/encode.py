@@ -23,14 +23,16 @@ from typing import Any
 import numpy as np
 
 from movielens_dag.embeddings.batching import BatchStats, ProgressFn, run_batches
+from movielens_dag.embeddings import st_compat
 from movielens_dag.embeddings.models import (
     DEFAULT_MAX_SEQ_LENGTH_CAP,
     LAST_TOKEN_MODEL_TYPES,
     ModelSource,
     pick_attention,
-    pick_device,
     pick_dtype,
 )
+from movielens_dag.embeddings.settings import EmbeddingSettings
+from movielens_dag.runtime import resolve_device, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +99,11 @@ def _load_sentence_transformer(source: ModelSource, device: str, model_kwargs: d
     return SentenceTransformer(modules=[transformer, pooling, Normalize()], device=device)
 
 
-def load_encoder(
-    source: ModelSource,
-    *,
-    device: str = "auto",
-    dtype: str = "auto",
-    attn_implementation: str = "auto",
-    max_seq_length: int | None = None,
-    prompt: str | None = None,
-    prompt_name: str | None = None,
-    truncate_dim: int | None = None,
-) -> "Encoder":
-    device = pick_device(device)
-    torch_dtype = pick_dtype(device, dtype)
-    attn = pick_attention(device, torch_dtype, attn_implementation)
+def load_encoder(source: ModelSource, settings: EmbeddingSettings = EmbeddingSettings()) -> "Encoder":
+    """Load the model on the configured device and precision, adapted by ``st_compat``."""
+    device = resolve_device(settings.device)
+    torch_dtype = pick_dtype(device, settings.dtype)
+    attn = pick_attention(device, torch_dtype, settings.attn_implementation)
     with _quiet_loading():
         try:
             model = _load_sentence_transformer(
@@ -118,69 +111,30 @@ def load_encoder(
             )
         except (ValueError, ImportError) as exc:
             about_attention = "attn" in str(exc).lower() or "attention" in str(exc).lower()
-            if attn_implementation != "auto" or not about_attention:
+            if settings.attn_implementation != "auto" or not about_attention:
                 raise
             log.warning("attention %r not supported by %s (%s); falling back to eager", attn, source.model_id, exc)
             attn = "eager"
             model = _load_sentence_transformer(source, device, {"dtype": torch_dtype, "attn_implementation": attn})
     model.eval()
-    return Encoder(
-        model,
-        source,
-        device=device,
-        dtype=torch_dtype,
-        attn_implementation=attn,
-        max_seq_length=max_seq_length,
-        prompt=prompt,
-        prompt_name=prompt_name,
-        truncate_dim=truncate_dim,
-    )
+    return Encoder(model, source, settings, device=device, dtype=torch_dtype, attn_implementation=attn)
 
 
 class Encoder:
     """A loaded model plus the settings that decide its vectors."""
 
-    def __init__(
-        self,
-        model: Any,
-        source: ModelSource,
-        *,
-        device: str,
-        dtype: Any,
-        attn_implementation: str,
-        max_seq_length: int | None = None,
-        prompt: str | None = None,
-        prompt_name: str | None = None,
-        truncate_dim: int | None = None,
-    ):
-        from sentence_transformers.base.modules import Transformer
-        from sentence_transformers.sentence_transformer.modules import Pooling
-
+    def __init__(self, model: Any, source: ModelSource, settings: EmbeddingSettings, *, device: str, dtype: Any,
+                 attn_implementation: str):
         self.model = model
         self.source = source
         self.device = device
         self.dtype = dtype
         self.attn_implementation = attn_implementation
-        transformer = model[0]
-        if not isinstance(transformer, Transformer) or transformer.tokenizer is None:
-            raise TypeError(f"{source.model_id}: the first module must be a text Transformer with a tokenizer")
-        self.transformer = transformer
-        self.tokenizer = transformer.tokenizer
-        self._force_plain_text()
+        adapted = st_compat.adapt(model, source.model_id)
+        self.transformer, self.tokenizer, self.pooling = adapted.transformer, adapted.tokenizer, adapted.pooling
+        transformer = self.transformer
 
-        poolings = [m for m in model if isinstance(m, Pooling)]
-        modes = [m.pooling_mode for m in poolings]
-        self.pooling = ",".join(str(m) for m in modes) or "none"
-        if any(m == "lasttoken" for m in modes):
-            # Qwen3-Embedding recipe: left padding, so every row ends with a real token.
-            self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
-            if self.tokenizer.eos_token is None:
-                raise ValueError(f"{source.model_id}: the tokenizer has neither a pad nor an eos token")
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.tokenizer.truncation_side != "right":
-            raise ValueError(f"{source.model_id}: only right truncation is supported")
-
+        max_seq_length = settings.max_seq_length
         model_max = self._model_max_length()
         if max_seq_length is None:
             current = transformer.max_seq_length or model_max or DEFAULT_MAX_SEQ_LENGTH_CAP
@@ -194,18 +148,20 @@ class Encoder:
         transformer.max_seq_length = max_seq_length
         self.max_seq_length = int(max_seq_length)
 
-        if prompt is None and prompt_name is not None:
-            if prompt_name not in model.prompts:
+        prompt = settings.prompt
+        if prompt is None and settings.prompt_name is not None:
+            if settings.prompt_name not in model.prompts:
                 raise ValueError(
-                    f"{source.model_id} has no prompt named {prompt_name!r}; it has {sorted(model.prompts)}"
+                    f"{source.model_id} has no prompt named {settings.prompt_name!r}; it has {sorted(model.prompts)}"
                 )
-            prompt = model.prompts[prompt_name]
+            prompt = model.prompts[settings.prompt_name]
         self.prompt = prompt or ""
         self.prompt_length = (
             transformer._get_prompt_length(self.prompt) if self.prompt else None
         )
 
         self.full_dim = int(model.get_embedding_dimension() or 0)
+        truncate_dim = settings.truncate_dim
         if truncate_dim is not None and not (0 < truncate_dim <= self.full_dim):
             raise ValueError(f"truncate_dim must be in 1..{self.full_dim} for {source.model_id}, got {truncate_dim}")
         self.truncate_dim = truncate_dim
@@ -216,20 +172,6 @@ class Encoder:
         self.use_st_preprocess = bool(getattr(transformer, "can_flatten_inputs", False))
 
     # ------------------------------------------------------------------------------------------ #
-
-    def _force_plain_text(self) -> None:
-        """Encode documents as plain text, never through a chat template.
-
-        sentence-transformers 6 routes text through the tokenizer's chat template whenever one exists;
-        Qwen3-Embedding's tokenizer ships the Qwen3 chat template, but the model was trained on plain
-        ``instruction + text + <|endoftext|>``.
-        """
-        config = self.transformer.modality_config
-        if "text" not in config:
-            raise TypeError(f"{self.source.model_id} does not accept plain text (modalities: {list(config)})")
-        if "message" in config:
-            self.transformer.modality_config = {k: v for k, v in config.items() if k != "message"}
-            self.transformer.input_formatter.supported_modalities = list(self.transformer.modality_config)
 
     def _model_max_length(self) -> int | None:
         value = getattr(self.transformer.config, "max_position_embeddings", None)
@@ -368,11 +310,11 @@ class Encoder:
         fixed_batch_size: int | None = None,
         prefetch: bool | None = None,
         progress: ProgressFn | None = None,
-        num_threads: int | None = None,
+        threads: int | None = None,
     ) -> EmbeddingResult:
         """Embed ``texts``; rows of ``vectors`` follow the input order. Empty texts are an error.
 
-        ``num_threads`` sets torch's CPU threads for this call (None: leave torch's default).
+        ``threads`` sets torch's CPU threads for this call (None: leave torch's default).
         """
         import time
 
@@ -394,10 +336,7 @@ class Encoder:
             prepare: Callable[[np.ndarray], Any] = lambda idx: self._st_features([texts[i] for i in idx])
         else:
             prepare = lambda idx: self.features([tokens.ids[i] for i in idx])
-        threads_before = torch.get_num_threads()
-        if num_threads is not None:
-            torch.set_num_threads(num_threads)
-        try:
+        with torch_threads(threads):
             vectors, stats = run_batches(
                 tokens.lengths,
                 prepare,
@@ -410,8 +349,7 @@ class Encoder:
                 progress=progress,
                 on_oom=self._release_memory,
             )
-        finally:
-            torch.set_num_threads(threads_before)
+            used_threads = torch.get_num_threads()
         if len(texts) == 0:
             vectors = np.zeros((0, self.dim), dtype=np.float32)
         return EmbeddingResult(
@@ -423,7 +361,7 @@ class Encoder:
             tokenize_seconds=tokenize_seconds,
             settings={**self.settings, "token_budget": budget, "max_batch_size": max_batch_size,
                       "sort_by_length": sort_by_length, "fixed_batch_size": fixed_batch_size,
-                      "num_threads": num_threads or threads_before},
+                      "threads": used_threads},
         )
 
 

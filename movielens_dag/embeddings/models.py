@@ -202,21 +202,6 @@ def fingerprint_model_dir(path: Path) -> str:
 # Runtime choices
 
 
-def pick_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU")
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def pick_dtype(device: str, dtype: str = "auto"):
     """bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU."""
     import torch

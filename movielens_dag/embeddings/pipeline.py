@@ -1,10 +1,16 @@
 """movie_documents -> movie_embeddings, incrementally (plain code: the Dagster asset only wires this).
 
-1. Check the input (columns, unique movie ids, no null text or hash); empty documents are an error
-   naming the movies, or, with ``empty_documents="skip"``, left out and counted in the metadata.
-2. Resolve the model (a missing path fails here, before any work) and derive the embedding key.
-3. Look every distinct ``document_hash`` up in the cache. With nothing new the model is never loaded.
-4. Embed the distinct new texts, write this writer's cache file, and return the table for all movies.
+``embed_movie_documents`` runs four steps:
+
+1. ``plan``: check the input (columns, unique movie ids, no null text or hash; empty documents are an
+   error naming the movies, or with ``empty_documents="skip"`` left out and counted), resolve the model
+   (a missing path fails here, before any work), derive the embedding key and look every distinct
+   ``document_hash`` up in the cache.
+2. ``encode_missing``: only when something is missing, load the model and embed the distinct new
+   texts, committing every ``commit_every`` documents to the cache (a crash loses at most one batch).
+3. ``assemble``: the output table for every movie, from the new and the cached vectors.
+4. ``record``: compact this writer's cache file and describe the run (metadata).
+With nothing new the model is never loaded (and torch never imported).
 """
 
 import logging
@@ -12,55 +18,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from movielens_dag.embeddings.cache import EmbeddingCache, embedding_key
-from movielens_dag.embeddings.models import BUNDLED, resolve_model
+from movielens_dag.embeddings.cache import CachedVectors, EmbeddingCache, embedding_key
+from movielens_dag.embeddings.models import ModelSource, resolve_model
+from movielens_dag.embeddings.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("movie_id", "document", "document_hash")
-EmptyPolicy = Literal["error", "skip"]
 
 
 class InvalidDocumentsError(ValueError):
     """movie_documents does not have what embedding needs; the message names the movies."""
-
-
-@dataclass
-class EmbeddingSettings:
-    model: str = BUNDLED
-    revision: str | None = None
-    prompt: str | None = None
-    prompt_name: str | None = None
-    truncate_dim: int | None = None
-    max_seq_length: int | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    attn_implementation: str = "auto"
-    token_budget: int | None = None
-    max_batch_size: int = 512
-    num_threads: int | None = None
-    empty_documents: EmptyPolicy = "error"
-    use_cache: bool = True
-
-    def validate(self) -> None:
-        if self.truncate_dim is not None and self.truncate_dim < 1:
-            raise ValueError(f"truncate_dim must be >= 1, got {self.truncate_dim}")
-        if self.max_seq_length is not None and self.max_seq_length < 2:
-            raise ValueError(f"max_seq_length must be >= 2, got {self.max_seq_length}")
-        if self.token_budget is not None and self.token_budget < 1:
-            raise ValueError(f"token_budget must be >= 1, got {self.token_budget}")
-        if self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
-        if self.empty_documents not in ("error", "skip"):
-            raise ValueError(f"empty_documents must be 'error' or 'skip', got {self.empty_documents!r}")
 
 
 @dataclass
@@ -118,24 +92,241 @@ def check_documents(documents: pa.Table, source_name: str = "movie_documents") -
     return table
 
 
-def _progress_logger(logger: Callable[[str], None], every_s: float):
-    last = [0.0]
+def _progress_logger(logger: Callable[[str], None], every_s: float, total: int):
+    """Logs overall progress every ``every_s`` seconds across the committed batches."""
+    state = {"last": -every_s, "done_before": 0, "start": time.perf_counter()}
 
-    def progress(done: int, total: int, stats) -> None:
-        now = stats.seconds
-        if done < total and now - last[0] < every_s:
+    def progress(done: int, batch_total: int, stats) -> None:
+        overall = state["done_before"] + done
+        now = time.perf_counter() - state["start"]
+        if overall < total and now - state["last"] < every_s:
             return
-        last[0] = now
-        rate = stats.docs_per_s
-        eta = (total - done) / rate if rate > 0 else float("nan")
+        state["last"] = now
+        rate = overall / now if now > 0 else 0.0
+        eta = (total - overall) / rate if rate > 0 else float("nan")
         logger(
-            f"embedded {done:,}/{total:,} documents ({done / total:.0%}) in {now:.1f} s: "
+            f"embedded {overall:,}/{total:,} documents ({overall / total:.0%}) in {now:.1f} s: "
             f"{rate:,.1f} docs/s, {stats.tokens_per_s:,.0f} tokens/s, eta {eta:.0f} s"
             + (f", {stats.oom_retries} out-of-memory retries (token budget now {stats.token_budget:,})"
                if stats.oom_retries else "")
         )
 
-    return progress
+    def batch_done(n: int) -> None:
+        state["done_before"] += n
+
+    return progress, batch_done
+
+
+@dataclass
+class EmbeddingPlan:
+    table: pa.Table  # movie_id, document, document_hash: the movies to embed, sorted by movie_id
+    empty_ids: list[int]
+    source: ModelSource
+    key: str
+    cache: EmbeddingCache
+    distinct: dict[str, int]  # document_hash -> first row with it
+    cached: CachedVectors | None
+    missing: list[str]  # distinct hashes not in the cache
+
+    @property
+    def texts(self) -> list[str]:
+        return self.table["document"].to_pylist()
+
+
+def plan(documents: pa.Table, settings: EmbeddingSettings, cache_root: Path, models_dir: Path | None,
+         say: Callable[[str], None]) -> EmbeddingPlan:
+    settings.validate()
+    table = check_documents(documents)
+    # Empty documents: a vector of nothing would still look like a real movie to every consumer.
+    is_empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table["document"])), 0)
+    empty_ids = pc.filter(table["movie_id"], is_empty).to_pylist()
+    if empty_ids:
+        if settings.empty_documents == "error":
+            raise InvalidDocumentsError(
+                f"movie_documents: {len(empty_ids)} empty document(s), movie_id {_ids_text(empty_ids)}. "
+                "Fix the documents, or set empty_documents='skip' to leave those movies out "
+                "(they are then counted in the metadata)."
+            )
+        say(f"leaving out {len(empty_ids)} empty document(s): movie_id {_ids_text(empty_ids)}")
+        table = table.filter(pc.invert(is_empty))
+    table = table.sort_by("movie_id")
+    source = resolve_model(settings.model, models_dir=models_dir, revision=settings.revision)
+    key = embedding_key(fingerprint=source.fingerprint, prompt=settings.prompt, prompt_name=settings.prompt_name,
+                        max_seq_length=settings.max_seq_length, truncate_dim=settings.truncate_dim)
+    cache = EmbeddingCache(Path(cache_root), key)
+    distinct: dict[str, int] = {}
+    for row, h in enumerate(table["document_hash"].to_pylist()):
+        distinct.setdefault(h, row)
+    cached = cache.lookup(set(distinct)) if settings.use_cache else None
+    known = cached.index() if cached is not None else {}
+    missing = [h for h in distinct if h not in known]
+    say(f"{source.model_id} (key {key}): {table.num_rows:,} documents, {len(distinct):,} distinct; "
+        f"{len(distinct) - len(missing):,} found in the cache, {len(missing):,} to embed")
+    return EmbeddingPlan(table, empty_ids, source, key, cache, distinct, cached, missing)
+
+
+@dataclass
+class Encoded:
+    vectors: np.ndarray  # float32 [len(plan.missing), dim], in plan.missing order
+    n_tokens: np.ndarray  # int32
+    truncated: np.ndarray  # bool
+    dim: int
+    stats: dict[str, Any]  # throughput and settings, for the metadata
+    committed_batches: int = 0
+
+
+def _description(plan: EmbeddingPlan, settings: EmbeddingSettings, dim: int) -> dict[str, Any]:
+    return {"model_id": plan.source.model_id, "model_path": str(plan.source.path),
+            "fingerprint": plan.source.fingerprint, "prompt": settings.prompt, "prompt_name": settings.prompt_name,
+            "max_seq_length": settings.max_seq_length, "truncate_dim": settings.truncate_dim, "dim": dim}
+
+
+def encode_missing(plan: EmbeddingPlan, settings: EmbeddingSettings, writer: str, say: Callable[[str], None],
+                   progress_every_s: float = 10.0) -> Encoded | None:
+    """Load the model and embed the missing texts, committing each ``commit_every`` batch to the cache.
+
+    Texts go longest-first (by characters) so batches stay length-homogeneous across commits."""
+    if not plan.missing:
+        return None
+    from movielens_dag.embeddings import encode as encode_module  # torch is imported from here on
+
+    t_load = time.perf_counter()
+    encoder = encode_module.load_encoder(plan.source, settings=settings)
+    load_seconds = time.perf_counter() - t_load
+    say(f"loaded {plan.source.model_id} in {load_seconds:.1f} s on {encoder.device} ({encoder.settings['dtype']}, "
+        f"attention {encoder.attn_implementation}, pooling {encoder.pooling}, max_seq_length "
+        f"{encoder.max_seq_length}, dim {encoder.dim})")
+    if plan.cached is not None and plan.cached.dim is not None and plan.cached.dim != encoder.dim:
+        raise RuntimeError(f"cache {plan.cache.dir} holds {plan.cached.dim}-d vectors but {plan.source.model_id} "
+                           f"gives {encoder.dim}-d")
+    texts = plan.texts
+    todo = [texts[plan.distinct[h]] for h in plan.missing]
+    order = np.argsort([-len(t) for t in todo], kind="stable")
+    n = len(todo)
+    vectors = np.empty((n, encoder.dim), dtype=np.float32)
+    n_tokens, truncated = np.zeros(n, dtype=np.int32), np.zeros(n, dtype=bool)
+    progress, batch_done = _progress_logger(say, progress_every_s, n)
+    totals = {"seconds": 0.0, "tokens": 0, "batches": 0, "oom_retries": 0, "tokenize_seconds": 0.0,
+              "padded_tokens": 0, "cut": 0}
+    last = None
+    commits = 0
+    for start in range(0, n, settings.commit_every):
+        rows = order[start : start + settings.commit_every]
+        result = encoder.encode([todo[i] for i in rows], token_budget=settings.token_budget,
+                                max_batch_size=settings.max_batch_size, threads=settings.threads, progress=progress)
+        vectors[rows], n_tokens[rows], truncated[rows] = result.vectors, result.lengths, result.truncated
+        if settings.use_cache:
+            plan.cache.commit(writer, [plan.missing[i] for i in rows], result.vectors, result.lengths,
+                              result.truncated, _description(plan, settings, encoder.dim))
+            commits += 1
+        batch_done(len(rows))
+        s = result.stats
+        totals["seconds"] += s.seconds
+        totals["tokens"] += int(s.tokens)
+        totals["batches"] += s.batches
+        totals["oom_retries"] += s.oom_retries
+        totals["tokenize_seconds"] += result.tokenize_seconds
+        totals["padded_tokens"] += int(s.tokens * (1 + s.padding_overhead))
+        totals["cut"] += int((result.full_lengths - result.lengths).sum())
+        last = result
+    sec = totals["seconds"]
+    stats = {
+        "docs_per_s": round(n / sec, 2) if sec else 0.0,
+        "tokens_per_s": round(totals["tokens"] / sec, 1) if sec else 0.0,
+        "embed_seconds": round(sec, 3),
+        "tokenize_seconds": round(totals["tokenize_seconds"], 3),
+        "truncated_embedded": int(truncated.sum()),
+        "tokens_embedded": totals["tokens"],
+        "tokens_cut_by_truncation": totals["cut"],
+        "padding_overhead": round(totals["padded_tokens"] / totals["tokens"] - 1, 4) if totals["tokens"] else 0.0,
+        "batches": totals["batches"],
+        "oom_retries": totals["oom_retries"],
+        "cache_commits": commits,
+        "final_token_budget": last.stats.token_budget,
+        "load_seconds": load_seconds,
+        **{k: v for k, v in last.settings.items()
+           if k in ("device", "dtype", "attn_implementation", "pooling", "max_seq_length", "token_budget",
+                    "max_batch_size", "threads")},
+    }
+    return Encoded(vectors, n_tokens, truncated, encoder.dim, stats, commits)
+
+
+@dataclass
+class Assembled:
+    table: pa.Table
+    order: list[str]  # distinct hashes, in first-row order
+    vectors: np.ndarray  # [len(order), dim]
+    n_tokens: np.ndarray
+    truncated: np.ndarray
+    rows: np.ndarray  # per output row, its index into order
+
+
+def assemble(plan: EmbeddingPlan, encoded: Encoded | None, writer: str) -> Assembled:
+    """Vectors for every distinct hash (new or cached), then one output row per movie."""
+    if encoded is None and (plan.cached is None or plan.cached.dim is None):
+        raise InvalidDocumentsError(f"movie_documents has no documents to embed (writer {writer!r})")
+    dim = encoded.dim if encoded is not None else plan.cached.dim
+    order = list(plan.distinct)
+    vec = np.empty((len(order), dim), dtype=np.float32)
+    n_tok = np.zeros(len(order), dtype=np.int32)
+    trunc = np.zeros(len(order), dtype=bool)
+    new_pos = {h: i for i, h in enumerate(plan.missing)}
+    cached_index = plan.cached.index() if plan.cached is not None else {}
+    for i, h in enumerate(order):
+        if h in new_pos:
+            j = new_pos[h]
+            vec[i], n_tok[i], trunc[i] = encoded.vectors[j], encoded.n_tokens[j], encoded.truncated[j]
+        else:
+            j = cached_index[h]
+            vec[i], n_tok[i], trunc[i] = plan.cached.vectors[j], plan.cached.n_tokens[j], plan.cached.truncated[j]
+    slot = {h: i for i, h in enumerate(order)}
+    hashes = plan.table["document_hash"].to_pylist()
+    rows = np.fromiter((slot[h] for h in hashes), dtype=np.int64, count=len(hashes))
+    n = plan.table.num_rows
+    table = pa.Table.from_arrays(
+        [
+            plan.table["movie_id"],
+            pa.array([plan.source.model_id] * n, type=pa.string()),
+            pa.array(np.full(n, dim, dtype=np.int32)),
+            plan.table["document_hash"],
+            pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vec[rows]).ravel()), dim),
+        ],
+        schema=output_schema(dim),
+    )
+    return Assembled(table, order, vec, n_tok, trunc, rows)
+
+
+def record(plan: EmbeddingPlan, encoded: Encoded | None, out: Assembled, settings: EmbeddingSettings,
+           writer: str, seconds: float) -> dict[str, Any]:
+    """Compact this writer's cache file (only when it embedded something) and describe the run."""
+    cache_written = None
+    if settings.use_cache and encoded is not None:
+        cache_written = plan.cache.write(writer, out.order, out.vectors, out.n_tokens, out.truncated,
+                                         _description(plan, settings, out.vectors.shape[1]))
+    metadata: dict[str, Any] = {
+        "count": out.table.num_rows,
+        "dim": int(out.vectors.shape[1]),
+        "model_id": plan.source.model_id,
+        "model_fingerprint": plan.source.fingerprint[:16],
+        "embedding_key": plan.key,
+        "embedded": len(plan.missing),
+        "reused": len(plan.distinct) - len(plan.missing),
+        "distinct_documents": len(plan.distinct),
+        "model_loaded": encoded is not None,
+        "truncated": int(out.truncated[out.rows].sum()),
+        "empty_skipped": len(plan.empty_ids),
+        "seconds_total": round(seconds, 3),
+        "cache_dir": str(plan.cache.dir),
+    }
+    if plan.empty_ids:
+        metadata["empty_skipped_movie_ids"] = _ids_text(plan.empty_ids, limit=50)
+    if plan.cached is not None and plan.cached.ignored_files:
+        metadata["cache_files_ignored"] = "; ".join(plan.cached.ignored_files)
+    if cache_written is not None:
+        metadata["cache_file"] = str(cache_written)
+    if encoded is not None:
+        metadata.update(encoded.stats)
+    return metadata
 
 
 def embed_movie_documents(
@@ -150,197 +341,8 @@ def embed_movie_documents(
 ) -> EmbeddingRun:
     """Embed ``documents`` (movie_id, document, document_hash, ...), reusing cached vectors."""
     say = logger or log.info
-    settings.validate()
-    t_start = time.perf_counter()
-    table = check_documents(documents)
-
-    # Empty documents: a vector of nothing would still look like a real movie to every consumer.
-    stripped = pc.utf8_trim_whitespace(table["document"])
-    is_empty = pc.equal(pc.utf8_length(stripped), 0)
-    empty_ids = pc.filter(table["movie_id"], is_empty).to_pylist()
-    if empty_ids:
-        if settings.empty_documents == "error":
-            raise InvalidDocumentsError(
-                f"movie_documents: {len(empty_ids)} empty document(s), movie_id {_ids_text(empty_ids)}. "
-                "Fix the documents, or set empty_documents='skip' to leave those movies out "
-                "(they are then counted in the metadata)."
-            )
-        say(f"leaving out {len(empty_ids)} empty document(s): movie_id {_ids_text(empty_ids)}")
-        table = table.filter(pc.invert(is_empty))
-    table = table.sort_by("movie_id")
-
-    source = resolve_model(settings.model, models_dir=models_dir, revision=settings.revision)
-    key = embedding_key(
-        fingerprint=source.fingerprint,
-        prompt=settings.prompt,
-        prompt_name=settings.prompt_name,
-        max_seq_length=settings.max_seq_length,
-        truncate_dim=settings.truncate_dim,
-    )
-    cache = EmbeddingCache(Path(cache_root), key)
-    hashes = table["document_hash"].to_pylist()
-    texts = table["document"].to_pylist()
-    distinct: dict[str, int] = {}  # hash -> first row with it
-    for row, h in enumerate(hashes):
-        distinct.setdefault(h, row)
-
-    cached = cache.lookup(set(distinct)) if settings.use_cache else None
-    cached_index = cached.index() if cached is not None else {}
-    new_hashes = [h for h in distinct if h not in cached_index]
-    say(
-        f"{source.model_id} (key {key}): {table.num_rows:,} documents, {len(distinct):,} distinct; "
-        f"{len(distinct) - len(new_hashes):,} found in the cache, {len(new_hashes):,} to embed"
-    )
-
-    result = None
-    encoder_settings: dict[str, Any] = {}
-    if new_hashes:
-        from movielens_dag.embeddings import encode as encode_module  # torch is imported from here on
-
-        t_load = time.perf_counter()
-        encoder = encode_module.load_encoder(
-            source,
-            device=settings.device,
-            dtype=settings.dtype,
-            attn_implementation=settings.attn_implementation,
-            max_seq_length=settings.max_seq_length,
-            prompt=settings.prompt,
-            prompt_name=settings.prompt_name,
-            truncate_dim=settings.truncate_dim,
-        )
-        load_seconds = time.perf_counter() - t_load
-        say(
-            f"loaded {source.model_id} in {load_seconds:.1f} s on {encoder.device} "
-            f"({encoder.settings['dtype']}, attention {encoder.attn_implementation}, pooling "
-            f"{encoder.pooling}, max_seq_length {encoder.max_seq_length}, dim {encoder.dim})"
-        )
-        if cached is not None and cached.dim is not None and cached.dim != encoder.dim:
-            raise RuntimeError(
-                f"cache {cache.dir} holds {cached.dim}-d vectors but {source.model_id} gives {encoder.dim}-d"
-            )
-        result = encoder.encode(
-            [texts[distinct[h]] for h in new_hashes],
-            token_budget=settings.token_budget,
-            max_batch_size=settings.max_batch_size,
-            num_threads=settings.num_threads,
-            progress=_progress_logger(say, progress_every_s),
-        )
-        encoder_settings = {**result.settings, "load_seconds": load_seconds}
-        dim = encoder.dim
-        del encoder
-    else:
-        if cached is None or cached.dim is None:
-            raise InvalidDocumentsError(f"movie_documents has no documents to embed (writer {writer!r})")
-        dim = cached.dim
-
-    # Assemble vectors for every distinct hash, then for every movie.
-    order = list(distinct)
-    vec = np.empty((len(order), dim), dtype=np.float32)
-    n_tok = np.zeros(len(order), dtype=np.int32)
-    trunc = np.zeros(len(order), dtype=bool)
-    new_pos = {h: i for i, h in enumerate(new_hashes)}
-    for i, h in enumerate(order):
-        if h in new_pos:
-            j = new_pos[h]
-            vec[i], n_tok[i], trunc[i] = result.vectors[j], result.lengths[j], result.truncated[j]
-        else:
-            j = cached_index[h]
-            vec[i], n_tok[i], trunc[i] = cached.vectors[j], cached.n_tokens[j], cached.truncated[j]
-    slot = {h: i for i, h in enumerate(order)}
-    rows = np.fromiter((slot[h] for h in hashes), dtype=np.int64, count=len(hashes))
-
-    out = pa.Table.from_arrays(
-        [
-            table["movie_id"],
-            pa.array([source.model_id] * table.num_rows, type=pa.string()),
-            pa.array(np.full(table.num_rows, dim, dtype=np.int32)),
-            table["document_hash"],
-            pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vec[rows]).ravel()), dim),
-        ],
-        schema=output_schema(dim),
-    )
-
-    cache_written = None
-    if settings.use_cache and new_hashes:
-        cache_written = cache.write(
-            writer, order, vec, n_tok, trunc,
-            description={"model_id": source.model_id, "model_path": str(source.path),
-                         "fingerprint": source.fingerprint, "prompt": settings.prompt,
-                         "prompt_name": settings.prompt_name, "max_seq_length": settings.max_seq_length,
-                         "truncate_dim": settings.truncate_dim, "dim": dim},
-        )
-
-    truncated_rows = int(trunc[rows].sum())
-    metadata: dict[str, Any] = {
-        "count": out.num_rows,
-        "dim": int(dim),
-        "model_id": source.model_id,
-        "model_fingerprint": source.fingerprint[:16],
-        "embedding_key": key,
-        "embedded": len(new_hashes),
-        "reused": len(distinct) - len(new_hashes),
-        "distinct_documents": len(distinct),
-        "model_loaded": bool(new_hashes),
-        "truncated": truncated_rows,
-        "empty_skipped": len(empty_ids),
-        "seconds_total": round(time.perf_counter() - t_start, 3),
-        "cache_dir": str(cache.dir),
-    }
-    if empty_ids:
-        metadata["empty_skipped_movie_ids"] = _ids_text(empty_ids, limit=50)
-    if cached is not None and cached.ignored_files:
-        metadata["cache_files_ignored"] = "; ".join(cached.ignored_files)
-    if cache_written is not None:
-        metadata["cache_file"] = str(cache_written)
-    if result is not None:
-        s = result.stats
-        metadata.update(
-            {
-                "docs_per_s": round(s.docs_per_s, 2),
-                "tokens_per_s": round(s.tokens_per_s, 1),
-                "embed_seconds": round(s.seconds, 3),
-                "tokenize_seconds": round(result.tokenize_seconds, 3),
-                "truncated_embedded": result.truncated_count,
-                "tokens_embedded": int(s.tokens),
-                "tokens_cut_by_truncation": int((result.full_lengths - result.lengths).sum()),
-                "padding_overhead": round(s.padding_overhead, 4),
-                "batches": s.batches,
-                "oom_retries": s.oom_retries,
-                **{k: v for k, v in encoder_settings.items()
-                   if k in ("device", "dtype", "attn_implementation", "pooling", "max_seq_length",
-                            "token_budget", "max_batch_size", "load_seconds", "num_threads")},
-            }
-        )
-        metadata["final_token_budget"] = s.token_budget
-    return EmbeddingRun(out, metadata)
-
-
-# --------------------------------------------------------------------------------------------- #
-# Shards
-
-
-def shard_keys(num_shards: int) -> list[str]:
-    """Partition keys ``shard-00-of-08`` ... (file-name safe, sort in shard order)."""
-    if num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-    width = max(2, len(str(num_shards - 1)))
-    return [f"shard-{k:0{width}d}-of-{num_shards:0{width}d}" for k in range(num_shards)]
-
-
-def parse_shard_key(key: str) -> tuple[int, int]:
-    try:
-        _, index, _, total = key.split("-")
-        k, n = int(index), int(total)
-    except ValueError as exc:
-        raise ValueError(f"{key!r} is not a shard key like 'shard-03-of-08'") from exc
-    if not 0 <= k < n:
-        raise ValueError(f"{key!r}: shard index out of range")
-    return k, n
-
-
-def select_shard(documents: pa.Table, key: str) -> pa.Table:
-    """Rows with ``movie_id % n == k``: ids are dense-ish, so shards come out nearly equal in size."""
-    k, n = parse_shard_key(key)
-    checked = check_documents(documents)  # clear errors on null / duplicate ids before splitting
-    ids = checked["movie_id"].to_numpy().astype(np.int64)
-    return documents.filter(pa.array(ids % n == k))
+    started = time.perf_counter()
+    p = plan(documents, settings, cache_root, models_dir, say)
+    encoded = encode_missing(p, settings, writer, say, progress_every_s)
+    out = assemble(p, encoded, writer)
+    return EmbeddingRun(out.table, record(p, encoded, out, settings, writer, time.perf_counter() - started))

@@ -65,17 +65,13 @@ def config_class(settings_cls: type, *, optional: bool = False, name: str | None
             fields[f.name] = (nested_cls, Field(default_factory=nested_cls, description=desc))
         else:
             value = list(default) if isinstance(default, tuple) else default
-            fields[f.name] = (tp, Field(default_factory=lambda v=value: _copy(v), description=desc))
+            fields[f.name] = (tp, Field(default=value, description=desc))  # a plain default shows in the UI
     for extra_name, extra_cls, desc in extra:
         fields[extra_name] = (extra_cls, Field(default_factory=extra_cls, description=desc))
     doc = (settings_cls.__doc__ or "").strip()
     cls = create_model(name or settings_cls.__name__.replace("Settings", "") + "Config", __base__=dg.Config,
                        __doc__=doc, **fields)
     return cls
-
-
-def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
 
 
 def to_changes(config: dg.Config) -> dict[str, Any]:

@@ -101,3 +101,13 @@ class SidSettings:
     @property
     def name(self) -> str:
         return self.method + ("-balanced" if self.balanced else "")
+
+
+@dataclass(frozen=True)
+class SidMapSettings:
+    """The 2-D map of the movie embeddings coloured by first SID code."""
+
+    projection: str = setting("umap", "'umap' (cosine) or 'pca' (instant, for huge catalogues).")
+    seed: int = setting(0, "UMAP seed (fixed seed = reproducible, single-threaded).")
+    n_neighbors: int = setting(15, "UMAP neighbourhood size.")
+    min_dist: float = setting(0.1, "UMAP minimum distance between points.")

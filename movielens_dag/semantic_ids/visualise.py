@@ -9,6 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from movielens_dag.semantic_ids import tables
+from movielens_dag.semantic_ids.ids import SemanticIds
+from movielens_dag.semantic_ids.settings import SidMapSettings
 
 
 PROJECTIONS = ("umap", "pca")
@@ -93,3 +99,33 @@ def write_png(coords: np.ndarray, first_codes: np.ndarray, path: Path, title: st
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def build_sid_map(movie_embeddings: pa.Table, semantic_ids: pa.Table, sid_quality: pa.Table, movies: pa.Table,
+                  settings: SidMapSettings, out_dir: Path) -> tuple[pa.Table, Path, Path]:
+    """The map of the primary fit's own embedding model: (coordinates table, HTML file, PNG file)."""
+    sids = SemanticIds.from_table(semantic_ids)
+    primary = sid_quality.filter(pc.field("is_primary")).to_pylist()[0]
+    ids, x, model_id = tables.embedding_matrix(movie_embeddings, primary["embedding_model"])
+    if not np.array_equal(ids, sids.movie_ids):
+        raise ValueError("semantic_ids and movie_embeddings cover different movies; re-materialize semantic_ids")
+    first = sids.codes[:, 0].astype(np.int32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # UMAP's cosine ignores norms anyway
+    coords = project_2d(x, settings.projection, seed=settings.seed, n_neighbors=settings.n_neighbors,
+                        min_dist=settings.min_dist)
+    tokens = sids.tokens()
+    titles = dict(zip(movies["movie_id"].to_pylist(), movies["title"].to_pylist()))
+    years = dict(zip(movies["movie_id"].to_pylist(), movies["year"].to_pylist()))
+    hover = [f"{titles.get(int(i), '?')} ({years.get(int(i)) or 'n/a'})<br>{t}" for i, t in zip(ids, tokens)]
+    title = (f"Semantic IDs ({sids.method}, {model_id})\n"
+             f"{settings.projection.upper()} of {len(ids):,} movies, colour = first code")
+    html = write_html(coords, first, hover, out_dir / "sid_map.html", title)
+    png = write_png(coords, first, out_dir / "sid_map.png", title)
+    table = pa.table({
+        "movie_id": pa.array(ids, pa.int32()),
+        "x": pa.array(coords[:, 0], pa.float32()),
+        "y": pa.array(coords[:, 1], pa.float32()),
+        "first_code": pa.array(first, pa.int32()),
+        "sid": pa.array(tokens, pa.string()),
+    })
+    return table, html, png

@@ -65,7 +65,7 @@ def _stand_ins(n_embedded: int = N_MOVIES) -> list:
 
 
 def _materialize(root, config: dict, n_embedded: int = N_MOVIES, projection: str = "pca"):
-    storage = DataDir(data_dir=str(root))
+    storage = DataDir(data_dir=str(root), artifacts_url="http://127.0.0.1:3001")
     assets = [*_stand_ins(n_embedded), sid.semantic_id_fit, sid.sid_map, sid.every_movie_has_one_sid,
               sid.sids_are_unique, sid.every_level_uses_a_quarter_of_its_codes]
     return dg.materialize(
@@ -121,7 +121,10 @@ def test_group_materializes_with_passing_checks_and_queryable_views(tmp_path):
     by_key = {m.asset_key.to_user_string(): m.metadata for m in meta}
     assert by_key["semantic_ids"]["collision_rate"].value == pytest.approx(
         con_value(paths, "SELECT collision_rate FROM semantic_ids.sid_quality WHERE is_primary"))
-    assert "data:image/png;base64," in result.asset_materializations_for_node("sid_map")[0].metadata["map"].value
+    meta = result.asset_materializations_for_node("sid_map")[0].metadata
+    # a short markdown image the UI shows inline, and a link a browser opens (never file://)
+    assert meta["map"].value == "![SID map](http://127.0.0.1:3001/semantic_ids/sid_map.png)"
+    assert meta["interactive_map"].value == "http://127.0.0.1:3001/semantic_ids/sid_map.html"
 
 
 def con_value(paths: DataPaths, sql: str):

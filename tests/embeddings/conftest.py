@@ -20,8 +20,9 @@ def minilm_source():
 def minilm(minilm_source):
     """The bundled all-MiniLM-L6-v2 on CPU, loaded once per session (about 8 s)."""
     from movielens_dag.embeddings.encode import load_encoder
+    from movielens_dag.embeddings.settings import EmbeddingSettings
 
-    return load_encoder(minilm_source, device="cpu")
+    return load_encoder(minilm_source, EmbeddingSettings(device="cpu"))
 
 
 @pytest.fixture(scope="session")

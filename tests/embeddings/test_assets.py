@@ -17,8 +17,11 @@ from movielens_dag.embeddings.models import ModelNotFoundError
 from movielens_dag.paths import PROJECT_ROOT, DataPaths
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
+from movielens_dag.settings import read_environment
 
 SUBSET = 120
+# built as definitions.py builds them, from an environment with nothing set (the defaults)
+MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS, SHARDS_JOB = emb_assets.build(read_environment({}))
 
 
 def _stub_documents(table: pa.Table):
@@ -35,7 +38,7 @@ def _resources(root):
 
 
 def _materialize(root, docs, selection, run_config=None, partition_key=None, raise_on_error=True):
-    assets = [_stub_documents(docs), emb_assets.movie_embeddings, emb_assets.movie_embedding_shards]
+    assets = [_stub_documents(docs), MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS]
     return dg.materialize(assets, selection=selection, resources=_resources(root), run_config=run_config,
                           partition_key=partition_key, raise_on_error=raise_on_error)
 
@@ -110,8 +113,8 @@ def test_materialize_then_rerun_without_a_model(tmp_path, docs, shared_minilm, m
 def test_config_reaches_the_encoder(tmp_path, docs, shared_minilm, minilm, monkeypatch):
     seen = {}
 
-    def load(source, **kwargs):
-        seen.update(kwargs)
+    def load(source, settings):
+        seen.update(vars(settings))
         return minilm
 
     monkeypatch.setattr(encode_module, "load_encoder", load)
@@ -134,8 +137,8 @@ def test_a_missing_model_path_fails_the_run_with_its_name(tmp_path, docs, monkey
 
 
 def test_shard_partitions_then_the_whole_table_from_the_cache(tmp_path, docs, shared_minilm, monkeypatch):
-    keys = emb_assets.SHARDS.get_partition_keys()
-    assert len(keys) == emb_assets.NUM_SHARDS and keys[0] == "shard-00-of-08"
+    keys = MOVIE_EMBEDDING_SHARDS.partitions_def.get_partition_keys()
+    assert len(keys) == 8 and keys[0] == "shard-00-of-08"
     _materialize(tmp_path, docs, ["movie_documents"])
     for key in keys:
         result = _materialize(tmp_path, docs, ["movie_embedding_shards"], partition_key=key)
@@ -158,18 +161,17 @@ def test_shard_partitions_then_the_whole_table_from_the_cache(tmp_path, docs, sh
 def test_assets_and_job_fit_the_foundation_graph(tmp_path):
     from movielens_dag.definitions import ASSET_MODULES, make_resources
 
-    modules = [m for m in ASSET_MODULES if m is not emb_assets] + [emb_assets]
     defs = dg.Definitions(
-        assets=dg.load_assets_from_modules(modules),
-        jobs=[emb_assets.embedding_shards_job],
+        assets=[*dg.load_assets_from_modules(ASSET_MODULES), MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS],
+        jobs=[SHARDS_JOB],
         resources=make_resources(str(tmp_path)),
     )
     graph = defs.get_repository_def().asset_graph
     assert graph.get(dg.AssetKey("movie_embeddings")).parent_keys == {dg.AssetKey("movie_documents")}
-    assert defs.resolve_job_def("embedding_shards_job").partitions_def == emb_assets.SHARDS
+    assert defs.resolve_job_def("embedding_shards_job").partitions_def == MOVIE_EMBEDDING_SHARDS.partitions_def
     assert graph.get(dg.AssetKey("movie_embeddings")).group_name == "embeddings"
     # one concurrency pool for every step that holds a model (instance default: 1 at a time)
-    assert emb_assets.movie_embeddings.op.pool == emb_assets.movie_embedding_shards.op.pool == "embedding_model"
+    assert MOVIE_EMBEDDINGS.op.pool == MOVIE_EMBEDDING_SHARDS.op.pool == "embedding_model"
 
 
 @pytest.mark.slow
@@ -197,12 +199,27 @@ def test_registered_in_the_code_location():
 
 
 def test_deployment_settings_from_the_environment():
-    code = ("import movielens_dag.assets.embeddings as m; "
-            "print(m.SHARDS.get_partition_keys()[-1], m.movie_embedding_shards.op.tags.get('dagster-celery/queue'), "
-            "m.movie_embeddings.op.tags.get('dagster-celery/queue'))")
-    env = {**os.environ, "MOVIELENS_EMBEDDING_SHARDS": "4", "MOVIELENS_EMBEDDING_CELERY_QUEUE": "gpu"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=120, env=env)
+    """Shard count, Celery queue and default model/device come from the environment definitions read."""
+    from movielens_dag.definitions import build_definitions
+
+    defs = build_definitions(environ={"MOVIELENS_EMBEDDING_SHARDS": "4", "MOVIELENS_EMBEDDING_CELERY_QUEUE": "gpu",
+                                      "MOVIELENS_EMBEDDING_DEVICE": "cpu"})
+    graph = defs.get_repository_def().asset_graph
+    shards = defs.get_assets_def("movie_embedding_shards")
+    assert graph.get(dg.AssetKey("movie_embedding_shards")).partitions_def.get_partition_keys()[-1] == "shard-03-of-04"
+    assert shards.op.tags.get("dagster-celery/queue") == "gpu"
+    assert defs.get_assets_def("movie_embeddings").op.tags.get("dagster-celery/queue") == "gpu"
+    config_cls = defs.get_assets_def("movie_embeddings").op.config_schema
+    assert "cpu" in str(config_cls.as_field().config_type.fields["device"].default_value)
+    assert "dagster-celery/queue" not in MOVIE_EMBEDDINGS.op.tags  # unset: no tag
+
+
+def test_environment_is_not_read_at_import():
+    """Importing the asset modules reads no environment variable (definitions.py reads it once)."""
+    code = ("import os; seen = []; get = os.environ.get\n"
+            "os.environ.get = lambda k, d=None: (seen.append(k), get(k, d))[1]\n"
+            "import movielens_dag.assets.embeddings, movielens_dag.assets.enrichment, movielens_dag.assets.recommender\n"
+            "print(sorted(k for k in seen if k.startswith(('MOVIELENS', 'TMDB', 'IMDB', 'WIKIPEDIA'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["shard-03-of-04", "gpu", "gpu"]
-    assert "dagster-celery/queue" not in emb_assets.movie_embeddings.op.tags  # unset: no tag
+    assert out.stdout.strip() == "[]"

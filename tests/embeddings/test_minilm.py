@@ -72,8 +72,9 @@ def test_long_documents_are_truncated_and_counted(minilm):
 
 def test_prompt_and_truncate_dim(minilm_source, texts):
     from movielens_dag.embeddings.encode import load_encoder
+    from movielens_dag.embeddings.settings import EmbeddingSettings
 
-    enc = load_encoder(minilm_source, device="cpu", prompt="movie: ", truncate_dim=128)
+    enc = load_encoder(minilm_source, EmbeddingSettings(device="cpu", prompt="movie: ", truncate_dim=128))
     got = enc.encode(texts[:20]).vectors
     assert got.shape == (20, 128) and unit_norm_error(got) < 1e-5
     full = enc.model.encode(texts[:20], prompt="movie: ", convert_to_numpy=True)

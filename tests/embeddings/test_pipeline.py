@@ -12,14 +12,9 @@ import pytest
 from movielens_dag.documents import document_hash
 from movielens_dag.embeddings import encode as encode_module
 from movielens_dag.embeddings.models import ModelNotFoundError
-from movielens_dag.embeddings.pipeline import (
-    EmbeddingSettings,
-    InvalidDocumentsError,
-    embed_movie_documents,
-    parse_shard_key,
-    select_shard,
-    shard_keys,
-)
+from movielens_dag.embeddings.pipeline import InvalidDocumentsError, embed_movie_documents
+from movielens_dag.embeddings.settings import EmbeddingSettings
+from movielens_dag.embeddings.shards import parse_shard_key, select_shard, shard_keys
 from movielens_dag.paths import PROJECT_ROOT
 
 
@@ -43,8 +38,8 @@ def counting_loader(monkeypatch, minilm):
     """load_encoder that hands out the session's MiniLM and counts calls."""
     calls = []
 
-    def load(source, **kwargs):
-        calls.append(kwargs)
+    def load(source, settings):
+        calls.append(settings)
         assert source.model_id == minilm.source.model_id
         return minilm
 
@@ -147,7 +142,8 @@ def test_second_run_does_not_even_import_torch(tmp_path, small_docs, counting_lo
     script = textwrap.dedent(f"""
         import sys
         import pyarrow.parquet as pq
-        from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
+        from movielens_dag.embeddings.pipeline import embed_movie_documents
+        from movielens_dag.embeddings.settings import EmbeddingSettings
         run = embed_movie_documents(pq.read_table({str(tmp_path / 'docs.parquet')!r}), EmbeddingSettings(),
                                     cache_root={str(tmp_path / 'cache')!r})
         assert run.metadata["embedded"] == 0, run.metadata

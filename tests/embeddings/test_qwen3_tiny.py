@@ -9,6 +9,7 @@ import pytest
 
 from movielens_dag.embeddings import resolve_model
 from movielens_dag.embeddings.encode import load_encoder, unit_norm_error
+from movielens_dag.embeddings.settings import EmbeddingSettings
 from tests.embeddings import tiny_qwen3
 
 TEXTS = [
@@ -24,7 +25,7 @@ ATOL = 2e-5
 
 @pytest.fixture(scope="module")
 def qwen(tiny_qwen3_dirs):
-    return load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu")
+    return load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu"))
 
 
 def test_left_padded_batches_equal_unpadded_single_encodes(qwen, tiny_qwen3_dirs):
@@ -62,7 +63,7 @@ def test_chat_template_is_not_applied(tiny_qwen3_dirs, qwen):
 
 def test_instruction_prompt_is_prepended(tiny_qwen3_dirs):
     prompt = "Instruct: represent this movie\nQuery:"
-    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", prompt=prompt)
+    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", prompt=prompt))
     got = enc.encode(TEXTS).vectors
     ref = tiny_qwen3.reference_embeddings(tiny_qwen3_dirs.hf_dir, [prompt + t for t in TEXTS])
     np.testing.assert_allclose(got, ref, atol=ATOL)
@@ -74,16 +75,16 @@ def test_instruction_prompt_is_prepended(tiny_qwen3_dirs):
 
 
 def test_saved_prompt_by_name(tiny_qwen3_dirs):
-    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", prompt_name="query")
+    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", prompt_name="query"))
     assert enc.prompt == tiny_qwen3.QUERY_PROMPT
     ref = tiny_qwen3.reference_embeddings(tiny_qwen3_dirs.hf_dir, [tiny_qwen3.QUERY_PROMPT + t for t in TEXTS])
     np.testing.assert_allclose(enc.encode(TEXTS).vectors, ref, atol=ATOL)
     with pytest.raises(ValueError, match="no prompt named 'passage'"):
-        load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", prompt_name="passage")
+        load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", prompt_name="passage"))
 
 
 def test_truncate_dim_is_a_renormalised_prefix(tiny_qwen3_dirs):
-    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", truncate_dim=16)
+    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", truncate_dim=16))
     got = enc.encode(TEXTS).vectors
     assert got.shape == (len(TEXTS), 16) and enc.dim == 16
     full = tiny_qwen3.reference_embeddings(tiny_qwen3_dirs.hf_dir, TEXTS)[:, :16]
@@ -91,11 +92,11 @@ def test_truncate_dim_is_a_renormalised_prefix(tiny_qwen3_dirs):
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert unit_norm_error(got) < 1e-5
     with pytest.raises(ValueError, match="truncate_dim must be in 1..64"):
-        load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", truncate_dim=65)
+        load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", truncate_dim=65))
 
 
 def test_long_documents_are_truncated_keeping_the_final_token(tiny_qwen3_dirs):
-    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", max_seq_length=12)
+    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", max_seq_length=12))
     texts = ["the movie " * 40, "heat"]
     result = enc.encode(texts)
     assert result.truncated.tolist() == [True, False]
@@ -108,7 +109,7 @@ def test_long_documents_are_truncated_keeping_the_final_token(tiny_qwen3_dirs):
 
 def test_plain_checkpoint_gets_last_token_pooling(tiny_qwen3_dirs, qwen):
     """A folder with only config.json + weights (no modules.json) is a Qwen3: last-token pooling."""
-    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.hf_dir)), device="cpu")
+    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.hf_dir)), EmbeddingSettings(device="cpu"))
     assert enc.pooling == "lasttoken" and enc.tokenizer.padding_side == "left"
     np.testing.assert_allclose(enc.encode(TEXTS).vectors, qwen.encode(TEXTS).vectors, atol=ATOL)
 
@@ -123,7 +124,7 @@ def test_our_features_match_sentence_transformers_preprocess(qwen):
 
 def test_sentence_transformers_preprocess_path_gives_the_same_vectors(tiny_qwen3_dirs, qwen):
     """The path used with flash-attention unpadding (exercised here on CPU by forcing it)."""
-    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), device="cpu", prompt="Query:")
+    enc = load_encoder(resolve_model(str(tiny_qwen3_dirs.st_dir)), EmbeddingSettings(device="cpu", prompt="Query:"))
     expected = enc.encode(TEXTS).vectors
     enc.use_st_preprocess = True
     np.testing.assert_allclose(enc.encode(TEXTS).vectors, expected, atol=ATOL)
@@ -140,7 +141,7 @@ def test_left_padding_is_enforced_for_last_token_pooling(tiny_qwen3_dirs, tmp_pa
     cfg = json.loads(cfg_file.read_text())
     cfg["padding_side"] = "right"
     cfg_file.write_text(json.dumps(cfg))
-    enc = load_encoder(resolve_model(str(copy)), device="cpu")
+    enc = load_encoder(resolve_model(str(copy)), EmbeddingSettings(device="cpu"))
     assert enc.tokenizer.padding_side == "left"
     mask = enc.features(enc.tokenize(TEXTS).ids)["attention_mask"].numpy()
     assert mask[1, 0] == 0 and mask[:, -1].all()

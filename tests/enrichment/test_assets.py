@@ -15,6 +15,7 @@ from movielens_dag.definitions import make_resources
 from movielens_dag.devtools.api_emulator import CatalogMovie, EmulatorConfig
 from movielens_dag.movielens.readers import LINKS_SCHEMA, MOVIES_SCHEMA
 from movielens_dag.paths import DataPaths
+from movielens_dag.resources.sources import WikipediaPlotsSource
 from movielens_dag.resources.http import NO_TOKEN, HttpFetcher
 from movielens_dag.warehouse import write_parquet_atomic
 
@@ -55,9 +56,9 @@ def upstream(tmp_path) -> DataPaths:
 
 def materialize(paths: DataPaths, fetcher: HttpFetcher, selection=ENRICHMENT, raise_on_error=True):
     assets = dg.load_assets_from_modules([movielens_assets, enrichment_assets, documents_assets])
-    resources = {**make_resources(str(paths.root)), "http_fetcher": fetcher}
-    config = {"ops": {"wikipedia_plots": {"config": {"csv_path": str(WIKI_SAMPLE)}}}} if "wikipedia_plots" in selection else None
-    return dg.materialize(assets, selection=selection, resources=resources, raise_on_error=raise_on_error, run_config=config)
+    resources = {**make_resources(str(paths.root)), "http_fetcher": fetcher,
+                 "wikipedia_source": WikipediaPlotsSource(csv_path=str(WIKI_SAMPLE))}
+    return dg.materialize(assets, selection=selection, resources=resources, raise_on_error=raise_on_error)
 
 
 def metadata(result, asset: str) -> dict:
@@ -206,8 +207,8 @@ def test_resource_from_environment(make_emulator, upstream, monkeypatch, capfd):
 
 def test_missing_wikipedia_csv_is_a_clear_skip(upstream):
     assets = dg.load_assets_from_modules([movielens_assets, enrichment_assets, documents_assets])
-    resources = {**make_resources(str(upstream.root)), "http_fetcher": HttpFetcher()}
-    config = {"ops": {"wikipedia_plots": {"config": {"csv_path": str(upstream.root / "absent.csv")}}}}
-    result = dg.materialize(assets, selection=["tmdb_ids", "tmdb_movies", "wikipedia_plots"], resources=resources, run_config=config)
+    resources = {**make_resources(str(upstream.root)), "http_fetcher": HttpFetcher(),
+                 "wikipedia_source": WikipediaPlotsSource(csv_path=str(upstream.root / "absent.csv"))}
+    result = dg.materialize(assets, selection=["tmdb_ids", "tmdb_movies", "wikipedia_plots"], resources=resources)
     assert "no Wikipedia plots CSV at" in metadata(result, "wikipedia_plots")["skipped"]
     assert table(upstream, "wikipedia_plots") == []
