@@ -19,26 +19,37 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-demo: setup  ## materialize the whole DAG on the bundled ml-latest-small (one run of demo_job)
+# Runs are recorded in the instance under DAGSTER_HOME (this folder), so `make dev` shows them.
+DEMO_SEEDS := '{"ops": {"recommender_runs": {"config": {"seeds": 1}}}}'
+demo: setup  ## the whole DAG on the bundled ml-latest-small: demo_job, the two demo recommenders, the leaderboard
 	$(BIN)/dg launch --job demo_job
+	$(BIN)/movielens-dag variants --demo | xargs -P 2 -I{} \
+		$(BIN)/dg launch --job recommender_job --partition {} --config-json $(DEMO_SEEDS)
+	$(BIN)/dg launch --job leaderboard_job
 
 JOBS ?= 2
-leaderboard: setup  ## every recommender variant x 3 seeds, then print the README table
-	$(BIN)/movielens-dag materialize --group recommender --partitions all --jobs $(JOBS)
+leaderboard: setup  ## every recommender variant x 3 seeds ($(JOBS) at a time), then print the README table
+	$(BIN)/dg launch --job demo_job
+	$(BIN)/movielens-dag variants | xargs -P $(JOBS) -I{} $(BIN)/dg launch --job recommender_job --partition {}
+	$(BIN)/dg launch --job leaderboard_job
 	$(BIN)/movielens-dag leaderboard
 
 # The published HSTU/SASRec ML-1M comparison: make published MOVIELENS_SOURCE_DIR=/path/to/ml-1m
+published: export MOVIELENS_VARIANT = ml-1m
+published: export MOVIELENS_SOURCE_DIR := $(MOVIELENS_SOURCE_DIR)
+published: export MOVIELENS_DATA_DIR ?= $(CURDIR)/data/ml-1m
 published: setup  ## hstu-id + sasrec-id on ML-1M with the published settings (own data dir)
 	@test -n "$(MOVIELENS_SOURCE_DIR)" || { echo "set MOVIELENS_SOURCE_DIR=/path/to/unzipped/ml-1m"; exit 2; }
-	MOVIELENS_VARIANT=ml-1m MOVIELENS_SOURCE_DIR=$(MOVIELENS_SOURCE_DIR) MOVIELENS_DATA_DIR=$${MOVIELENS_DATA_DIR:-data/ml-1m} \
-		$(BIN)/movielens-dag materialize --group recommender --partitions hstu-id,sasrec-id --jobs $(JOBS)
-	MOVIELENS_DATA_DIR=$${MOVIELENS_DATA_DIR:-data/ml-1m} $(BIN)/movielens-dag leaderboard
+	$(BIN)/dg launch --job demo_job
+	printf '%s\n' hstu-id sasrec-id | xargs -P $(JOBS) -I{} $(BIN)/dg launch --job recommender_job --partition {}
+	$(BIN)/dg launch --job leaderboard_job
+	$(BIN)/movielens-dag leaderboard
 
 test: setup  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
-dev: setup  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000 (plots served on :3001); Ctrl-C or SIGTERM stops it
+	exec $(BIN)/movielens-dag dev
 
 catalog: setup  ## rebuild the DuckDB views from the Parquet files
 	$(BIN)/movielens-dag catalog

@@ -101,6 +101,25 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_variants(args: argparse.Namespace) -> int:
+    """The recommender variants (partitions of recommender_runs), one per line, for scripts."""
+    from movielens_dag.recommender.config import DEMO_VARIANTS, VARIANTS
+
+    print("\n".join(DEMO_VARIANTS if args.demo else VARIANTS))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI plus the artifacts server its plots link to; stops cleanly on SIGINT/SIGTERM."""
+    from movielens_dag import devserver
+    from movielens_dag.settings import read_environment
+
+    env = read_environment()
+    paths = data_paths(args.data_dir)
+    return devserver.run(devserver.dg_dev_command(args.host, args.port), paths.artifacts,
+                         env.value("MOVIELENS_ARTIFACTS_URL"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="movielens-dag", description=__doc__)
     parser.add_argument(
@@ -119,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
 
     board = sub.add_parser("leaderboard", help="print the recommender leaderboard as a markdown table")
     board.set_defaults(func=cmd_leaderboard)
+
+    variants = sub.add_parser("variants", help="list the recommender variants (partitions of recommender_runs)")
+    variants.add_argument("--demo", action="store_true", help="only the two variants `make demo` trains")
+    variants.set_defaults(func=cmd_variants)
+
+    dev = sub.add_parser("dev", help="the Dagster UI (dg dev) plus the server for the plots in its metadata")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -39,19 +39,27 @@ def make_resources(data_dir: str | None = None, env: Environment | None = None) 
     }
 
 
+# Evaluates every asset's automation condition (ON_UPSTREAM_CHANGE ...) while the daemon runs. Dagster's
+# default automation sensor starts stopped; this one starts running.
+AUTOMATION = dg.AutomationConditionSensorDefinition(
+    "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+
+
 def _module_objects(kind: type | tuple[type, ...]) -> list:
     return [obj for m in ASSET_MODULES for obj in vars(m).values() if isinstance(obj, kind)]
 
 
 def build_definitions(data_dir: str | None = None, environ: Mapping[str, str] | None = None) -> dg.Definitions:
     env = read_environment(environ)
-    movie_embeddings, movie_embedding_shards, embedding_shards_job = embeddings.build(env)
+    movie_embeddings, movie_embedding_shards, embedding_shards_job, embedding_checks = embeddings.build(env)
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules(ASSET_MODULES), movie_embeddings, movie_embedding_shards],
-        asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+        asset_checks=[*dg.load_asset_checks_from_modules(ASSET_MODULES), *embedding_checks],
         jobs=[*JOBS, embedding_shards_job],
         schedules=_module_objects(dg.ScheduleDefinition),
-        sensors=_module_objects(dg.SensorDefinition),
+        sensors=[*_module_objects(dg.SensorDefinition), AUTOMATION],
         resources=make_resources(data_dir, env),
     )
 

@@ -14,6 +14,7 @@ and the Celery queue are deployment settings, so the assets are built from the e
 import dagster as dg
 import pyarrow as pa
 
+from movielens_dag.assets.conventions import ON_UPSTREAM_CHANGE, OWNERS, code_version, columns
 from movielens_dag.embeddings.pipeline import embed_movie_documents
 from movielens_dag.embeddings.settings import EmbeddingSettings
 from movielens_dag.embeddings.shards import select_shard, shard_keys
@@ -27,6 +28,15 @@ CACHE_SUBDIR = "embeddings"
 # default (dagster.yaml) is 1, right for one GPU or a small CPU; with N GPUs / pods:
 # `dagster instance concurrency set embedding_model N`.
 POOL = "embedding_model"
+UNIT_NORM_TOLERANCE = 1e-3
+VERSION = code_version("movielens_dag.embeddings")
+COLUMNS = columns({
+    "movie_id": ("int32", "MovieLens movieId"),
+    "model_id": ("string", "the embedding model (hub id or local folder name)"),
+    "dim": ("int32", "vector length"),
+    "document_hash": ("string", "hash of the embedded document (the cache key with the model)"),
+    "embedding": ("fixed_size_list<float32>", "L2-normalised vector: the dot product of two is their cosine"),
+})
 
 
 def _metadata(meta: dict) -> dict:
@@ -46,7 +56,7 @@ def _metadata(meta: dict) -> dict:
 
 
 def build(env: Environment) -> tuple:
-    """``movie_embeddings``, ``movie_embedding_shards`` and ``embedding_shards_job`` for this deployment."""
+    """`movie_embeddings`, `movie_embedding_shards` and `embedding_shards_job` for this deployment."""
     defaults = override(EmbeddingSettings(), {"model": env.value("MOVIELENS_EMBEDDING_MODEL"),
                                               "device": env.value("MOVIELENS_EMBEDDING_DEVICE")})
     EmbeddingConfig = config_class(EmbeddingSettings, name="EmbeddingConfig", defaults=defaults)
@@ -63,7 +73,10 @@ def build(env: Environment) -> tuple:
                                        writer=writer, models_dir=paths.models, logger=context.log.info)
         return dg.Output(result.table, metadata=_metadata(result.metadata))
 
-    @dg.asset(group_name=GROUP, pool=POOL, op_tags=op_tags, kinds={"pytorch", "parquet"})
+    common = {"group_name": GROUP, "pool": POOL, "op_tags": op_tags, "kinds": {"pytorch", "parquet"},
+              "owners": OWNERS, "code_version": VERSION}
+
+    @dg.asset(**common, metadata=COLUMNS, automation_condition=ON_UPSTREAM_CHANGE)
     def movie_embeddings(context: dg.AssetExecutionContext, config: EmbeddingConfig, data_dir: DataDir,
                          movie_documents: pa.Table) -> dg.Output:
         """One L2-normalised float32 vector per movie document (sentence-transformers).
@@ -74,8 +87,8 @@ def build(env: Environment) -> tuple:
         """
         return run(context, config, data_dir, movie_documents, writer="all")
 
-    @dg.asset(group_name=GROUP, pool=POOL, op_tags=op_tags, kinds={"pytorch", "parquet"}, partitions_def=shards,
-              metadata={"num_shards": num_shards, "sharding": "movie_id % num_shards"})
+    @dg.asset(**common, partitions_def=shards,
+              metadata={**COLUMNS, "num_shards": num_shards, "sharding": "movie_id % num_shards"})
     def movie_embedding_shards(context: dg.AssetExecutionContext, config: EmbeddingConfig, data_dir: DataDir,
                                movie_documents: pa.Table) -> dg.Output:
         """`movie_embeddings` split into static shards (movie_id % N) to run on several GPUs or pods.
@@ -93,4 +106,25 @@ def build(env: Environment) -> tuple:
         description="Embed one movie-id shard per run; launch a backfill over all shards to fan out across "
         "GPUs / pods (see the README's executor example).",
     )
-    return movie_embeddings, movie_embedding_shards, shards_job
+    @dg.asset_check(asset=movie_embeddings, additional_ins={"movie_documents": dg.AssetIn("movie_documents")},
+                    blocking=True)
+    def one_unit_vector_per_document(movie_embeddings: pa.Table, movie_documents: pa.Table) -> dg.AssetCheckResult:
+        """One finite, unit-length vector of the model's dimension per movie document, for its current text."""
+        return _check_vectors(movie_embeddings, movie_documents)
+
+    @dg.asset_check(asset=movie_embedding_shards, blocking=True)
+    def shard_holds_its_movies_as_unit_vectors(context: dg.AssetCheckExecutionContext,
+                                               movie_embedding_shards: pa.Table) -> dg.AssetCheckResult:
+        """Every row belongs to this shard (movie_id % N) and is a finite unit vector."""
+        return _check_vectors(movie_embedding_shards, None, shard=context.partition_key if context.has_partition_key
+                              else None)
+
+    checks = [one_unit_vector_per_document, shard_holds_its_movies_as_unit_vectors]
+    return movie_embeddings, movie_embedding_shards, shards_job, checks
+
+
+def _check_vectors(table: pa.Table, documents: pa.Table | None, shard: str | None = None) -> dg.AssetCheckResult:
+    from movielens_dag.embeddings.quality import vector_report
+
+    report = vector_report(table, documents, shard, UNIT_NORM_TOLERANCE)
+    return dg.AssetCheckResult(passed=report.passed, metadata=report.metadata)

@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 
 from movielens_dag.enrichment import pipeline, review, tables, wikipedia
 from movielens_dag.enrichment.overrides import read_overrides
-from movielens_dag.http.fetch_store import FetchStore
+from movielens_dag.http.fetch_store import STATUSES, FetchStore
 from movielens_dag.http.fetcher import AuthError
+from movielens_dag.assets.conventions import OWNERS, WEEKLY_REFRESH, code_version, columns
 from movielens_dag.enrichment.settings import OVERRIDES_FILE, RefreshSettings, TmdbIdSettings
 from movielens_dag.resources.config import config_class
 from movielens_dag.resources.http import NO_TOKEN, HttpFetcher
@@ -29,6 +30,12 @@ from movielens_dag.resources.storage import DataDir
 from movielens_dag.warehouse import preview_markdown
 
 GROUP = "enrichment"
+VERSION = code_version("movielens_dag.enrichment", "movielens_dag.http")
+COMMON = {"group_name": GROUP, "owners": OWNERS, "code_version": VERSION, "freshness_policy": WEEKLY_REFRESH}
+MOVIE_ID = ("int32", "MovieLens movieId")
+FETCH = {"fetch_status": ("string", "ok | not_found | client_error | failed | missing (never fetched)"),
+         "fetched_at": ("timestamp[us, UTC]", "when the stored response was fetched"),
+         "fetch_error": ("string", "why the fetch failed (never contains a credential)")}
 TMDB_POOL = "tmdb"
 IMDB_POOL = "imdb"
 
@@ -42,7 +49,7 @@ def _store(data_dir: DataDir) -> FetchStore:
 
 
 def _run(coro_fn, fetcher_cm, store: FetchStore):
-    """Run ``coro_fn(fetcher)`` on a fresh event loop with the fetcher open (or None), then commit
+    """Run `coro_fn(fetcher)` on a fresh event loop with the fetcher open (or None), then commit
     what is buffered and compact the store if it has grown many part files."""
     async def main():
         if fetcher_cm is None:
@@ -72,12 +79,18 @@ def _auth_failure(exc: AuthError) -> dg.Failure:
     return dg.Failure(description=str(exc), metadata={"source": exc.source, "http_status": exc.status})
 
 
-@dg.asset(group_name=GROUP, pool=TMDB_POOL, kinds={"python", "parquet"})
+@dg.asset(**COMMON, pool=TMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
+    "movie_id": MOVIE_ID, "tmdb_id": ("int64", "the resolved TMDB id; null when unresolved"),
+    "imdb_id": ("string", "the IMDb id used (override, links.csv or TMDB)"),
+    "method": ("string", "override | links | find | search | unresolved"),
+    "confidence": ("float", "0-1; below 0.7 the movie is in the review queue"),
+    "reason": ("string", "why this id (which rule, which override line)"),
+    "candidates": ("list<struct>", "the search candidates considered, best first")}))
 def tmdb_ids(context: dg.AssetExecutionContext, config: IdsConfig, movies: pd.DataFrame, links: pd.DataFrame,
              http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
     """TMDB id per movie and how it was found: override > links.csv > /find by IMDb id > /search.
 
-    ``confidence`` < 0.7 and unresolved movies appear in ``enrichment_review_queue`` with candidates.
+    `confidence` < 0.7 and unresolved movies appear in `enrichment_review_queue` with candidates.
     """
     overrides = read_overrides(pathlib.Path(config.overrides_path), set(movies["movie_id"].astype(int)))
     linked = links.set_index("movie_id")
@@ -109,7 +122,19 @@ def tmdb_ids(context: dg.AssetExecutionContext, config: IdsConfig, movies: pd.Da
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(group_name=GROUP, pool=TMDB_POOL, kinds={"python", "parquet"})
+@dg.asset(**COMMON, pool=TMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
+    "movie_id": MOVIE_ID, "tmdb_id": ("int64", "TMDB id"), **FETCH,
+    "imdb_id": ("string", "IMDb id from TMDB external ids"), "wikidata_id": ("string", "Wikidata id"),
+    "title": ("string", "TMDB title"), "original_title": ("string", "title in the original language"),
+    "overview": ("string", "TMDB plot summary"), "tagline": ("string", "tagline"),
+    "release_date": ("date", "first release date"), "runtime": ("int32", "minutes"),
+    "budget": ("int64", "US dollars (0 = unknown on TMDB)"), "revenue": ("int64", "US dollars"),
+    "original_language": ("string", "ISO 639-1"), "spoken_languages": ("list<string>", "languages spoken"),
+    "production_countries": ("list<string>", "countries"), "genres": ("list<string>", "TMDB genres"),
+    "keywords": ("list<string>", "TMDB keywords"), "directors": ("list<string>", "directors"),
+    "writers": ("list<string>", "writers"), "cast": ("list<string>", "top-billed cast"),
+    "vote_average": ("float", "TMDB mean vote (as of fetched_at)"), "vote_count": ("int64", "TMDB votes"),
+    "popularity": ("float", "TMDB popularity score"), "poster_path": ("string", "poster file on TMDB's image CDN")}))
 def tmdb_movies(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_ids: pd.DataFrame,
                 http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
     """TMDB details per movie (one call each, with keywords, external ids and credits appended)."""
@@ -131,7 +156,14 @@ def tmdb_movies(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_i
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(group_name=GROUP, pool=IMDB_POOL, kinds={"python", "parquet"})
+@dg.asset(**COMMON, pool=IMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
+    "movie_id": MOVIE_ID, "imdb_id": ("string", "IMDb id"), **FETCH, "imdb_title": ("string", "IMDb title"),
+    "imdb_year": ("int32", "release year on IMDb"), "title_type": ("string", "movie, tvMovie, ..."),
+    "plot": ("string", "IMDb plot"), "rating": ("float", "IMDb rating"), "votes": ("int64", "IMDb votes"),
+    "genres": ("list<string>", "IMDb genres"), "keywords": ("list<string>", "IMDb keywords"),
+    "directors": ("list<string>", "directors"), "writers": ("list<string>", "writers"), "stars": ("list<string>", "stars"),
+    "languages": ("list<string>", "languages"), "countries": ("list<string>", "countries"),
+    "featured_reviews": ("list<string>", "review excerpts"), "similar_titles": ("list<string>", "IMDb 'more like this'")}))
 def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_ids: pd.DataFrame,
                 tmdb_movies: pd.DataFrame, http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
     """IMDb GraphQL per title: plot, keywords, rating, credits, languages, countries, reviews, similar.
@@ -157,7 +189,13 @@ def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_i
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+@dg.asset(**COMMON, kinds={"python", "parquet"}, metadata=columns({
+    "movie_id": MOVIE_ID, "match": ("string", "title_year | title_year_director | alt_title ... | ambiguous"),
+    "wiki_title": ("string", "title in the CSV"), "wiki_year": ("int32", "year in the CSV"),
+    "director": ("string", "director in the CSV"), "cast": ("string", "cast in the CSV"),
+    "origin": ("string", "Origin/Ethnicity column"), "wiki_page": ("string", "Wikipedia URL"),
+    "csv_line": ("int32", "line of the CSV row"), "plot": ("string", "the plot (CC BY-SA)"),
+    "candidates": ("list<struct>", "the rows that matched equally well (ambiguous only)")}))
 def wikipedia_plots(context: dg.AssetExecutionContext, wikipedia_source: WikipediaPlotsSource, movies: pd.DataFrame,
                     tmdb_movies: pd.DataFrame) -> dg.Output:
     """Plots from the Kaggle "Wikipedia Movie Plots" CSV, matched on title + year ±1 (+ director)."""
@@ -187,7 +225,14 @@ def wikipedia_plots(context: dg.AssetExecutionContext, wikipedia_source: Wikiped
     })
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+@dg.asset(**COMMON, kinds={"python", "parquet"}, metadata=columns({
+    "movie_id": MOVIE_ID, "title": ("string", "MovieLens title"), "year": ("int32", "MovieLens year"),
+    "num_ratings": ("int64", "ratings of the movie (most-rated first)"),
+    "issue": ("string", "unresolved | tmdb_not_found | imdb_mismatch | low_confidence | parse_error | fetch_failed "
+                        "| wikipedia_ambiguous"),
+    "detail": ("string", "what exactly is wrong"), "tmdb_id": ("int64", "the current TMDB id, if any"),
+    "candidates": ("list<struct>", "candidates to choose from"),
+    "suggested_override": ("string", "the line to append to data/overrides/tmdb_ids.csv")}))
 def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids: pd.DataFrame,
                             tmdb_movies: pd.DataFrame, wikipedia_plots: pd.DataFrame, ratings: pathlib.Path) -> dg.Output:
     """Movies a person should check, most-rated first, each with the override line that fixes it."""
@@ -201,11 +246,17 @@ def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids:
     })
 
 
-@dg.asset(group_name=GROUP, deps=[tmdb_ids, tmdb_movies, imdb_titles], kinds={"duckdb", "parquet"})
+@dg.asset(**COMMON, deps=[tmdb_ids, tmdb_movies, imdb_titles], kinds={"duckdb", "parquet"}, metadata=columns({
+    "source": ("string", "tmdb_find | tmdb_search | tmdb_movie | tmdb_changes | imdb_title ..."),
+    "key": ("string", "what was asked for (an id or a query)"), "status": ("string", "ok | not_found | client_error | failed"),
+    "http_status": ("int16", "last HTTP status; null when no response"), "url": ("string", "request URL (no credential)"),
+    "error": ("string", "error message (no credential)"), "attempts": ("int16", "tries including retries"),
+    "elapsed_ms": ("int32", "time for the last try"), "fetched_at": ("timestamp[us, UTC]", "when"),
+    "run_id": ("string", "the Dagster run that fetched it"), "payload_bytes": ("int64", "stored response size")}))
 def fetch_log(data_dir: DataDir) -> dg.Output:
     """Every recorded HTTP outcome (source, key, status, url, attempts, fetched_at), payloads left out.
 
-    The payloads stay in the fetch store: ``read_parquet('<data>/cache/fetch_store/*.parquet')``.
+    The payloads stay in the fetch store: `read_parquet('<data>/cache/fetch_store/*.parquet')`.
     """
     store = _store(data_dir)
     table = store.log_table()
@@ -214,6 +265,92 @@ def fetch_log(data_dir: DataDir) -> dg.Output:
         "store": dg.MetadataValue.path(str(store.root)), "store_files": len(store.files()),
         "by_source_status": {f"{s}/{st}": n for (s, st), n in sorted(by.items())} or "empty",
     })
+
+
+# ---- checks ----------------------------------------------------------------------------------------
+def _duplicates(ids: pd.Series) -> list[int]:
+    return sorted(int(i) for i in ids[ids.duplicated()].unique())
+
+
+@dg.asset_check(asset=tmdb_ids, additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)
+def one_id_row_per_movie(tmdb_ids: pd.DataFrame, movies: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every movie has exactly one id row (resolved or not), and no row names an unknown movie."""
+    dup = _duplicates(tmdb_ids["movie_id"])
+    missing = sorted(set(movies["movie_id"]) - set(tmdb_ids["movie_id"]))
+    unknown = sorted(set(tmdb_ids["movie_id"]) - set(movies["movie_id"]))
+    resolved = float(tmdb_ids["tmdb_id"].notna().mean()) if len(tmdb_ids) else 0.0
+    return dg.AssetCheckResult(passed=not (dup or missing or unknown), metadata={
+        "duplicated": len(dup), "missing": len(missing), "unknown": len(unknown), "resolved_share": resolved,
+        "examples": str({"duplicated": dup[:5], "missing": missing[:5], "unknown": unknown[:5]})})
+
+
+@dg.asset_check(asset=tmdb_movies, additional_ins={"tmdb_ids": dg.AssetIn("tmdb_ids")}, blocking=True)
+def one_detail_row_per_resolved_movie(tmdb_movies: pd.DataFrame, tmdb_ids: pd.DataFrame) -> dg.AssetCheckResult:
+    """One details row per movie with a resolved TMDB id, for that id."""
+    want = {int(m): int(t) for m, t in zip(tmdb_ids["movie_id"], tmdb_ids["tmdb_id"]) if pd.notna(t)}
+    have = {int(m): int(t) for m, t in zip(tmdb_movies["movie_id"], tmdb_movies["tmdb_id"])}
+    wrong = sorted(m for m, t in have.items() if want.get(m) != t)
+    dup = _duplicates(tmdb_movies["movie_id"])
+    missing = sorted(set(want) - set(have))
+    return dg.AssetCheckResult(passed=not (wrong or dup or missing), metadata={
+        "resolved": len(want), "rows": len(tmdb_movies), "wrong_id": len(wrong), "duplicated": len(dup),
+        "missing": len(missing), "examples": str({"wrong_id": wrong[:5], "missing": missing[:5]})})
+
+
+@dg.asset_check(asset=tmdb_movies, additional_ins={"tmdb_ids": dg.AssetIn("tmdb_ids")})
+def tmdb_coverage(tmdb_movies: pd.DataFrame, tmdb_ids: pd.DataFrame, http_fetcher: HttpFetcher) -> dg.AssetCheckResult:
+    """With a token, at least 90% of the movies have TMDB details; without one, the share is reported."""
+    ok = int((tmdb_movies["fetch_status"] == "ok").sum())
+    share = ok / len(tmdb_ids) if len(tmdb_ids) else 0.0
+    return dg.AssetCheckResult(
+        passed=share >= 0.9 or not http_fetcher.tmdb_enabled, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"movies_with_details": ok, "movies": len(tmdb_ids), "coverage": share,
+                  "token_set": http_fetcher.tmdb_enabled},
+        description=None if http_fetcher.tmdb_enabled else "no TMDB_READ_ACCESS_TOKEN: coverage not enforced")
+
+
+@dg.asset_check(asset=imdb_titles, additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)
+def imdb_rows_name_known_movies(imdb_titles: pd.DataFrame, movies: pd.DataFrame) -> dg.AssetCheckResult:
+    """At most one IMDb row per movie, each for a movie in `movies`."""
+    dup = _duplicates(imdb_titles["movie_id"])
+    unknown = sorted(set(imdb_titles["movie_id"]) - set(movies["movie_id"]))
+    return dg.AssetCheckResult(passed=not (dup or unknown), metadata={
+        "rows": len(imdb_titles), "duplicated": len(dup), "unknown": len(unknown)})
+
+
+@dg.asset_check(asset=wikipedia_plots, additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)
+def plots_match_one_row_per_movie(wikipedia_plots: pd.DataFrame, movies: pd.DataFrame) -> dg.AssetCheckResult:
+    """At most one plot per movie, each for a movie in `movies`, and matched plots are not empty."""
+    dup = _duplicates(wikipedia_plots["movie_id"])
+    unknown = sorted(set(wikipedia_plots["movie_id"]) - set(movies["movie_id"]))
+    matched = wikipedia_plots[wikipedia_plots["match"] != "ambiguous"]
+    empty = int(matched["plot"].fillna("").str.strip().eq("").sum())
+    return dg.AssetCheckResult(passed=not (dup or unknown or empty), metadata={
+        "rows": len(wikipedia_plots), "duplicated": len(dup), "unknown": len(unknown), "empty_plots": empty})
+
+
+@dg.asset_check(asset=enrichment_review_queue, blocking=True)
+def every_issue_is_known_and_actionable(enrichment_review_queue: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every row names a known issue; every row whose issue an override fixes carries the line to add."""
+    unknown = sorted(set(enrichment_review_queue["issue"]) - set(review.ISSUES))
+    fixable = enrichment_review_queue["issue"].isin(review.FIXABLE_BY_OVERRIDE)
+    no_line = int((fixable & enrichment_review_queue["suggested_override"].fillna("").eq("")).sum())
+    return dg.AssetCheckResult(passed=not unknown and no_line == 0, metadata={
+        "rows": len(enrichment_review_queue), "unknown_issues": ", ".join(unknown) or "none",
+        "fixable_without_line": no_line})
+
+
+@dg.asset_check(asset=fetch_log, blocking=True)
+def fetch_log_is_clean(fetch_log: pd.DataFrame, http_fetcher: HttpFetcher) -> dg.AssetCheckResult:
+    """Every status is a known one, and no URL or error message contains the TMDB token."""
+    unknown = sorted(set(fetch_log["status"]) - set(STATUSES))
+    token = http_fetcher.tmdb_read_access_token.strip() if http_fetcher.tmdb_enabled else None
+    leaks = 0
+    if token:
+        text = fetch_log["url"].fillna("") + " " + fetch_log["error"].fillna("")
+        leaks = int(text.str.contains(token, regex=False).sum())
+    return dg.AssetCheckResult(passed=not unknown and leaks == 0, metadata={
+        "rows": len(fetch_log), "unknown_statuses": ", ".join(unknown) or "none", "rows_with_token": leaks})
 
 
 # ---- refresh job, schedule, overrides sensor ---------------------------------------------------

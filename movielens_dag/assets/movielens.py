@@ -6,14 +6,23 @@ import pandas as pd
 import pyarrow as pa
 
 from movielens_dag import warehouse
+from movielens_dag.assets.conventions import OWNERS, code_version, columns
 from movielens_dag.movielens import quality, readers
 from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
 
 GROUP = "movielens"
+VERSION = code_version("movielens_dag.movielens")
+MOVIE_ID = ("int32", "MovieLens movieId")
+USER_ID = ("int32", "MovieLens userId")
+TIMESTAMP = ("timestamp[us, UTC]", "when the user gave it (UTC)")
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
+    "variant": ("string", "the release, e.g. ml-latest-small"),
+    "source_dir": ("string", "the folder the files were read from (bundled, MOVIELENS_SOURCE_DIR or download)"),
+    "file": ("string", "file name"), "bytes": ("int64", "file size"),
+    "modified_at": ("timestamp[us, UTC]", "file modification time")}))
 def movielens_files(
     context: dg.AssetExecutionContext, data_dir: DataDir, movielens_source: MovieLensSource
 ) -> dg.Output:
@@ -40,7 +49,13 @@ def _source(files: pd.DataFrame) -> pathlib.Path:
     return pathlib.Path(files["source_dir"].iloc[0])
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
+    "movie_id": MOVIE_ID,
+    "title": ("string", "title with its article restored: 'Matrix, The (1999)' -> 'The Matrix'"),
+    "year": ("int32", "release year from the title; null when absent"),
+    "genres": ("list<string>", "MovieLens genres; empty for '(no genres listed)'"),
+    "alt_titles": ("list<string>", "a.k.a. and parenthesised alternate titles"),
+    "raw_title": ("string", "the title exactly as in the release")}))
 def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource) -> dg.Output:
     """One row per movie: title with its article restored, year, genres, alternate titles."""
     variant = movielens_source.get_variant()
@@ -61,7 +76,9 @@ def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource) -> 
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
+    "movie_id": MOVIE_ID, "imdb_id": ("string", "IMDb id such as 'tt0114709'; null when unknown"),
+    "tmdb_id": ("int64", "TMDB id; null when unknown (releases without links: always)")}))
 def links(
     movielens_files: pd.DataFrame, movies: pa.Table, movielens_source: MovieLensSource
 ) -> dg.Output:
@@ -100,7 +117,8 @@ def _interactions(context, table: str, files, movies_path, data_dir, movielens_s
     return dg.Output(warehouse.StagedParquet(staged), metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
+    "user_id": USER_ID, "movie_id": MOVIE_ID, "rating": ("float", "0.5 to 5 stars"), "timestamp": TIMESTAMP}))
 def ratings(
     context: dg.AssetExecutionContext,
     movielens_files: pd.DataFrame,
@@ -112,7 +130,9 @@ def ratings(
     return _interactions(context, "ratings", movielens_files, movies, data_dir, movielens_source)
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
+    "user_id": USER_ID, "movie_id": MOVIE_ID, "tag": ("string", "free text as the user typed it"),
+    "timestamp": TIMESTAMP}))
 def tags(
     context: dg.AssetExecutionContext,
     movielens_files: pd.DataFrame,
@@ -140,6 +160,19 @@ def _references_movies(child: pathlib.Path, movies: pathlib.Path) -> dg.AssetChe
 
 
 MOVIES_IN = {"movies": dg.AssetIn("movies")}
+
+
+@dg.asset_check(asset="movielens_files", blocking=True)
+def release_files_present(movielens_files: pd.DataFrame, movielens_source: MovieLensSource) -> dg.AssetCheckResult:
+    """The release folder holds the files every reader needs (movies and ratings, links and tags where
+    the release has them), none of them empty."""
+    variant = movielens_source.get_variant()
+    need = ["movies", "ratings"] + (["links"] if variant.has_links else []) + (["tags"] if variant.has_tags else [])
+    sizes = dict(zip(movielens_files["file"], movielens_files["bytes"]))
+    missing = [variant.file_name(t) for t in need if variant.file_name(t) not in sizes]
+    empty = [variant.file_name(t) for t in need if sizes.get(variant.file_name(t)) == 0]
+    return dg.AssetCheckResult(passed=not missing and not empty, metadata={
+        "variant": variant.name, "missing": ", ".join(missing) or "none", "empty": ", ".join(empty) or "none"})
 
 
 @dg.asset_check(asset="movies", blocking=True)

@@ -9,15 +9,20 @@ import pathlib
 import time
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 
+from movielens_dag.assets.conventions import OWNERS, code_version, columns
 from movielens_dag.recommender.config import VARIANTS, EncoderConfig, RunSettings, TrainConfig, variant_config
+from movielens_dag.recommender.results import leaderboard_columns, run_columns
 from movielens_dag.resources.config import config_class, to_changes, to_settings
 from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
 
 GROUP = "recommender"
+VERSION = code_version("movielens_dag.recommender")
 VARIANT_PARTITIONS = dg.StaticPartitionsDefinition(list(VARIANTS))
 RecommenderConfig = config_class(
     RunSettings, name="RecommenderConfig",
@@ -26,7 +31,13 @@ RecommenderConfig = config_class(
 )
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
+    "user_id": ("int32", "MovieLens userId"),
+    "movie_ids": ("list<int32>", "every movie the user rated, in time order (ties keep file order)"),
+    "timestamps": ("list<timestamp>", "when, aligned with movie_ids"),
+    "n_interactions": ("int32", "ratings of the user"), "n_train": ("int32", "leave-one-out training prefix length"),
+    "valid_movie_id": ("int32", "leave-one-out validation target (second to last); null below 3 ratings"),
+    "test_movie_id": ("int32", "leave-one-out test target (last); null below 3 ratings")}))
 def user_sequences(ratings: pd.DataFrame) -> dg.Output:
     """Each user's ratings in time order (ties keep file order) with the leave-one-out targets:
     last item = test, second-to-last = validation, the rest = train."""
@@ -45,10 +56,13 @@ def user_sequences(ratings: pd.DataFrame) -> dg.Output:
 @dg.asset(
     group_name=GROUP,
     kinds={"pytorch", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(run_columns()),
     partitions_def=VARIANT_PARTITIONS,
     # id-only variants (the published ML-1M runs) never read the SIDs, so they may be missing
     ins={"semantic_ids": dg.AssetIn(metadata={"allow_missing": True})},
-    # a backfill launches one run per variant; a run over a range (the demo) trains them in turn
+    # a backfill launches one run per variant; a run over a range of variants trains them in turn
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
 )
 def recommender_runs(
@@ -114,6 +128,12 @@ def recommender_runs(
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(leaderboard_columns()),
+    # rebuilt (with the daemon) whenever a training run lands, once no run is still in progress
+    automation_condition=dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress(),
     ins={"recommender_runs": dg.AssetIn(partition_mapping=dg.AllPartitionMapping(),
                                         metadata={"allow_missing_partitions": True})},
 )
@@ -133,3 +153,50 @@ def recommender_leaderboard(recommender_runs: pd.DataFrame, user_sequences: pa.T
         "variants": len(board), "best": str(board["variant"].iloc[0]),
         "table": dg.MetadataValue.md(markdown(board)),
     })
+
+
+@dg.asset_check(asset=user_sequences, additional_ins={"ratings": dg.AssetIn("ratings")}, blocking=True)
+def sequences_hold_every_rating_in_time_order(user_sequences: pa.Table, ratings: pathlib.Path) -> dg.AssetCheckResult:
+    """One row per user, every rating once, timestamps never decreasing within a user."""
+    from movielens_dag.movielens import quality
+
+    n = user_sequences["n_interactions"].to_numpy()
+    lengths = pa.compute.list_value_length(user_sequences["movie_ids"]).to_numpy()
+    times = user_sequences["timestamps"].combine_chunks()
+    flat = pa.compute.cast(times.flatten(), pa.int64()).to_numpy()
+    offsets = times.offsets.to_numpy()
+    steps = flat[1:] - flat[:-1]
+    inside = np.ones(len(steps), dtype=bool)
+    inside[offsets[1:-1] - 1] = False  # a step from one user's last event to the next user's first
+    decreasing = int((steps[inside[: len(steps)]] < 0).sum()) if len(steps) else 0
+    users = user_sequences["user_id"].to_numpy()
+    total = quality.count(ratings)
+    ok = decreasing == 0 and len(np.unique(users)) == len(users) and (lengths == n).all() and int(n.sum()) == total
+    return dg.AssetCheckResult(passed=bool(ok), metadata={
+        "users": len(users), "interactions": int(n.sum()), "ratings": total, "decreasing_steps": decreasing})
+
+
+@dg.asset_check(asset=recommender_runs)
+def metrics_are_rates_and_seeds_distinct(recommender_runs: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every metric lies in [0, 1] and each variant has one row per seed."""
+    metric_cols = [c for c in recommender_runs.columns if c.startswith(("valid_", "test_"))
+                   and recommender_runs[c].dtype.kind == "f"]
+    values = recommender_runs[metric_cols].to_numpy()
+    out_of_range = int(((values < 0) | (values > 1)).sum())
+    dup = int(recommender_runs.duplicated(["variant", "seed"]).sum())
+    return dg.AssetCheckResult(passed=out_of_range == 0 and dup == 0, metadata={
+        "rows": len(recommender_runs), "out_of_range_values": out_of_range, "duplicate_seeds": dup})
+
+
+@dg.asset_check(asset=recommender_leaderboard)
+def leaderboard_is_sane(recommender_leaderboard: pd.DataFrame) -> dg.AssetCheckResult:
+    """The popularity floor is there, ranks run 1..n per dataset, and the best model beats popularity on
+    test NDCG@10 (a model that cannot is broken, not just weak)."""
+    board = recommender_leaderboard
+    pop = board[board["variant"] == "popularity"]
+    models = board[board["variant"] != "popularity"]
+    ranks_ok = all(sorted(g["rank"]) == list(range(1, len(g) + 1)) for _, g in board.groupby("dataset"))
+    beats = bool(len(pop) and len(models) and models["test_ndcg_10"].max() > pop["test_ndcg_10"].max())
+    return dg.AssetCheckResult(passed=bool(len(pop) == board["dataset"].nunique() and ranks_ok and beats), metadata={
+        "variants": len(models), "popularity_rows": len(pop), "ranks_contiguous": ranks_ok,
+        "best_beats_popularity": beats})

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from movielens_dag.assets.conventions import ON_UPSTREAM_CHANGE, OWNERS, code_version, columns
 from movielens_dag.resources.config import config_class, to_settings
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.semantic_ids import tables
@@ -20,6 +21,8 @@ from movielens_dag.semantic_ids.settings import SidMapSettings, SidSettings
 from movielens_dag.semantic_ids.ids import SemanticIds
 
 GROUP = "semantic_ids"
+VERSION = code_version("movielens_dag.semantic_ids")
+MOVIE_ID = ("int32", "MovieLens movieId")
 MIN_LEVEL_UTILISATION = 0.25  # the prior art collapsed to a single first-level code; fail well before that
 SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
 
@@ -29,15 +32,38 @@ SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
     outs={
         "sid_codebooks": dg.AssetOut(
             description="Codebook vectors: one row per (method, level, code); 'space' says input or latent.",
-            kinds={"pytorch", "parquet"},
+            kinds={"pytorch", "parquet"}, owners=OWNERS, code_version=VERSION,
+            automation_condition=ON_UPSTREAM_CHANGE, metadata=columns({
+                "method": ("string", "rqkmeans, rqkmeans-balanced or rqvae"), "level": ("int32", "level, 0 first"),
+                "code": ("int32", "code within the level"), "n_items": ("int32", "movies with this code"),
+                "space": ("string", "input (residual k-means) or latent (RQ-VAE)"),
+                "centroid": ("fixed_size_list<float32>", "the code's vector")}),
         ),
         "semantic_ids": dg.AssetOut(
             description="One semantic ID per movie: L codes + the uniqueness digit, and a token string.",
-            kinds={"pytorch", "parquet"},
+            kinds={"pytorch", "parquet"}, owners=OWNERS, code_version=VERSION,
+            automation_condition=ON_UPSTREAM_CHANGE, metadata=columns({
+                "movie_id": MOVIE_ID,
+                "codes": ("list<int32>", "the L quantiser codes, then the uniqueness digit (codes[1:levels] in SQL)"),
+                "levels": ("int32", "L: how many of the codes are quantiser levels"),
+                "sid": ("string", "token string such as <a_62><b_40><c_40><d_0>"),
+                "method": ("string", "the quantiser"),
+                "recon_error": ("float", "relative reconstruction error of this movie's vector")}),
         ),
         "sid_quality": dg.AssetOut(
             description="Quality figures per method/config (utilisation, collisions, reconstruction, semantics).",
-            kinds={"parquet"},
+            kinds={"parquet"}, owners=OWNERS, code_version=VERSION, automation_condition=ON_UPSTREAM_CHANGE,
+            metadata=columns({
+                "method": ("string", "quantiser"), "balanced": ("bool", "capacity-balanced k-means"),
+                "is_primary": ("bool", "the fit semantic_ids holds (others: compare variants)"),
+                "rel_recon_error": ("double", "sum |x - x_hat|^2 / sum |x|^2"),
+                "collision_rate": ("double", "share of movies sharing all L codes with another"),
+                "min_utilisation": ("double", "lowest share of a level's codes in use"),
+                "nn_first_code_agreement": ("double", "share of movies whose nearest neighbour has the same first code"),
+                "nn_agreement_chance": ("double", "the same for a random pairing"),
+                "genre_purity": ("double", "share of a code's movies sharing its most common genre"),
+                "genre_purity_chance": ("double", "the same with codes shuffled"),
+                "seconds": ("double", "fit time")}),
         ),
     },
 )
@@ -87,7 +113,10 @@ def semantic_id_fit(
 SidMapConfig = config_class(SidMapSettings, name="SidMapConfig")
 
 
-@dg.asset(group_name=GROUP, kinds={"plotly", "parquet"})
+@dg.asset(group_name=GROUP, kinds={"plotly", "parquet"}, owners=OWNERS, code_version=VERSION,
+          automation_condition=ON_UPSTREAM_CHANGE, metadata=columns({
+              "movie_id": MOVIE_ID, "x": ("float", "map coordinate"), "y": ("float", "map coordinate"),
+              "first_code": ("int32", "the movie's first SID code (the colour)"), "sid": ("string", "token string")}))
 def sid_map(
     context: dg.AssetExecutionContext,
     config: SidMapConfig,
@@ -161,3 +190,42 @@ def every_level_uses_a_quarter_of_its_codes(semantic_ids: pa.Table, sid_codebook
         description=None if worst >= MIN_LEVEL_UTILISATION else
         f"a level uses only {worst:.0%} of its codes; try balanced=True, another seed, or fewer codes",
     )
+
+
+@dg.asset_check(asset="sid_codebooks", blocking=True)
+def codebooks_are_complete_and_finite(sid_codebooks: pa.Table) -> dg.AssetCheckResult:
+    """Every level has the same number of codes, each code appears once, and every centroid is finite."""
+    levels = sid_codebooks["level"].to_numpy()
+    codes = sid_codebooks["code"].to_numpy()
+    per_level = np.unique(levels, return_counts=True)[1] if len(levels) else np.array([])
+    pairs = len({(int(a), int(b)) for a, b in zip(levels, codes)})
+    centroids = np.asarray(sid_codebooks["centroid"].combine_chunks().flatten().to_numpy(zero_copy_only=False))
+    finite = bool(np.isfinite(centroids).all())
+    ok = len(per_level) > 0 and len(set(per_level.tolist())) == 1 and pairs == len(levels) and finite
+    return dg.AssetCheckResult(passed=ok, metadata={
+        "levels": len(per_level), "codes_per_level": ", ".join(map(str, sorted(set(per_level.tolist())))),
+        "duplicate_codes": len(levels) - pairs, "finite": finite})
+
+
+@dg.asset_check(asset="sid_quality")
+def one_primary_fit_with_sane_figures(sid_quality: pa.Table) -> dg.AssetCheckResult:
+    """Exactly one primary row; every figure is a number in its range (errors and rates within [0, 1])."""
+    rows = sid_quality.to_pylist()
+    primary = sum(bool(r["is_primary"]) for r in rows)
+    bounded = ["rel_recon_error", "collision_rate", "min_utilisation", "nn_first_code_agreement"]
+    bad = [(r["method"], k) for r in rows for k in bounded if not (0.0 <= float(r[k]) <= 1.0)]
+    return dg.AssetCheckResult(passed=primary == 1 and not bad, metadata={
+        "rows": len(rows), "primary_rows": primary, "out_of_range": str(bad[:5])})
+
+
+@dg.asset_check(asset="sid_map", additional_ins={"semantic_ids": dg.AssetIn("semantic_ids")})
+def every_sid_is_on_the_map(sid_map: pa.Table, semantic_ids: pa.Table) -> dg.AssetCheckResult:
+    """Every movie with a SID has finite map coordinates, and the map shows its current SID."""
+    have = dict(zip(sid_map["movie_id"].to_pylist(), sid_map["sid"].to_pylist()))
+    want = dict(zip(semantic_ids["movie_id"].to_pylist(), semantic_ids["sid"].to_pylist()))
+    xy = np.stack([sid_map["x"].to_numpy(), sid_map["y"].to_numpy()]) if len(sid_map) else np.zeros((2, 0))
+    missing = [m for m in want if m not in have]
+    stale = [m for m, t in want.items() if m in have and have[m] != t]
+    finite = bool(np.isfinite(xy).all())
+    return dg.AssetCheckResult(passed=not missing and not stale and finite, metadata={
+        "movies": len(want), "missing": len(missing), "stale_sid": len(stale), "finite": finite})

@@ -11,6 +11,7 @@ from movielens_dag.enrichment.tables import CANDIDATE
 from movielens_dag.enrichment.tmdb import LOW_CONFIDENCE
 
 ISSUES = ["unresolved", "tmdb_not_found", "imdb_mismatch", "low_confidence", "parse_error", "fetch_failed", "wikipedia_ambiguous"]
+FIXABLE_BY_OVERRIDE = ("unresolved", "tmdb_not_found", "imdb_mismatch", "low_confidence")  # rows carry the line
 SCHEMA = pa.schema([
     ("movie_id", pa.int32()), ("title", pa.string()), ("year", pa.int32()), ("num_ratings", pa.int64()),
     ("issue", pa.string()), ("detail", pa.string()), ("tmdb_id", pa.int64()), ("candidates", pa.list_(CANDIDATE)),

@@ -21,7 +21,7 @@ from movielens_dag.settings import read_environment
 
 SUBSET = 120
 # built as definitions.py builds them, from an environment with nothing set (the defaults)
-MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS, SHARDS_JOB = emb_assets.build(read_environment({}))
+MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS, SHARDS_JOB, CHECKS = emb_assets.build(read_environment({}))
 
 
 def _stub_documents(table: pa.Table):
