@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from movielens_dag.embeddings import resolve_model  # noqa: E402
-from movielens_dag.embeddings.encode import load_encoder, unit_norm_error  # noqa: E402
+from movielens_dag.embeddings.encode import load_encoder  # noqa: E402
+from movielens_dag.embeddings.quality import unit_norm_error  # noqa: E402
 from movielens_dag.embeddings.settings import EmbeddingSettings  # noqa: E402
 
 ML32M_MOVIES = 87_585

@@ -41,29 +41,6 @@ def render_document(title: str, year: int | None, genres: list[str], alt_titles:
     return "\n".join(lines)
 
 
-def build_movielens_documents(movies: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
-    """movie_id, document, document_hash, template_version — one row per movie, in movie order."""
-    tag_lists = top_tags(tags)
-    texts = [
-        render_document(
-            row.title,
-            None if pd.isna(row.year) else int(row.year),
-            list(row.genres),
-            list(row.alt_titles),
-            tag_lists.get(int(row.movie_id), []),
-        )
-        for row in movies.itertuples(index=False)
-    ]
-    return pd.DataFrame(
-        {
-            "movie_id": movies["movie_id"].astype("int32").to_numpy(),
-            "document": texts,
-            "document_hash": [document_hash(t) for t in texts],
-            "template_version": TEMPLATE_VERSION,
-        }
-    )
-
-
 # ---- enriched documents (issue 3): the merged record of MovieLens + TMDB + IMDb + Wikipedia ----------
 ENRICHED_TEMPLATE_VERSION = "enriched-v1"
 _PROVENANCE = pa.struct([(f, pa.string()) for f in merge.FIELDS])

@@ -79,7 +79,7 @@ def test_every_asset_has_a_check_an_owner_a_code_version_and_described_columns()
         assert node.code_version, f"{name} has no code_version"
         schema = node.metadata.get("dagster/column_schema")
         assert schema is not None, f"{name} declares no column schema"
-        columns = schema.schema.columns
+        columns = getattr(schema, "schema", schema).columns
         assert columns and all(c.description for c in columns), f"{name}: a column has no description"
 
 

@@ -16,7 +16,7 @@ import pyarrow.compute  # noqa: F401 (pa.compute)
 
 from movielens_dag.assets.conventions import OWNERS, code_version, columns
 from movielens_dag.recommender.config import VARIANTS, EncoderConfig, RunSettings, TrainConfig, variant_config
-from movielens_dag.recommender.results import leaderboard_columns, run_columns
+from movielens_dag.recommender.columns import leaderboard_columns, run_columns
 from movielens_dag.resources.config import config_class, to_changes, to_settings
 from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
@@ -176,7 +176,7 @@ def sequences_hold_every_rating_in_time_order(user_sequences: pa.Table, ratings:
         "users": len(users), "interactions": int(n.sum()), "ratings": total, "decreasing_steps": decreasing})
 
 
-@dg.asset_check(asset=recommender_runs)
+@dg.asset_check(asset=recommender_runs, partitions_def=VARIANT_PARTITIONS)
 def metrics_are_rates_and_seeds_distinct(recommender_runs: pd.DataFrame) -> dg.AssetCheckResult:
     """Every metric lies in [0, 1] and each variant has one row per seed."""
     metric_cols = [c for c in recommender_runs.columns if c.startswith(("valid_", "test_"))

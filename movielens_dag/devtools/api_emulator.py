@@ -100,9 +100,6 @@ class Emulator:
     def imdb_url(self) -> str:
         return f"{self.base_url}/imdb/graphql"
 
-    def add_movie(self, movie: CatalogMovie) -> None:
-        self.catalog[movie.tmdb_id] = movie
-
     def fail_next(self, path: str, *faults: str) -> None:
         """Answer the next hits on ``path`` (e.g. '/3/movie/551') with these faults, in order ('ok' = none)."""
         for fault in faults:

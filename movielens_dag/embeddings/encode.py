@@ -365,18 +365,10 @@ class Encoder:
         )
 
 
-def unit_norm_error(vectors: np.ndarray) -> float:
-    """Largest deviation of a row's L2 norm from 1 (0 for an empty array)."""
-    if vectors.size == 0:
-        return 0.0
-    return float(np.max(np.abs(np.linalg.norm(vectors.astype(np.float64), axis=1) - 1.0)))
-
-
 __all__ = [
     "EmbeddingResult",
     "EmptyDocumentError",
     "Encoder",
     "Tokenized",
     "load_encoder",
-    "unit_norm_error",
 ]

@@ -9,6 +9,13 @@ import pyarrow.compute as pc
 from movielens_dag.embeddings.shards import parse_shard_key
 
 
+def unit_norm_error(vectors: np.ndarray) -> float:
+    """Largest deviation of a row's L2 norm from 1 (0 for an empty array)."""
+    if vectors.size == 0:
+        return 0.0
+    return float(np.max(np.abs(np.linalg.norm(vectors.astype(np.float64), axis=1) - 1.0)))
+
+
 @dataclass
 class VectorReport:
     passed: bool
@@ -25,7 +32,7 @@ def vector_report(table: pa.Table, documents: pa.Table | None = None, shard: str
     flat = np.asarray(emb.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
     x = flat.reshape(len(table), dims[0]) if len(dims) == 1 else np.zeros((0, 0))
     finite = bool(np.isfinite(x).all())
-    norm_error = float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0))) if x.size else 0.0
+    norm_error = unit_norm_error(x)
     declared = sorted(set(table["dim"].to_pylist())) if "dim" in table.column_names else dims
     problems = {
         "duplicate_movie_ids": int(len(ids) - len(np.unique(ids))),

@@ -31,16 +31,6 @@ query Title($id: ID!) {
 }
 """.strip()
 
-SEARCH_QUERY = """
-query Search($searchTerm: String!) {
-  mainSearch(first: 20, options: {searchTerm: $searchTerm, type: TITLE}) {
-    edges { node { entity { __typename ... on Title {
-      id titleText { text } releaseYear { year } titleType { id } ratingsSummary { aggregateRating } } } } }
-  }
-}
-""".strip()
-
-
 class ImdbGraphQLError(ValueError):
     """The endpoint answered 200 with GraphQL errors and no data (schema drift, bad query)."""
 
@@ -98,28 +88,3 @@ def parse_title(payload: dict) -> dict | None:
         "featured_reviews": reviews,
         "similar_titles": [n["id"] for n in _edges(title.get("moreLikeThisTitles")) if n.get("id")],
     }
-
-
-@dataclass(frozen=True)
-class ImdbCandidate:
-    imdb_id: str
-    title: str
-    year: int | None
-    title_type: str | None
-    rating: float | None
-
-
-def parse_main_search(payload: dict) -> list[ImdbCandidate]:
-    """A ``mainSearch`` response → titles only (people and other entities are skipped)."""
-    found = []
-    for edge in ((payload.get("data") or {}).get("mainSearch") or {}).get("edges") or []:
-        entity = (edge.get("node") or {}).get("entity") or {}
-        if entity.get("__typename") != "Title" or not entity.get("id"):
-            continue
-        found.append(ImdbCandidate(
-            imdb_id=entity["id"], title=_text(entity, "titleText", "text") or "",
-            year=(entity.get("releaseYear") or {}).get("year"),
-            title_type=(entity.get("titleType") or {}).get("id"),
-            rating=(entity.get("ratingsSummary") or {}).get("aggregateRating"),
-        ))
-    return found

@@ -15,9 +15,6 @@ import torch
 
 from movielens_dag.semantic_ids.ids import SemanticIds
 
-PAD = 0  # item row 0 is padding everywhere
-
-
 @dataclass(frozen=True)
 class ItemIndex:
     """The item vocabulary: sorted, unique movie ids; item row = position + 1 (0 is padding)."""

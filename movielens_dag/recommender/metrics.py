@@ -7,8 +7,8 @@ ranked above it), so a model that scores everything equally gets no credit.
 import numpy as np
 import torch
 
-HR_CUTOFFS = (1, 10, 50, 200)
-NDCG_CUTOFFS = (10, 50, 200)
+from .columns import HR_CUTOFFS, NDCG_CUTOFFS
+
 COLD_MAX_TRAIN = 5  # a target item is "cold" with at most this many training interactions
 HEAD_SHARE = 0.2  # "head" = the 20% most-interacted items in training, "tail" = the rest
 

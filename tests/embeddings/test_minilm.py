@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from movielens_dag.embeddings.encode import EmptyDocumentError, unit_norm_error
+from movielens_dag.embeddings.encode import EmptyDocumentError
+from movielens_dag.embeddings.quality import unit_norm_error
 
 SUBSET = 300
 

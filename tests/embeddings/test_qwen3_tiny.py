@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from movielens_dag.embeddings import resolve_model
-from movielens_dag.embeddings.encode import load_encoder, unit_norm_error
+from movielens_dag.embeddings.encode import load_encoder
+from movielens_dag.embeddings.quality import unit_norm_error
 from movielens_dag.embeddings.settings import EmbeddingSettings
 from tests.embeddings import tiny_qwen3
 

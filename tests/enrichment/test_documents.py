@@ -24,8 +24,6 @@ def frames():
 def test_enriched_and_v0_documents():
     movies, tags, tmdb, imdb, wiki = frames()
     docs = documents.build_documents(movies, tags, tmdb, imdb, wiki)
-    v0 = documents.build_movielens_documents(movies, tags)
-    assert set(v0.columns) <= set(docs.column_names)
     rows = {r["movie_id"]: r for r in docs.to_pylist()}
     assert rows[1]["template_version"] == documents.ENRICHED_TEMPLATE_VERSION
     assert rows[1]["document"] == (
@@ -34,10 +32,18 @@ def test_enriched_and_v0_documents():
         "Plot: An insomniac office worker and a soap maker form an underground fight club.")
     assert rows[1]["provenance"]["plot"] == "tmdb" and rows[1]["provenance"]["genres"] == "movielens"
     assert rows[2]["provenance"]["plot"] == "wikipedia" and rows[2]["directors"] == ["Merian C. Cooper", "Ernest B. Schoedsack"]
-    # movie 3: TMDB said not_found, nothing else: exactly the v0 text, hash and version
-    plain = v0.set_index("movie_id").loc[3]
+    # movie 3: TMDB said not_found, nothing else: exactly the MovieLens-only text, hash and version
+    plain = movielens_only(movies, tags)[3]
     assert (rows[3]["document"], rows[3]["document_hash"], rows[3]["template_version"]) == (
-        plain["document"], plain["document_hash"], plain["template_version"])
+        plain, documents.document_hash(plain), documents.TEMPLATE_VERSION)
+
+
+def movielens_only(movies, tags) -> dict[int, str]:
+    """The MovieLens-only (v0) text of each movie, rendered directly from its fields."""
+    top = documents.top_tags(tags)
+    return {int(m.movie_id): documents.render_document(m.title, None if pd.isna(m.year) else int(m.year),
+                                                       list(m.genres), list(m.alt_titles), top.get(int(m.movie_id), []))
+            for m in movies.itertuples(index=False)}
 
 
 def test_hash_changes_only_with_the_text():
@@ -57,6 +63,6 @@ def test_no_enrichment_at_all_is_v0():
     movies, tags, *_ = frames()
     docs = documents.build_documents(movies, tags, tables.TMDB_MOVIES.empty_table(), tables.IMDB_TITLES.empty_table(),
                                      tables.WIKIPEDIA_PLOTS.empty_table())
-    v0 = documents.build_movielens_documents(movies, tags)
-    assert docs["document_hash"].to_pylist() == v0["document_hash"].tolist()
+    v0 = movielens_only(movies, tags)
+    assert docs["document_hash"].to_pylist() == [documents.document_hash(v0[m]) for m in docs["movie_id"].to_pylist()]
     assert set(docs["template_version"].to_pylist()) == {documents.TEMPLATE_VERSION}

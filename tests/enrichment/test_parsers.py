@@ -59,15 +59,6 @@ def test_changes_page():
     assert tmdb.parse_changes({"results": [{"id": 1, "adult": False}, {"id": 2}], "total_pages": 3}) == ([1, 2], 3)
 
 
-def test_imdb_main_search_fixture():
-    found = imdb.parse_main_search(load("imdb/mainsearch-the-matrix.json"))
-    assert len(found) == 18  # 20 edges, two of them people
-    first = found[0]
-    assert (first.imdb_id, first.title, first.year, first.title_type, first.rating) == ("tt0133093", "The Matrix", 1999, "movie", 8.7)
-    assert {"tvSeries", "video", "videoGame"} <= {c.title_type for c in found}
-    assert next(c for c in found if c.imdb_id == "tt31998838").year is None
-
-
 def test_imdb_title_parser():
     t = imdb.parse_title({"data": {"title": generated_imdb_title("tt0133093")}})
     assert t["imdb_id"] == "tt0133093" and t["plot"].startswith("An IMDb plot") and t["votes"] > 0
