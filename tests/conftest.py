@@ -56,3 +56,13 @@ def foundation_warehouse(tmp_path_factory) -> DataPaths:
     )
     assert result.success
     return DataPaths(root)
+
+
+@pytest.fixture(scope="session")
+def bundled_documents(foundation_warehouse):
+    """The real movie_documents asset materialized from the bundled ml-latest-small (9,742 rows)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(foundation_warehouse.asset_file("documents", "movie_documents"))
+    assert table.num_rows == 9742
+    return table

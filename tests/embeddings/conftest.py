@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from tests.embeddings import tiny_qwen3
@@ -23,14 +21,6 @@ def minilm(minilm_source):
     from movielens_dag.embeddings.settings import EmbeddingSettings
 
     return load_encoder(minilm_source, EmbeddingSettings(device="cpu"))
-
-
-@pytest.fixture(scope="session")
-def bundled_documents(foundation_warehouse) -> pa.Table:
-    """The real movie_documents asset materialized from the bundled ml-latest-small (9,742 rows)."""
-    table = pq.read_table(foundation_warehouse.asset_file("documents", "movie_documents"))
-    assert table.num_rows == 9742
-    return table
 
 
 @pytest.fixture(scope="session")
