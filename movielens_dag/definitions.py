@@ -9,6 +9,7 @@ import dagster as dg
 
 from movielens_dag.assets import documents, embeddings, enrichment, movielens, recommender, semantic_ids
 from movielens_dag.jobs import JOBS
+from movielens_dag.monitoring import stuck_runs
 from movielens_dag.resources import from_env
 from movielens_dag.resources.http import http_fetcher_from_env
 from movielens_dag.resources.movielens_source import MovieLensSource
@@ -59,7 +60,7 @@ def build_definitions(data_dir: str | None = None, environ: Mapping[str, str] | 
         asset_checks=[*dg.load_asset_checks_from_modules(ASSET_MODULES), *embedding_checks],
         jobs=[*JOBS, embedding_shards_job],
         schedules=_module_objects(dg.ScheduleDefinition),
-        sensors=[*_module_objects(dg.SensorDefinition), AUTOMATION],
+        sensors=[*_module_objects(dg.SensorDefinition), AUTOMATION, stuck_runs],
         resources=make_resources(data_dir, env),
     )
 

@@ -8,6 +8,7 @@ import pyarrow as pa
 from movielens_dag import warehouse
 from movielens_dag.assets.conventions import OWNERS, code_version, columns
 from movielens_dag.movielens import quality, readers
+from movielens_dag.movielens.source import check_release_folder, check_stored_source
 from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
 
@@ -29,6 +30,7 @@ def movielens_files(
     """The release's source files (bundled, local folder, or downloaded + checksum-verified zip)."""
     variant = movielens_source.get_variant()
     source_dir = movielens_source.resolve(data_dir.paths, context.log.info)
+    check_release_folder(source_dir, variant)  # fail before a bad folder replaces the stored listing
     files = sorted(p for p in source_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     table = pd.DataFrame(
         {
@@ -45,8 +47,12 @@ def movielens_files(
     )
 
 
-def _source(files: pd.DataFrame) -> pathlib.Path:
-    return pathlib.Path(files["source_dir"].iloc[0])
+def _source(files: pd.DataFrame, movielens_source: MovieLensSource, paths) -> pathlib.Path:
+    """The folder movielens_files recorded, after checking it is the release configured now."""
+    folder = pathlib.Path(files["source_dir"].iloc[0])
+    check_stored_source(str(files["variant"].iloc[0]), folder, movielens_source.get_variant(),
+                        movielens_source.source_dir, paths)
+    return folder
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
@@ -56,10 +62,10 @@ def _source(files: pd.DataFrame) -> pathlib.Path:
     "genres": ("list<string>", "MovieLens genres; empty for '(no genres listed)'"),
     "alt_titles": ("list<string>", "a.k.a. and parenthesised alternate titles"),
     "raw_title": ("string", "the title exactly as in the release")}))
-def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource) -> dg.Output:
+def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource, data_dir: DataDir) -> dg.Output:
     """One row per movie: title with its article restored, year, genres, alternate titles."""
     variant = movielens_source.get_variant()
-    table, meta = readers.read_movies(_source(movielens_files), variant)
+    table, meta = readers.read_movies(_source(movielens_files, movielens_source, data_dir.paths), variant)
     years = table["year"].to_pandas()
     genres = pd.Series([g for gs in table["genres"].to_pylist() for g in gs]).value_counts()
     return dg.Output(
@@ -80,12 +86,12 @@ def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource) -> 
     "movie_id": MOVIE_ID, "imdb_id": ("string", "IMDb id such as 'tt0114709'; null when unknown"),
     "tmdb_id": ("int64", "TMDB id; null when unknown (releases without links: always)")}))
 def links(
-    movielens_files: pd.DataFrame, movies: pa.Table, movielens_source: MovieLensSource
+    movielens_files: pd.DataFrame, movies: pa.Table, movielens_source: MovieLensSource, data_dir: DataDir
 ) -> dg.Output:
     """IMDb and TMDB ids per movie (nulls where the release has none)."""
     variant = movielens_source.get_variant()
     table, meta = readers.read_links(
-        _source(movielens_files), variant, set(movies["movie_id"].to_pylist())
+        _source(movielens_files, movielens_source, data_dir.paths), variant, set(movies["movie_id"].to_pylist())
     )
     return dg.Output(
         table,
@@ -102,7 +108,7 @@ def _interactions(context, table: str, files, movies_path, data_dir, movielens_s
     staged = warehouse.staging_file(data_dir.paths, table)
     try:
         stats = readers.convert_interactions(
-            _source(files), variant, table, movies_path, staged,
+            _source(files, movielens_source, data_dir.paths), variant, table, movies_path, staged,
             data_dir.paths.staging / "duckdb_tmp", context.log.info,
         )
     except BaseException:

@@ -43,3 +43,46 @@ def resolve_source_dir(
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         zip_path = download_zip(client, base_url, variant, paths.downloads, expected_md5, log)
     return extract_zip(zip_path, paths.raw, variant)
+
+
+REQUIRED_TABLES = ("movies", "ratings")
+
+
+def check_release_folder(folder: Path, variant: Variant) -> list[str]:
+    """The files of ``variant`` the readers need, all present and non-empty; returns their names.
+
+    Raises before anything is stored, so a bad folder never replaces a good ``movielens_files``."""
+    need = list(REQUIRED_TABLES) + (["links"] if variant.has_links else []) + (["tags"] if variant.has_tags else [])
+    names = [variant.file_name(t) for t in need]
+    missing = [n for n in names if not (folder / n).is_file()]
+    empty = [n for n in names if (folder / n).is_file() and (folder / n).stat().st_size == 0]
+    if missing or empty:
+        raise DataError(
+            folder, None, f"{variant.name} release folder is incomplete: "
+            + "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
+                                    f"empty {', '.join(empty)}" if empty else "") if p),
+            "Point MOVIELENS_SOURCE_DIR at a complete extracted release (nothing stored was changed)",
+        )
+    return names
+
+
+def check_stored_source(stored_variant: str, stored_dir: Path, variant: Variant, configured_dir: str | None,
+                        paths: DataPaths) -> None:
+    """The stored ``movielens_files`` must describe the release configured now; otherwise readers would
+    silently read the old folder. Raises naming both and what to run."""
+    problem = None
+    if stored_variant != variant.name:
+        problem = f"it holds {stored_variant} but MOVIELENS_VARIANT is {variant.name}"
+    elif configured_dir:
+        root = Path(configured_dir).expanduser().resolve()
+        if stored_dir.resolve() not in (root, (root / variant.folder).resolve()):
+            problem = f"it points at {stored_dir} but MOVIELENS_SOURCE_DIR is {configured_dir}"
+    else:
+        bundled = (BUNDLED_MOVIELENS_DIR / variant.name).resolve()
+        if stored_dir.resolve() != bundled and paths.raw.resolve() not in stored_dir.resolve().parents:
+            problem = f"it points at {stored_dir} but MOVIELENS_SOURCE_DIR is unset (bundled or downloaded release)"
+    if problem:
+        raise DataError(
+            stored_dir, None, f"the stored movielens_files does not match the configured source: {problem}",
+            "Materialize movielens_files first (or the whole movielens group) so the configured source is read",
+        )
