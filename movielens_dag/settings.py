@@ -54,6 +54,8 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
     EnvSetting("MOVIELENS_EMBEDDING_SHARDS", "8", "how many static shards movie_embedding_shards has"),
     EnvSetting("MOVIELENS_EMBEDDING_CELERY_QUEUE", None,
                "with the Celery executor, the queue embedding steps go to (e.g. 'gpu')"),
+    EnvSetting("HF_TOKEN", None, "Hugging Face token with write access: `movielens-dag publish` uploads the dataset "
+               "with it; unset: it prints what it would upload", secret=True),
     EnvSetting("MOVIELENS_ARTIFACTS_URL", "http://127.0.0.1:3001",
                "where `movielens-dag dev` serves <data dir>/artifacts, so plots open in the UI"),
 )
