@@ -118,8 +118,8 @@ def bench_sql(x: np.ndarray, queries: np.ndarray, k: int, threads: int, exact: n
     for name, sql in [
         ("sql_array_cosine", f"SELECT id FROM t ORDER BY array_cosine_similarity(v, ?::FLOAT[{d}]) DESC LIMIT {k}"),
         ("sql_list_dot", f"SELECT id FROM t ORDER BY list_dot_product(l, ?::FLOAT[]) DESC LIMIT {k}"),
-        ("sql_parquet_list_cosine", f"SELECT id FROM read_parquet('{path}') "
-                                    f"ORDER BY list_cosine_similarity(v::FLOAT[], ?::FLOAT[]) DESC LIMIT {k}"),
+        ("sql_parquet_list_cosine", (f"SELECT id FROM read_parquet('{path}') "
+                                     f"ORDER BY list_cosine_similarity(v::FLOAT[], ?::FLOAT[]) DESC LIMIT {k}")),
     ]:
         times, hits = [], 0
         for i, q in enumerate(queries):
@@ -192,7 +192,8 @@ def bench_hnsw(x: np.ndarray, queries: np.ndarray, exact: np.ndarray, k: int, th
             "exact": str(folder / "exact.npy"), "parquet": str(folder / "vectors.parquet"), "k": k,
             "threads": threads, "m": m_values, "ef_search": ef_search, "ef_construction": ef_construction}
     t = time.perf_counter()
-    proc = subprocess.run([str(python), "-c", HNSW_CHILD, json.dumps(args)], capture_output=True, text=True)
+    proc = subprocess.run([str(python), "-c", HNSW_CHILD, json.dumps(args)], capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"HNSW child failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])

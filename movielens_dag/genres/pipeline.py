@@ -99,9 +99,10 @@ def _fit(name: str, seed: int, p: np.ndarray, data: GenreData, info: dict | None
 
 
 def train_genre_classifier(movie_ids: np.ndarray, x: np.ndarray, movies: pa.Table,
-                           settings: GenreClassifierSettings = GenreClassifierSettings(),
+                           settings: GenreClassifierSettings | None = None,
                            log: Callable[[str], None] = print) -> GenreRun:
     """Everything above, on the genre-blind vectors ``x`` of ``movie_ids``."""
+    settings = settings or GenreClassifierSettings()
     settings.validate()
     data = genre_data(movie_ids, x, movies, settings.valid_fraction, settings.test_fraction, settings.split_seed,
                       settings.min_genre_movies)

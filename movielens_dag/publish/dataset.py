@@ -73,9 +73,9 @@ def movies_with_ids(movies: pa.Table, links: pa.Table | None) -> pa.Table:
     if links is None or links.num_rows == 0:
         n = movies.num_rows
         return movies.append_column("imdb_id", pa.nulls(n, pa.string())).append_column("tmdb_id", pa.nulls(n, pa.int64()))
-    ids = links.select(["movie_id", "imdb_id", "tmdb_id"])
-    joined = movies.join(ids, "movie_id", join_type="left outer")
-    return joined.sort_by("movie_id")
+    at = pc.index_in(movies["movie_id"], value_set=links["movie_id"])  # row of each movie in links, or null
+    return (movies.append_column("imdb_id", pc.take(links["imdb_id"], at))
+            .append_column("tmdb_id", pc.take(links["tmdb_id"], at)).sort_by("movie_id"))
 
 
 def _batches(source: pa.Table | Path, rows: int) -> Iterator[pa.RecordBatch | pa.Table]:
@@ -125,8 +125,9 @@ def _counts(table: pa.Table | None, column: str) -> dict[str, int]:
     return {c["values"]: c["counts"] for c in counts}
 
 
-def build_dataset(dest: Path, inputs: PublishInputs, settings: PublishSettings = PublishSettings()) -> Manifest:
+def build_dataset(dest: Path, inputs: PublishInputs, settings: PublishSettings | None = None) -> Manifest:
     """Write the dataset folder at ``dest`` (replacing one that is there); return what it holds."""
+    settings = settings or PublishSettings()
     settings.validate()
     licence = licence_of(inputs.variant)
     tables: dict[str, pa.Table | Path | None] = {

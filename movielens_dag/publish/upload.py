@@ -23,8 +23,8 @@ def planned_files(folder: Path) -> list[tuple[str, int]]:
 
 def describe_plan(folder: Path, repo_id: str) -> str:
     files = planned_files(folder)
-    lines = [f"would upload {len(files)} files ({sum(s for _, s in files) / 2**20:,.1f} MiB) from {folder} to "
-             f"https://huggingface.co/datasets/{repo_id}:"]
+    lines = [(f"would upload {len(files)} files ({sum(s for _, s in files) / 2**20:,.1f} MiB) from {folder} to "
+              f"https://huggingface.co/datasets/{repo_id}:")]
     lines += [f"  {path}  ({size:,} bytes)" for path, size in files]
     return "\n".join(lines)
 

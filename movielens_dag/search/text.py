@@ -128,10 +128,11 @@ def saved_prompts(model_dir) -> dict[str, str]:
 class TextSearcher:
     """Loads the query model once; ``search`` embeds a query and ranks the catalogue."""
 
-    def __init__(self, catalogue: Catalogue, settings: TextSearchSettings = TextSearchSettings(),
-                 models_dir=None):
+    def __init__(self, catalogue: Catalogue, settings: TextSearchSettings | None = None, models_dir=None):
         from movielens_dag.embeddings.encode import load_encoder
         from movielens_dag.embeddings.models import resolve_model
+
+        settings = settings or TextSearchSettings()
 
         self.catalogue = catalogue
         source = resolve_model(settings.model or catalogue.model_id, models_dir=models_dir)
@@ -163,14 +164,14 @@ class TextSearcher:
 
 def search_text(query: str, catalogue: Catalogue, k: int = 10, genre: str | Sequence[str] | None = None,
                 min_year: int | None = None, max_year: int | None = None,
-                settings: TextSearchSettings = TextSearchSettings()) -> pd.DataFrame:
+                settings: TextSearchSettings | None = None) -> pd.DataFrame:
     """One query, loading the model for it (use ``TextSearcher`` for several)."""
     return TextSearcher(catalogue, settings).search(query, k, genre, min_year, max_year)
 
 
 def search_warehouse(paths: DataPaths, query: str, k: int = 10, genre: str | Sequence[str] | None = None,
                      min_year: int | None = None, max_year: int | None = None,
-                     settings: TextSearchSettings = TextSearchSettings()) -> pd.DataFrame:
+                     settings: TextSearchSettings | None = None) -> pd.DataFrame:
     """What ``movielens-dag search`` runs: the warehouse's vectors and movies, the same filters as SQL."""
     catalogue = Catalogue.from_warehouse(paths)
     return TextSearcher(catalogue, settings, models_dir=paths.models).search(query, k, genre, min_year, max_year)
