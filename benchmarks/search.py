@@ -44,7 +44,7 @@ VSS_PINS = ["duckdb==1.5.5", "duckdb-extension-vss==1.5.5", "numpy"]
 def clustered_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     from semantic_ids import synthetic_mixture  # benchmarks/semantic_ids.py
 
-    x = synthetic_mixture(n, dim, components=max(64, n // 100), seed=seed)
+    x = synthetic_mixture(n, dim, components=max(64, n // 100), seed=seed, latent=min(64, dim))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -100,6 +100,31 @@ def bench_allpairs(x: np.ndarray, rows: int, k: int, threads: int) -> dict:
         top_k(x[:rows], x, k, np.arange(rows))
         seconds = time.perf_counter() - t
     return {"rows_timed": rows, "seconds_timed": seconds, "full_build_s_extrapolated": seconds * len(x) / rows}
+
+
+def bench_incremental(x: np.ndarray, k: int, threads: int, fraction: float, seed: int) -> dict:
+    """similar_movies after ``fraction`` of the vectors changed: incremental update vs full recompute."""
+    from threadpoolctl import threadpool_limits
+
+    from movielens_dag.search.neighbours import exact_neighbours, update_neighbours
+
+    rng = np.random.default_rng(seed)
+    ids = np.arange(len(x))
+    with threadpool_limits(limits=threads):
+        previous = exact_neighbours(ids, x, k)
+        changed = rng.choice(len(x), size=max(1, int(fraction * len(x))), replace=False)
+        x2 = x.copy()
+        x2[changed] += 0.3 * rng.standard_normal((changed.size, x.shape[1])).astype(np.float32) / np.sqrt(x.shape[1])
+        x2[changed] /= np.linalg.norm(x2[changed], axis=1, keepdims=True)
+        t = time.perf_counter()
+        full = exact_neighbours(ids, x2, k)
+        full_s = time.perf_counter() - t
+        t = time.perf_counter()
+        updated, stats = update_neighbours(previous, ids, x2, k)
+        incremental_s = time.perf_counter() - t
+    assert np.array_equal(updated.neighbour_ids, full.neighbour_ids)
+    return {"changed": int(changed.size), "recomputed": stats.recomputed, "full_s": full_s,
+            "incremental_s": incremental_s, "speedup": full_s / incremental_s}
 
 
 def bench_sql(x: np.ndarray, queries: np.ndarray, k: int, threads: int, exact: np.ndarray, folder: Path) -> dict:
@@ -223,6 +248,9 @@ def run_size(n: int, dim: int, args: argparse.Namespace) -> dict:
     print("torch", result["torch"], flush=True)
     result["allpairs_numpy_top20"] = bench_allpairs(x, args.allpairs_rows, 20, args.threads)
     print("all pairs", result["allpairs_numpy_top20"], flush=True)
+    if n <= args.incremental_max_n:
+        result["incremental_top20"] = bench_incremental(x, 20, args.threads, args.changed_fraction, args.seed)
+        print("incremental", result["incremental_top20"], flush=True)
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         folder = Path(tmp)
         result.update(bench_sql(x, queries[: args.sql_queries], args.k, args.threads, exact[: args.sql_queries], folder))
@@ -246,6 +274,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allpairs-rows", type=int, default=4096)
+    parser.add_argument("--incremental-max-n", type=int, default=20_000,
+                        help="time the incremental similar_movies update for sizes up to this many movies")
+    parser.add_argument("--changed-fraction", type=float, default=0.01)
     parser.add_argument("--no-hnsw", action="store_true")
     parser.add_argument("--setup-vss", action="store_true", help="create .venv-vss and exit")
     parser.add_argument("--vss-python", default=str(VSS_VENV / "bin" / "python"))
