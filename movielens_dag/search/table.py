@@ -55,14 +55,22 @@ def genre_overlap(left: np.ndarray, right: np.ndarray, genres: dict[int, frozens
     return shared, jaccard
 
 
+def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+    return pos, sorted_ids[pos] == ids
+
+
 def to_table(neighbours: Neighbours, movies: pa.Table, sids: SemanticIds | None = None) -> pa.Table:
     """The similar_movies table for ``neighbours``, annotated from ``movies`` (and SIDs when given)."""
     n, k = neighbours.neighbour_ids.shape
     left = np.repeat(neighbours.movie_ids, k)
     right = neighbours.neighbour_ids.reshape(-1)
     shared, jaccard = genre_overlap(left, right, genre_sets(movies))
-    if sids is not None:
-        levels = pa.array(shared_prefix(sids.codes[sids.rows_for(left)], sids.codes[sids.rows_for(right)]))
+    if sids is not None and len(sids):
+        lpos, lfound = _positions(sids.movie_ids, left)
+        rpos, rfound = _positions(sids.movie_ids, right)
+        shared_levels = shared_prefix(sids.codes[lpos], sids.codes[rpos])
+        levels = pa.array(shared_levels, pa.int32(), mask=~(lfound & rfound))  # null: a movie has no SID yet
     else:
         levels = pa.nulls(left.size, pa.int32())
     return pa.Table.from_arrays([

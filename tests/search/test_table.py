@@ -28,6 +28,9 @@ def test_table_annotates_each_pair():
     to_3 = t[1]  # 3 has no genres: nothing shared, Jaccard 0 (Comedy, Drama vs nothing)
     assert to_3["shared_genres"] == 0 and to_3["genre_jaccard"] == 0.0 and to_3["sid_shared_levels"] == 0
     assert st.to_table(nb, movies).column("sid_shared_levels").null_count == 6  # no SIDs: nulls
+    partial = SemanticIds.with_digit(np.array([1, 2]), np.array([[0, 1, 2], [0, 1, 5]]))  # 3 not fitted yet
+    levels = st.to_table(nb, movies, partial).column("sid_shared_levels").to_pylist()
+    assert levels == [2, None, 2, None, None, None]
 
 
 def test_round_trip_and_bad_tables():
