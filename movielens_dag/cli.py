@@ -1,10 +1,12 @@
-"""`movielens-dag`: query the warehouse (read-only), refresh its catalogue, print the leaderboard.
+"""`movielens-dag`: query the warehouse (read-only), search it, refresh its catalogue, print the leaderboard,
+publish the dataset.
 
 Materializing is Dagster's: `dg launch --job demo_job`, or the UI (`make dev`)."""
 
 import argparse
 import csv
 import sys
+from pathlib import Path
 
 import duckdb
 
@@ -120,6 +122,65 @@ def cmd_dev(args: argparse.Namespace) -> int:
                          env.value("MOVIELENS_ARTIFACTS_URL"))
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Free-text search: embed the query with the documents' model, rank every movie, apply the filters."""
+    from movielens_dag.embeddings.models import ModelNotFoundError
+    from movielens_dag.search.settings import TextSearchSettings
+    from movielens_dag.search.text import search_warehouse
+
+    settings = TextSearchSettings(model=args.model, query_prompt=args.query_prompt, device=args.device)
+    try:
+        found = search_warehouse(data_paths(args.data_dir), args.query, k=args.k, genre=args.genre,
+                                 min_year=args.min_year, max_year=args.max_year, settings=settings)
+    except (FileNotFoundError, ModelNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "csv":
+        found.assign(genres=found["genres"].map("|".join)).to_csv(sys.stdout, index=False)
+        return 0
+    for row in found.itertuples(index=False):
+        year = "" if row.year is None or str(row.year) == "<NA>" else f" ({row.year})"
+        print(f"{row.rank:>3}  {row.score:.3f}  {row.movie_id:>7}  {row.title}{year}  [{', '.join(row.genres)}]")
+    if found.empty:
+        print("no movie passes the filters")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Upload the dataset folder with HF_TOKEN, or print what would be uploaded."""
+    from movielens_dag.paths import BUNDLED_MOVIELENS_DIR
+    from movielens_dag.publish import upload
+    from movielens_dag.settings import read_environment
+
+    env = read_environment()
+    paths = data_paths(args.data_dir)
+    folder = Path(args.folder) if args.folder else paths.published / "enriched_dataset"
+    try:
+        if args.build:
+            from movielens_dag.publish.dataset import build_dataset, inputs_from_warehouse
+            from movielens_dag.publish.settings import PublishSettings
+
+            variant = env.value("MOVIELENS_VARIANT")
+            source = env.value("MOVIELENS_SOURCE_DIR")
+            release = Path(source) if source else BUNDLED_MOVIELENS_DIR / variant
+            manifest = build_dataset(folder, inputs_from_warehouse(paths, variant, release),
+                                     PublishSettings(include_embeddings=not args.no_embeddings,
+                                                     acknowledge_licence=args.acknowledge_licence))
+            print(f"built {folder}: {manifest.as_dict()['tables']}; left out: {manifest.excluded or 'nothing'}")
+        token = env.value("HF_TOKEN")
+        if not token or args.dry_run:
+            print(upload.describe_plan(folder, args.repo_id))
+            print("dry run: nothing uploaded" if args.dry_run else
+                  "HF_TOKEN is not set: nothing uploaded (set it to a token with write access to upload)")
+            return 0
+        url = upload.upload(folder, args.repo_id, token, private=not args.public)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"uploaded {folder} to {url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="movielens-dag", description=__doc__)
     parser.add_argument(
@@ -147,6 +208,29 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+
+    search = sub.add_parser("search", help="free-text search over the movie vectors, with filters")
+    search.add_argument("query", help='what the movie is about, e.g. "a heist that goes wrong"')
+    search.add_argument("--k", type=int, default=10, help="how many movies (default 10)")
+    search.add_argument("--genre", action="append", help="keep movies with this genre (repeat: any of them)")
+    search.add_argument("--min-year", type=int)
+    search.add_argument("--max-year", type=int)
+    search.add_argument("--model", help="embedding model (default: the one movie_embeddings was made with)")
+    search.add_argument("--query-prompt", help="instruction before the query (default: the model's 'query' prompt)")
+    search.add_argument("--device", default="auto")
+    search.add_argument("--format", choices=["table", "csv"], default="table")
+    search.set_defaults(func=cmd_search)
+
+    publish = sub.add_parser("publish", help="upload the Hugging Face dataset folder (HF_TOKEN), or show the plan")
+    publish.add_argument("--repo-id", required=True, help="the dataset repo, e.g. 'me/movielens-sids'")
+    publish.add_argument("--folder", help="dataset folder (default: <data dir>/published/enriched_dataset)")
+    publish.add_argument("--build", action="store_true", help="(re)build the folder from the warehouse first")
+    publish.add_argument("--no-embeddings", action="store_true", help="with --build: leave the embeddings out")
+    publish.add_argument("--acknowledge-licence", action="store_true",
+                         help="with --build: I hold GroupLens's permission to redistribute this release's ratings")
+    publish.add_argument("--public", action="store_true", help="create the repo public (default: private)")
+    publish.add_argument("--dry-run", action="store_true", help="only print what would be uploaded")
+    publish.set_defaults(func=cmd_publish)
 
     args = parser.parse_args(argv)
     return args.func(args)

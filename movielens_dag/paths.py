@@ -78,6 +78,10 @@ class DataPaths:
     def checkpoints(self) -> Path:  # training checkpoints
         return self.root / "checkpoints"
 
+    @property
+    def published(self) -> Path:  # dataset folders ready to upload (Hugging Face datasets layout)
+        return self.root / "published"
+
     def asset_file(self, group: str, asset: str, partition: str | None = None) -> Path:
         """``warehouse/<group>/<asset>.parquet``, or ``warehouse/<group>/<asset>/<partition>.parquet``."""
         base = self.warehouse / safe_name(group)

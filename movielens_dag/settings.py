@@ -56,6 +56,8 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
                "with the Celery executor, the queue embedding steps go to (e.g. 'gpu')"),
     EnvSetting("CELERY_BROKER_URL", None, "Celery deployment only: the broker, e.g. redis://broker:6379/0"),
     EnvSetting("CELERY_RESULT_BACKEND", None, "Celery deployment only: the result backend, e.g. redis://broker:6379/1"),
+    EnvSetting("HF_TOKEN", None, "Hugging Face token with write access: `movielens-dag publish` uploads the dataset "
+               "with it; unset: it prints what it would upload", secret=True),
     EnvSetting("MOVIELENS_ARTIFACTS_URL", "http://127.0.0.1:3001",
                "where `movielens-dag dev` serves <data dir>/artifacts, so plots open in the UI"),
 )
