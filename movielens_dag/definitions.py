@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from movielens_dag.assets import documents, embeddings, enrichment, movielens, recommender, semantic_ids
+from movielens_dag.assets import documents, embeddings, enrichment, movielens, publish, recommender, search, semantic_ids
 from movielens_dag.jobs import JOBS
 from movielens_dag.monitoring import stuck_runs
 from movielens_dag.resources import from_env
@@ -18,7 +18,7 @@ from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
 from movielens_dag.settings import Environment, read_environment
 
-ASSET_MODULES = [movielens, enrichment, documents, semantic_ids, recommender]  # + embeddings.build(env)
+ASSET_MODULES = [movielens, enrichment, documents, semantic_ids, search, publish, recommender]  # + embeddings.build
 
 
 def make_resources(data_dir: str | None = None, env: Environment | None = None) -> dict:
@@ -54,15 +54,14 @@ def _module_objects(kind: type | tuple[type, ...]) -> list:
 
 def build_definitions(data_dir: str | None = None, environ: Mapping[str, str] | None = None) -> dg.Definitions:
     env = read_environment(environ)
-    movie_embeddings, movie_embedding_shards, embedding_shards_job, embedding_checks = embeddings.build(env)
-    return dg.Definitions(
-        assets=[*dg.load_assets_from_modules(ASSET_MODULES), movie_embeddings, movie_embedding_shards],
-        asset_checks=[*dg.load_asset_checks_from_modules(ASSET_MODULES), *embedding_checks],
-        jobs=[*JOBS, embedding_shards_job],
+    return dg.Definitions.merge(embeddings.build(env), dg.Definitions(
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+        jobs=JOBS,
         schedules=_module_objects(dg.ScheduleDefinition),
         sensors=[*_module_objects(dg.SensorDefinition), AUTOMATION, stuck_runs],
         resources=make_resources(data_dir, env),
-    )
+    ))
 
 
 defs = build_definitions()

@@ -191,13 +191,9 @@ def _needs_update(existing: dict[str, str], spec: ViewSpec) -> bool:
     return sql is None or not spec.matches(sql)
 
 
-def ensure_views(paths: DataPaths, specs: list[ViewSpec], timeout: float = 30.0) -> list[str]:
-    """Create/refresh views that are missing or point elsewhere. Returns the names changed.
-
-    A read-only look first: when every view is already right (the usual case after the first
-    materialization), no write lock on the DuckDB file is taken at all. Raises CatalogLocked when a
-    reader keeps the file locked for ``timeout`` seconds; the Parquet data is already safe by then.
-    """
+def _write_catalog(paths: DataPaths, statements_for, timeout: float) -> list[str]:
+    """Run the DDL ``statements_for(existing views)`` returns, in one transaction, under our writer lock;
+    waits out other writers and readers for up to ``timeout`` seconds. Returns what it changed."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
@@ -208,17 +204,16 @@ def ensure_views(paths: DataPaths, specs: list[ViewSpec], timeout: float = 30.0)
                         existing = _existing_views(con)
                 else:
                     existing = {}
-                todo = [s for s in specs if _needs_update(existing, s)]
-                if not todo:
+                changed, statements = statements_for(existing)
+                if not statements:
                     return []
                 with duckdb.connect(str(paths.duckdb_file)) as con:
                     con.execute("BEGIN TRANSACTION")
-                    for spec in todo:
-                        for statement in spec.ddl():
-                            con.execute(statement)
+                    for statement in statements:
+                        con.execute(statement)
                     con.execute("COMMIT")
                     con.execute("CHECKPOINT")
-                return [s.qualified for s in todo]
+                return changed
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
                 if _is_lock_error(exc):
@@ -230,6 +225,25 @@ def ensure_views(paths: DataPaths, specs: list[ViewSpec], timeout: float = 30.0)
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def ensure_views(paths: DataPaths, specs: list[ViewSpec], timeout: float = 30.0) -> list[str]:
+    """Create/refresh views that are missing or point elsewhere. Returns the names changed.
+
+    A read-only look first: when every view is already right (the usual case after the first
+    materialization), no write lock on the DuckDB file is taken at all. Raises CatalogLocked when a
+    reader keeps the file locked for ``timeout`` seconds; the Parquet data is already safe by then.
+    """
+    def statements(existing: dict[str, str]) -> tuple[list[str], list[str]]:
+        todo = [s for s in specs if _needs_update(existing, s)]
+        return [s.qualified for s in todo], [ddl for s in todo for ddl in s.ddl()]
+
+    return _write_catalog(paths, statements, timeout)
+
+
+def run_catalog_ddl(paths: DataPaths, statements: list[str], timeout: float = 30.0) -> None:
+    """Run DDL over the views (macros, say) under the same lock and retries as the views themselves."""
+    _write_catalog(paths, lambda existing: (["ddl"], list(statements)), timeout)
 
 
 def sync_catalog(paths: DataPaths, timeout: float = 30.0) -> list[str]:

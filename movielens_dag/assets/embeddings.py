@@ -119,8 +119,26 @@ def build(env: Environment) -> tuple:
         return _check_vectors(movie_embedding_shards, None, shard=context.partition_key if context.has_partition_key
                               else None)
 
-    checks = [one_unit_vector_per_document, shard_holds_its_movies_as_unit_vectors]
-    return movie_embeddings, movie_embedding_shards, shards_job, checks
+    @dg.asset(**{**common, "group_name": "search"}, metadata=COLUMNS, automation_condition=ON_UPSTREAM_CHANGE)
+    def genre_blind_embeddings(context: dg.AssetExecutionContext, config: EmbeddingConfig, data_dir: DataDir,
+                               genre_blind_documents: pa.Table) -> dg.Output:
+        """`movie_embeddings` of the genre-blind documents (same model, config and cache), the genre
+        classifier's input."""
+        return run(context, config, data_dir, genre_blind_documents, writer="genre-blind")
+
+    @dg.asset_check(asset=genre_blind_embeddings, blocking=True,
+                    additional_ins={"genre_blind_documents": dg.AssetIn("genre_blind_documents")})
+    def one_unit_vector_per_blind_document(genre_blind_embeddings: pa.Table,
+                                           genre_blind_documents: pa.Table) -> dg.AssetCheckResult:
+        """One finite unit vector per genre-blind document, for its current text."""
+        return _check_vectors(genre_blind_embeddings, genre_blind_documents)
+
+    return dg.Definitions(
+        assets=[movie_embeddings, movie_embedding_shards, genre_blind_embeddings],
+        asset_checks=[one_unit_vector_per_document, shard_holds_its_movies_as_unit_vectors,
+                      one_unit_vector_per_blind_document],
+        jobs=[shards_job],
+    )
 
 
 def _check_vectors(table: pa.Table, documents: pa.Table | None, shard: str | None = None) -> dg.AssetCheckResult:

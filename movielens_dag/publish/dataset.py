@@ -215,3 +215,24 @@ def inputs_from_warehouse(paths, variant: str, release_dir: Path | None = None) 
         ratings=user["ratings"] if user["ratings"].exists() else None,
         tags=user["tags"] if user["tags"].exists() else None,
         release_readme=readme.read_text(encoding="utf-8", errors="replace") if readme and readme.exists() else None)
+
+
+def verify_folder(folder: Path, variant: str) -> dict:
+    """Check a built dataset folder: each config's Parquet rows equal the card's ``num_examples`` and the
+    manifest's rows; user tables appear only where the licence or an acknowledgement allows them."""
+    import yaml
+
+    folder = Path(folder)
+    card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").exists() else ""
+    manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").exists() else {}
+    header = yaml.safe_load(card.split("---")[1]) if card.startswith("---") else {}
+    examples = {info["config_name"]: sum(s["num_examples"] for s in info.get("splits", []))
+                for info in (header or {}).get("dataset_info", [])}
+    counted = {name: sum(pq.read_metadata(folder / f).num_rows for f in meta["files"])
+               for name, meta in manifest.get("tables", {}).items()}
+    mismatched = sorted(n for n in counted if counted[n] != examples.get(n) or counted[n] != manifest["tables"][n]["rows"])
+    forbidden = [] if licence_of(variant).redistributable or manifest.get("acknowledge_licence") else [
+        n for n in USER_TABLES if (folder / n).exists()]
+    return {"ok": bool(card and manifest and counted and not mismatched and not forbidden),
+            "configs": ", ".join(sorted(counted)) or "none", "row_mismatches": ", ".join(mismatched) or "none",
+            "user_tables_not_allowed": ", ".join(forbidden) or "none"}

@@ -21,7 +21,10 @@ from movielens_dag.settings import read_environment
 
 SUBSET = 120
 # built as definitions.py builds them, from an environment with nothing set (the defaults)
-MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS, SHARDS_JOB, CHECKS = emb_assets.build(read_environment({}))
+BUILT = emb_assets.build(read_environment({}))
+MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS = BUILT.get_assets_def("movie_embeddings"), BUILT.get_assets_def(
+    "movie_embedding_shards")
+SHARDS_JOB = next(iter(BUILT.jobs))
 
 
 def _stub_documents(table: pa.Table):
@@ -162,7 +165,7 @@ def test_assets_and_job_fit_the_foundation_graph(tmp_path):
     from movielens_dag.definitions import ASSET_MODULES, make_resources
 
     defs = dg.Definitions(
-        assets=[*dg.load_assets_from_modules(ASSET_MODULES), MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS],
+        assets=[*dg.load_assets_from_modules(ASSET_MODULES), *BUILT.assets],
         jobs=[SHARDS_JOB],
         resources=make_resources(str(tmp_path)),
     )
