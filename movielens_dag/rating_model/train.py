@@ -96,8 +96,9 @@ def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, data: Prepar
 
 
 def train_model(settings: RatingModelSettings, data: PreparedRatings, seed: int, device: str = "cpu",
-                on_epoch: Callable[[EpochLog], None] | None = None) -> TrainResult:
-    """Train one seed with early stopping on validation RMSE; test once at the best epoch."""
+                on_epoch: Callable[[EpochLog], None] | None = None, test: bool = True) -> TrainResult:
+    """Train one seed with early stopping on validation RMSE; test once at the best epoch (``test=False``:
+    never predict the test ratings, for tuning)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_model(settings.model, settings.features, data.tables, data.global_mean).to(device)
@@ -123,8 +124,10 @@ def train_model(settings: RatingModelSettings, data: PreparedRatings, seed: int,
             break
     model.load_state_dict(best[2])
     valid = metrics_of(data, valid_rows, predict(model, data, valid_rows, t.eval_batch_size, device))
+    test_rows = test_rows if test else test_rows[:0]
     test_pred = predict(model, data, test_rows, t.eval_batch_size, device)  # the one test pass
     return TrainResult(seed=seed, best_epoch=best[1], epochs_run=len(history), valid=valid,
-                       test=metrics_of(data, test_rows, test_pred), test_pred=test_pred, history=history,
+                       test=metrics_of(data, test_rows, test_pred) if test else {}, test_pred=test_pred,
+                       history=history,
                        num_params=count_params(model), wall_seconds=time.perf_counter() - wall0,
                        cpu_seconds=time.process_time() - cpu0)
