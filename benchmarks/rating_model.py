@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,16 +57,39 @@ def ensure_warehouse(paths: DataPaths) -> None:
         raise SystemExit("materializing the inputs failed; see the log above")
 
 
-def load_inputs(paths: DataPaths, sid_seed: int = 0):
+def load_inputs(paths: DataPaths, sid_seed: int = 0, log=print):
+    """Ratings, and per split the feature inputs: the movies, MiniLM text vectors and their SIDs.
+
+    temporal: documents with only the tags applied before the first cut (``documents_as_of``);
+    random: ``movie_documents`` as materialized (every tag: the random split lets the future in anyway).
+    """
+    from movielens_dag.rating_model.data import temporal_split
+    from movielens_dag.rating_model.text import changed_documents, documents_as_of, text_vectors
     from movielens_dag.semantic_ids.pipeline import build_semantic_ids
     from movielens_dag.semantic_ids.settings import SidSettings
 
+    def table(group: str, asset: str):
+        return pq.read_table(paths.asset_file(group, asset))
+
     ratings = ratings_from_frame(pd.read_parquet(paths.asset_file("movielens", "ratings")))
-    movies_table = pq.read_table(paths.asset_file("movielens", "movies"))
-    embeddings = pq.read_table(paths.asset_file("embeddings", "movie_embeddings"))
-    sid_run = build_semantic_ids(embeddings, movies_table, SidSettings(seed=sid_seed, threads=1), log=lambda m: None)
-    inputs = FeatureInputs(movies=movies_table.to_pandas(), text=MovieVectors.from_table(embeddings),
-                           sids=sid_run.sids)
+    movies_table = table("movielens", "movies")
+    movies = movies_table.to_pandas()
+    all_docs = table("documents", "movie_documents")
+    cut = temporal_split(ratings).cuts.valid_start
+    docs_at_cut = documents_as_of(cut, movies, pd.read_parquet(paths.asset_file("movielens", "tags")),
+                                  table("enrichment", "tmdb_movies"), table("enrichment", "imdb_titles"),
+                                  table("enrichment", "wikipedia_plots"))
+    log(f"temporal split: {len(changed_documents(all_docs, docs_at_cut))} movie documents lose tags applied after "
+        f"the first cut")
+    vectors = {"random": MovieVectors.from_table(table("embeddings", "movie_embeddings")),
+               "temporal": text_vectors(docs_at_cut, paths.cache / "embeddings", logger=log)}
+    inputs = {}
+    for split, vecs in vectors.items():
+        emb = pa.table({"movie_id": pa.array(vecs.movie_ids, pa.int32()), "model_id": [vecs.name] * len(vecs.movie_ids),
+                        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.vectors.ravel()),
+                                                                       vecs.vectors.shape[1])})
+        sids = build_semantic_ids(emb, movies_table, SidSettings(seed=sid_seed, threads=1), log=lambda m: None).sids
+        inputs[split] = FeatureInputs(movies=movies, text=vecs, sids=sids)
     return ratings, inputs
 
 

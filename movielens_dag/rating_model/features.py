@@ -121,6 +121,15 @@ def _vectors_by_row(catalog: Vocab, vectors: MovieVectors) -> tuple[np.ndarray, 
     return out, has
 
 
+def principal_components(x: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Project ``x`` [N, d] onto the top ``k`` principal components of ``x[rows]`` -> [N, k]."""
+    if k <= 0 or k >= x.shape[1] or rows.size == 0:
+        return x
+    mean = x[rows].mean(axis=0)
+    _, _, vt = np.linalg.svd(x[rows] - mean, full_matrices=False)  # vt [d, d], rows = components
+    return ((x - mean) @ vt[:k].T).astype(np.float32)
+
+
 def genre_table(movies: pd.DataFrame, catalog: Vocab) -> tuple[np.ndarray, int]:
     """[C + 1, G] genre rows per catalogue row (padded with 0) and the number of genre rows."""
     genres = movies.set_index("movie_id")["genres"]
@@ -207,6 +216,7 @@ def build_features(ratings: Ratings, split: RatingSplit, inputs: FeatureInputs,
         if vectors is None:
             raise ValueError(f"the {label} feature needs {asset}: materialize it, or switch the feature off")
         x, has = _vectors_by_row(catalog, vectors)
+        x = principal_components(x, np.flatnonzero(has), features.vector_components)
         dense.append(np.concatenate([_standardise(x, np.flatnonzero(has)) * has[:, None],
                                      (~has)[:, None].astype(np.float32)], axis=1))
         names += [f"{label}_{i}" for i in range(x.shape[1])] + [f"{label}_missing"]
@@ -217,8 +227,8 @@ def build_features(ratings: Ratings, split: RatingSplit, inputs: FeatureInputs,
         names += [f"tmdb_{c}" for c in TMDB_COLUMNS] + ["tmdb_missing"]
     if dense:
         tables.item_dense = np.concatenate(dense, axis=1)
-    if features.user_activity:
-        counts = train_counts(np.concatenate([[-1], users.ids]), ratings.user_ids[train])  # row 0 = UNK: 0
+    if features.user_activity:  # by user row; row 0 (UNK, -1 is no user id) counts 0
+        counts = train_counts(np.concatenate([[-1], users.ids]), ratings.user_ids[train])
         activity = np.log1p(counts.astype(np.float32))[:, None]
         tables.user_dense = _standardise(activity, np.arange(1, users.rows_with_unk))
         names.append("user_train_ratings_log1p")

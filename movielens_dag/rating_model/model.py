@@ -164,6 +164,7 @@ class DLRM(nn.Module):
         self.interact = DotInteraction()
         top_in = f * (f - 1) // 2 + (d if self.bottom is not None else 0)
         self.top = mlp([top_in, *cfg.top_mlp, 1], cfg.dropout)
+        self.biases = BiasModel(tables, 0.0) if cfg.biases else None  # optional wide part: b_user + b_movie
 
     def dense(self, b: Batch) -> torch.Tensor:
         parts = []
@@ -184,6 +185,9 @@ class DLRM(nn.Module):
         x = torch.stack(vecs, dim=1)  # [B, F, d]
         top_in.append(self.interact(x))  # [B, F(F-1)/2]
         out = self.top(torch.cat(top_in, dim=1)).squeeze(-1)  # [B]
+        if self.biases is not None:
+            wide, wide_penalty = self.biases(b)  # [B] = b_user + b_movie (its mean is 0 here)
+            out, penalty = out + wide, penalty + wide_penalty
         return self.mu + out, penalty
 
 

@@ -44,12 +44,14 @@ class FeatureSettings:
                                 "(popularity and votes are measured today: they can leak the future).")
     user_activity: bool = setting(False, "Dense: the user's number of ratings in the training window (log1p).")
     poster: bool = setting(False, "Dense: the poster's CLIP image embedding from poster_embeddings.")
+    vector_components: int = setting(0, "Text and poster vectors: keep this many principal components (fitted on "
+                                        "the catalogue, no ratings involved); 0 keeps every dimension.")
 
     def __post_init__(self) -> None:
         if self.year_bucket < 1:
             raise ValueError(f"year_bucket must be >= 1 year, got {self.year_bucket}")
-        if self.sid_levels < 0:
-            raise ValueError(f"sid_levels must be >= 0, got {self.sid_levels}")
+        if self.sid_levels < 0 or self.vector_components < 0:
+            raise ValueError(f"sid_levels and vector_components must be >= 0: {self}")
 
     @property
     def dense(self) -> bool:
@@ -65,6 +67,8 @@ class ModelSettings:
     bottom_mlp: tuple[int, ...] = setting((64,), "DLRM: hidden widths of the bottom MLP (dense -> dim).")
     top_mlp: tuple[int, ...] = setting((64, 32), "DLRM: hidden widths of the top MLP (interactions -> rating).")
     dropout: float = setting(0.0, "DLRM: dropout after each hidden layer of both MLPs.")
+    biases: bool = setting(False, "DLRM: add a user bias and a movie bias to the output (the bias model as a "
+                                  "linear 'wide' part beside the interactions).")
 
     def __post_init__(self) -> None:
         if self.kind not in MODELS:
@@ -85,8 +89,9 @@ class TrainSettings:
     batch_size: int = setting(1024, "Ratings per training batch.")
     max_epochs: int = setting(60, "Epochs at most.")
     patience: int = setting(5, "Epochs without a better validation RMSE before stopping.")
-    id_dropout: float = setting(0.1, "Train-time probability that a user or movie id is replaced by the UNK row, "
-                                     "so UNK learns what an unseen user or movie looks like.")
+    user_id_dropout: float = setting(0.1, "Train-time probability that a user id is replaced by the UNK row, so UNK "
+                                          "learns what a user first seen after training looks like.")
+    movie_id_dropout: float = setting(0.1, "Train-time probability that a movie id is replaced by the UNK row.")
     eval_batch_size: int = setting(16384, "Ratings per prediction batch.")
 
     def __post_init__(self) -> None:
@@ -95,8 +100,9 @@ class TrainSettings:
         for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.id_dropout < 1.0:
-            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
+        for name in ("user_id_dropout", "movie_id_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

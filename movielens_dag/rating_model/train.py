@@ -81,9 +81,11 @@ def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, data: Prepar
     for i in range(0, len(order), t.batch_size):
         r = order[i : i + t.batch_size]
         batch = batch_of(data.user[r], data.movie[r], data.item[r])
-        if t.id_dropout:  # some ids become UNK, so the UNK rows learn the unseen user / movie
-            batch.user = batch.user.masked_fill(torch.rand(len(r), generator=gen) < t.id_dropout, 0)
-            batch.movie = batch.movie.masked_fill(torch.rand(len(r), generator=gen) < t.id_dropout, 0)
+        # some ids become UNK, so the UNK rows learn the unseen user / movie
+        if t.user_id_dropout:
+            batch.user = batch.user.masked_fill(torch.rand(len(r), generator=gen) < t.user_id_dropout, 0)
+        if t.movie_id_dropout:
+            batch.movie = batch.movie.masked_fill(torch.rand(len(r), generator=gen) < t.movie_id_dropout, 0)
         y = y_all[r].to(device)  # [B]
         pred, penalty = model(batch.to(device))  # [B], scalar
         mse = (pred - y).pow(2).mean()

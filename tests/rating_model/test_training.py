@@ -13,7 +13,7 @@ from movielens_dag.rating_model.train import train_model
 
 from .synthetic import planted
 
-FAST = TrainSettings(lr=1e-2, batch_size=256, max_epochs=40, patience=4, id_dropout=0.0, l2=1e-5)
+FAST = TrainSettings(lr=1e-2, batch_size=256, max_epochs=40, patience=4, user_id_dropout=0.0, movie_id_dropout=0.0, l2=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_content_features_carry_unseen_movies():
     stage[held_out & (stage == 0)] = 2
     split = dataclasses.replace(split, stage=stage)
     settings = variant_settings("dlrm-id")
-    settings = dataclasses.replace(settings, train=dataclasses.replace(FAST, id_dropout=0.1),
+    settings = dataclasses.replace(settings, train=dataclasses.replace(FAST, movie_id_dropout=0.1),
                                    features=FeatureSettings(genres=True))
     data = build_features(r, split, FeatureInputs(movies=movies), settings.features)
     result = train_model(settings, data, seed=0)
