@@ -25,14 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from movielens_dag.paths import DataPaths, resolve_data_dir
 from movielens_dag.rating_model.data import ratings_from_frame
-from movielens_dag.rating_model.features import FeatureInputs, MovieVectors
+from movielens_dag.rating_model.features import MovieVectors
 from movielens_dag.rating_model.settings import OFFLINE_VARIANTS, SPLITS, RatingRunSettings, variant_settings
 from movielens_dag.warehouse import write_parquet_atomic
 
@@ -64,8 +63,8 @@ def load_inputs(paths: DataPaths, sid_seed: int = 0, log=print):
     random: ``movie_documents`` as materialized (every tag: the random split lets the future in anyway).
     """
     from movielens_dag.rating_model.data import temporal_split
+    from movielens_dag.rating_model.inputs import split_inputs
     from movielens_dag.rating_model.text import changed_documents, documents_as_of, text_vectors
-    from movielens_dag.semantic_ids.pipeline import build_semantic_ids
     from movielens_dag.semantic_ids.settings import SidSettings
 
     def table(group: str, asset: str):
@@ -83,35 +82,41 @@ def load_inputs(paths: DataPaths, sid_seed: int = 0, log=print):
         f"the first cut")
     vectors = {"random": MovieVectors.from_table(table("embeddings", "movie_embeddings")),
                "temporal": text_vectors(docs_at_cut, paths.cache / "embeddings", logger=log)}
-    inputs = {}
-    for split, vecs in vectors.items():
-        emb = pa.table({"movie_id": pa.array(vecs.movie_ids, pa.int32()), "model_id": [vecs.name] * len(vecs.movie_ids),
-                        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.vectors.ravel()),
-                                                                       vecs.vectors.shape[1])})
-        sids = build_semantic_ids(emb, movies_table, SidSettings(seed=sid_seed, threads=1), log=lambda m: None).sids
-        inputs[split] = FeatureInputs(movies=movies, text=vecs, sids=sids)
-    return ratings, inputs
+    return ratings, split_inputs(movies_table, vectors, SidSettings(seed=sid_seed, threads=1))
 
 
 def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.DataFrame) -> str:
-    """Paired user-bootstrap 95% CIs: the best DLRM vs bias, and each text variant vs dlrm-id, per split,
-    overall and on the unseen / <= 5-ratings movie slices (RMSE a - RMSE b; negative = a is better)."""
+    """Paired user-bootstrap 95% CIs, per split, overall and on the unseen / <= 5-ratings movie slices
+    (RMSE a - RMSE b; negative = a is better): each DLRM vs bias (the one with the best validation RMSE
+    first: that is the comparison chosen without looking at test), each text variant vs dlrm-id.
+    Then per variant the mean error on test (calibration), and two reference predictors."""
     from movielens_dag.rating_model.data import make_split, train_counts
-    from movielens_dag.rating_model.metrics import paired_bootstrap
+    from movielens_dag.rating_model.metrics import paired_bootstrap, random_ndcg, rmse
 
     lines = ["| split | a | b | ratings | RMSE(a) - RMSE(b) | 95% CI (users resampled) | share of draws a not better |",
              "|---|---|---|---|---:|---|---:|"]
+    refs = []
     run = RatingRunSettings()
     for split_name in dict.fromkeys(runs["split"]):
         split = make_split(split_name, ratings, run.temporal, run.random_split_seed, run.random_fractions)
         test = split.rows("test")
+        y, users = ratings.ratings[test].astype(np.float64), ratings.user_ids[test]
+        mean = float(ratings.ratings[split.rows("train")].mean())
+        g = board[board["split"] == split_name]
+        for variant in g["variant"]:
+            err = _pred_matrix(preds, split_name, variant, test) - y  # [seeds, n_test]
+            centred = np.sqrt(((err - err.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)).mean()
+            refs.append(f"- {split_name} `{variant}`: mean prediction minus truth {err.mean():+.3f}; RMSE with that "
+                        f"offset removed (a diagnostic that looks at the test mean) {centred:.4f}")
+        refs.append(f"- {split_name}: predicting the training mean {mean:.3f} gives test RMSE {rmse(np.full(y.size, mean), y):.4f}; "
+                    f"ranking each user's test movies in random order gives NDCG@10 {random_ndcg(users, y):.4f}; "
+                    f"test mean rating {y.mean():.3f}.")
         counts = train_counts(ratings.movie_ids[test], ratings.movie_ids[split.rows("train")])
         masks = {"all": np.ones(test.size, bool), "movie unseen + <= 5": counts <= 5, "movie unseen": counts == 0}
-        g = board[board["split"] == split_name]
         dlrm = g[g["model"] == "dlrm"]
         pairs = []
-        if len(dlrm) and (g["variant"] == "bias").any():
-            pairs.append((dlrm.sort_values("valid_rmse").iloc[0]["variant"], "bias"))
+        if len(dlrm) and (g["variant"] == "bias").any():  # the one chosen on validation first, then the others
+            pairs += [(v, "bias") for v in dlrm.sort_values("valid_rmse")["variant"]]
         pairs += [(v, "dlrm-id") for v in ("dlrm-id-text", "dlrm-id-text-sid") if (g["variant"] == v).any()
                   and (g["variant"] == "dlrm-id").any()]
         for a, b in pairs:
@@ -123,7 +128,7 @@ def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.Data
                 res = paired_bootstrap(ratings.ratings[test][m], ratings.user_ids[test][m], pa_[:, m], pb_[:, m])
                 lines.append(f"| {split_name} | `{a}` | `{b}` | {label} ({m.sum():,}) | {res['diff']:+.4f} | "
                              f"[{res['lo']:+.4f}, {res['hi']:+.4f}] | {res['p_a_not_better']:.3f} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\nReferences:\n" + "\n".join(refs)
 
 
 def _pred_matrix(preds: pd.DataFrame, split: str, variant: str, test_rows: np.ndarray) -> np.ndarray:

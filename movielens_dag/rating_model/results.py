@@ -69,8 +69,10 @@ def pm(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+SLICE_LABELS = {"movie_unseen": "movie unseen", "movie_le5": "movie 1–5", "movie_gt5": "movie > 5",
+                "user_unseen": "user unseen", "user_le50": "user 1–50", "user_gt50": "user > 50"}
 TABLE_COLUMNS = [("test_rmse", "test RMSE"), ("test_mae", "test MAE"), ("test_ndcg_10", "test NDCG@10"),
-                 ("valid_rmse", "valid RMSE"), *((f"test_{s}_rmse", f"RMSE {s.replace('_', ' ')}")
+                 ("valid_rmse", "valid RMSE"), *((f"test_{s}_rmse", f"RMSE {SLICE_LABELS[s]}")
                                                  for s in (*MOVIE_SLICES, *USER_SLICES))]
 
 
@@ -87,7 +89,7 @@ def markdown(board: pd.DataFrame) -> str:
     notes = []
     for split, g in board.groupby("split", sort=False):
         r = g.iloc[0]
-        sizes = ", ".join(f"{s.replace('_', ' ')} {int(r[f'test_{s}_n']):,}" for s in (*MOVIE_SLICES, *USER_SLICES))
+        sizes = ", ".join(f"{SLICE_LABELS[s]} {int(r[f'test_{s}_n']):,}" for s in (*MOVIE_SLICES, *USER_SLICES))
         notes.append(f"{split}: {int(r['test_n']):,} test ratings ({sizes}); NDCG@10 over "
                      f"{int(r['test_ndcg_users'])} users with >= 2 test ratings.")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
@@ -101,26 +103,37 @@ def chart_png(board: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
 
     splits = list(dict.fromkeys(board["split"]))
+    variants = list(dict.fromkeys(board["variant"]))  # one colour per variant in every panel
+    colours = {v: f"C{i}" for i, v in enumerate(variants)}
+    labels = {"movie_unseen": "unseen", "movie_le5": "1–5", "movie_gt5": "> 5"}
     fig, axes = plt.subplots(2, len(splits), figsize=(5.5 * len(splits), 6.5), dpi=100, squeeze=False)
     for col, split in enumerate(splits):
         g = board[board["split"] == split].sort_values("test_rmse", ascending=False)
         ax = axes[0, col]
-        ax.barh(g["variant"], g["test_rmse"], xerr=g["test_rmse_std"], color="#4c72b0", capsize=3)
+        ax.barh(g["variant"], g["test_rmse"], xerr=g["test_rmse_std"], color=[colours[v] for v in g["variant"]],
+                capsize=3)
         lo = float((g["test_rmse"] - 3 * g["test_rmse_std"]).min())
         ax.set_xlim(max(0.0, lo - 0.02), float((g["test_rmse"] + g["test_rmse_std"]).max()) + 0.01)
         ax.set(title=f"{split} split: test RMSE (mean ± std over seeds)", xlabel="RMSE (lower is better)")
         ax.grid(axis="x", alpha=0.3)
         ax = axes[1, col]
-        width = 0.8 / len(g)
+        shown = [v for v in variants if v in set(g["variant"])]
+        width = 0.8 / len(shown)
         x = np.arange(len(MOVIE_SLICES))
-        for i, (_, r) in enumerate(g.iloc[::-1].iterrows()):
+        values = []
+        for i, v in enumerate(shown):
+            r = g[g["variant"] == v].iloc[0]
             vals = [r[f"test_{s}_rmse"] for s in MOVIE_SLICES]
             errs = [r[f"test_{s}_rmse_std"] for s in MOVIE_SLICES]
-            ax.bar(x + i * width - 0.4 + width / 2, vals, width, yerr=errs, label=r["variant"], capsize=2)
-        ax.set_xticks(x, [f"{s.split('_')[1]} ({int(g.iloc[0][f'test_{s}_n']):,})" for s in MOVIE_SLICES])
-        ax.set(title="test RMSE by the movie's training ratings", ylabel="RMSE")
+            values += vals
+            ax.bar(x + i * width - 0.4 + width / 2, vals, width, yerr=errs, label=v, color=colours[v], capsize=2)
+        ax.set_xticks(x, [f"{labels[s]} ({int(g.iloc[0][f'test_{s}_n']):,})" for s in MOVIE_SLICES])
+        finite = [v for v in values if np.isfinite(v)]
+        if finite:
+            ax.set_ylim(min(finite) - 0.05, max(finite) + 0.03)
+        ax.set(title="test RMSE by the movie's ratings in training", ylabel="RMSE")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
