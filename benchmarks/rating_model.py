@@ -17,6 +17,7 @@ predictions), ``leaderboard.parquet``, ``leaderboard.md``, ``leaderboard.png`` a
 """
 
 import argparse
+import dataclasses
 import platform
 import sys
 import time
@@ -56,7 +57,7 @@ def ensure_warehouse(paths: DataPaths) -> None:
         raise SystemExit("materializing the inputs failed; see the log above")
 
 
-def load_inputs(paths: DataPaths, sid_seed: int = 0, log=print):
+def load_inputs(paths: DataPaths, log=print):
     """Ratings, and per split the feature inputs: the movies, MiniLM text vectors and their SIDs.
 
     temporal: documents with only the tags applied before the first cut (``documents_as_of``);
@@ -65,7 +66,6 @@ def load_inputs(paths: DataPaths, sid_seed: int = 0, log=print):
     from movielens_dag.rating_model.data import temporal_split
     from movielens_dag.rating_model.inputs import split_inputs
     from movielens_dag.rating_model.text import changed_documents, documents_as_of, text_vectors
-    from movielens_dag.semantic_ids.settings import SidSettings
 
     def table(group: str, asset: str):
         return pq.read_table(paths.asset_file(group, asset))
@@ -82,7 +82,8 @@ def load_inputs(paths: DataPaths, sid_seed: int = 0, log=print):
         f"the first cut")
     vectors = {"random": MovieVectors.from_table(table("embeddings", "movie_embeddings")),
                "temporal": text_vectors(docs_at_cut, paths.cache / "embeddings", logger=log)}
-    return ratings, split_inputs(movies_table, vectors, SidSettings(seed=sid_seed, threads=1))
+    sid_settings = dataclasses.replace(RatingRunSettings().sids, threads=1)  # the demo's default fit, seed 0
+    return ratings, split_inputs(movies_table, vectors, sid_settings)
 
 
 def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.DataFrame) -> str:

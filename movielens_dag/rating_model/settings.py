@@ -21,6 +21,7 @@ text and SID variants are compared against a model that already knows the genres
 from dataclasses import dataclass
 
 from movielens_dag.runtime import check_threads
+from movielens_dag.semantic_ids.settings import SidSettings
 from movielens_dag.settings import override, setting
 from movielens_dag.splits import TemporalSplitSettings
 
@@ -171,7 +172,8 @@ class RatingRunSettings:
     random_split_seed: int = setting(0, "Random split: the seed of the shuffle (the same for every model seed).")
     threads: int | None = setting(1, "torch CPU threads (None: one per core).")
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
-    sid_method: str | None = setting(None, "Which method of semantic_ids to use when it holds several.")
+    sids: SidSettings = setting(  # noqa: RUF009
+        factory=SidSettings, help="How each split's semantic IDs are fitted on that split's text vectors.")
     text_model_id: str | None = setting(None, "Which model of movie_embeddings to use when it holds several.")
 
     def __post_init__(self) -> None:

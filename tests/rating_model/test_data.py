@@ -16,7 +16,7 @@ from movielens_dag.rating_model.data import (
     temporal_split,
     train_counts,
 )
-from movielens_dag.rating_model.features import FeatureInputs, MovieVectors, build_features
+from movielens_dag.rating_model.features import FeatureInputs, MovieVectors, build_features, principal_components
 from movielens_dag.rating_model.settings import FeatureSettings, TrainSettings, variant_settings
 from movielens_dag.rating_model.train import train_model
 from movielens_dag.semantic_ids.ids import SemanticIds
@@ -142,6 +142,8 @@ def test_features_fail_clearly_when_an_input_is_missing():
         build_features(r, split, FeatureInputs(movies=movies), FeatureSettings(sid_levels=1))
     with pytest.raises(ValueError, match="tmdb_movies"):
         build_features(r, split, FeatureInputs(movies=movies), FeatureSettings(tmdb=True))
+    with pytest.raises(ValueError, match="poster_embeddings"):
+        build_features(r, split, FeatureInputs(movies=movies), FeatureSettings(poster=True))
     with pytest.raises(ValueError, match="null"):
         ratings_from_frame(pd.DataFrame({"user_id": [1, None], "movie_id": [1, 2], "rating": [3.0, 4.0],
                                          "timestamp": [1, 2]}))
@@ -158,3 +160,20 @@ def test_tmdb_numbers_are_scaled_and_missing_movies_flagged():
     assert dense[[1, 2], -1].tolist() == [0.0, 0.0] and dense[3, -1] == 1.0 and dense[4:, -1].all()
     assert dense[2, 1] > dense[1, 1]  # the bigger budget stays bigger after log1p and standardising
     assert np.isfinite(dense).all()
+
+
+def test_poster_vectors_and_principal_components():
+    """Posters are dense like text; movies without a poster get zeros and a 'missing' flag; PCA keeps
+    the requested number of components, ordered by variance."""
+    r, movies = planted(n_users=20, n_movies=30, per_user=10)
+    rng = np.random.default_rng(0)
+    ids = movies["movie_id"].to_numpy()[:20]  # 10 movies have no poster
+    posters = MovieVectors(ids, rng.normal(size=(20, 12)).astype(np.float32) * np.linspace(3, 0.1, 12), "clip")
+    data = build_features(r, random_split(r), FeatureInputs(movies=movies, posters=posters),
+                          FeatureSettings(poster=True, vector_components=4))
+    dense = data.tables.item_dense
+    assert data.tables.dense_names == [f"poster_{i}" for i in range(4)] + ["poster_missing"]
+    assert dense.shape == (31, 5)
+    assert (dense[21:, :4] == 0).all() and (dense[21:, 4] == 1).all() and (dense[1:21, 4] == 0).all()
+    pcs = principal_components(posters.vectors, np.arange(20), 4)
+    assert pcs.shape == (20, 4) and np.all(np.diff(pcs.var(axis=0)) <= 1e-6)
