@@ -67,6 +67,10 @@ class DataPaths:
         return self.root / "cache"
 
     @property
+    def posters(self) -> Path:  # poster images, content-addressed: <sha[:2]>/<sha256>.jpg
+        return self.root / "posters"
+
+    @property
     def models(self) -> Path:  # downloaded or trained model weights
         return self.root / "models"
 

@@ -9,7 +9,8 @@ from movielens_dag.paths import BUNDLED_MOVIELENS_DIR, PROJECT_ROOT, DataPaths
 SHARED = PROJECT_ROOT.parent / "shared"
 # Test folders whose tensors are small: a second torch thread only adds synchronisation on a busy
 # 2-core box (measured 10-60x slower for batch-2 encodes and k-means seeding).
-ONE_TORCH_THREAD_DIRS = {"embeddings", "semantic_ids", "recommender", "assets", "search", "genres", "publish"}
+ONE_TORCH_THREAD_DIRS = {"embeddings", "semantic_ids", "recommender", "assets", "search", "genres", "publish",
+                         "rating_model", "reliability"}
 
 
 @pytest.fixture(autouse=True)

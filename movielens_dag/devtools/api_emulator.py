@@ -1,7 +1,9 @@
 """A TMDB v3 + IMDb GraphQL emulator on 127.0.0.1, for tests, benchmarks and offline demos.
 
 Serves the real recorded responses in ``fixtures/`` (movie 550, a /find, a /search, the 404 and 401
-bodies, an IMDb mainSearch) plus generated movies for any other id, and misbehaves on demand: a
+bodies, an IMDb mainSearch) plus generated movies for any other id, TMDB's ``/configuration`` and
+small generated poster images under ``/t/p/<size>/<file>`` (with 404s, broken images and movies
+without a ``poster_path`` on demand), and misbehaves on demand: a
 token-bucket rate limit answered with 429 + Retry-After, added latency, random or scripted faults
 (429, 500, 502, 503, timeout, connection reset, malformed JSON, 401, 403).
 
@@ -34,6 +36,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 HOST = "127.0.0.1"
 FAULTS = ("429", "500", "502", "503", "timeout", "reset", "malformed", "401", "403")
 SINNERS_IMDB_ID = "tt31193180"  # the movie in the recorded /find response
+POSTER_SIZES = ["w92", "w154", "w185", "w342", "w500", "w780", "original"]  # TMDB's /configuration lists these
 
 
 def fixture(name: str) -> dict:
@@ -54,6 +57,9 @@ class EmulatorConfig:
     missing_tmdb_ids: set[int] = field(default_factory=set)
     missing_imdb_ids: set[str] = field(default_factory=set)
     changed_tmdb_ids: list[int] = field(default_factory=list)  # served by /movie/changes
+    no_poster_tmdb_ids: set[int] = field(default_factory=set)  # their details have poster_path null
+    missing_posters: set[str] = field(default_factory=set)  # poster files ('/poster7.jpg') that 404
+    broken_posters: set[str] = field(default_factory=set)  # poster files served as bytes no decoder reads
     seed: int = 0
 
 
@@ -173,12 +179,16 @@ class Emulator:
         except Exception as exc:  # a bug here must not look like a network fault
             status, payload = 500, {"emulator_error": repr(exc)}
         self.statuses[str(status)] += 1
-        await self._send(writer, status, payload)
+        if isinstance(payload, Image):
+            await self._send(writer, status, None, raw=payload.data, content_type=payload.content_type)
+        else:
+            await self._send(writer, status, payload)
         return True
 
-    async def _send(self, writer, status: int, payload, extra: dict | None = None, raw: bytes | None = None) -> None:
+    async def _send(self, writer, status: int, payload, extra: dict | None = None, raw: bytes | None = None,
+                    content_type: str = "application/json;charset=utf-8") -> None:
         data = raw if raw is not None else json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json;charset=utf-8",
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {content_type}",
                 f"Content-Length: {len(data)}"] + [f"{k}: {v}" for k, v in (extra or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
         await writer.drain()
@@ -238,12 +248,16 @@ class Emulator:
             if self.config.imdb_blocked:
                 return 403, {"message": "Forbidden"}
             return 200, self._imdb(json.loads(body or b"{}"))
+        if path.startswith("/t/p/"):  # image.tmdb.org/t/p/<size>/<file>: no token needed
+            return self._poster(path)
         if not path.startswith("/3/"):
             return 404, fixture("tmdb/resource-not-found.json")
         token = self.config.tmdb_token
         if token is not None and headers.get("authorization") != f"Bearer {token}":
             return 401, fixture("tmdb/invalid-api-key.json")
         parts = path.split("/")[2:]
+        if parts == ["configuration"]:
+            return 200, self._configuration()
         if parts == ["movie", "changes"]:
             return 200, self._changes(int(query.get("page", 1)))
         if len(parts) == 2 and parts[0] == "movie" and parts[1].isdigit():
@@ -267,7 +281,28 @@ class Emulator:
                     part.pop("id", None)
                     doc[extra] = part
             return 200, doc
-        return 200, generated_details(self.catalog.get(tmdb_id) or CatalogMovie(tmdb_id, f"Generated Movie {tmdb_id}", 1950 + tmdb_id % 70), extras)
+        doc = generated_details(self.catalog.get(tmdb_id) or CatalogMovie(tmdb_id, f"Generated Movie {tmdb_id}", 1950 + tmdb_id % 70), extras)
+        if tmdb_id in self.config.no_poster_tmdb_ids:
+            doc["poster_path"] = None
+        return 200, doc
+
+    def _configuration(self) -> dict:
+        images = f"{self.base_url}/t/p/"
+        return {"images": {"base_url": images, "secure_base_url": images, "poster_sizes": POSTER_SIZES,
+                           "backdrop_sizes": ["w300", "w780", "w1280", "original"],
+                           "logo_sizes": ["w45", "w92", "w154", "w185", "w300", "w500", "original"],
+                           "profile_sizes": ["w45", "w185", "h632", "original"],
+                           "still_sizes": ["w92", "w185", "w300", "original"]},
+                "change_keys": ["adult", "images", "overview", "poster_path", "release_dates", "title"]}
+
+    def _poster(self, path: str) -> tuple[int, object]:
+        size, _, name = path[len("/t/p/"):].partition("/")
+        file = "/" + name
+        if size not in POSTER_SIZES or not name or file in self.config.missing_posters:
+            return 404, Image(b"<html><body>404 Not Found</body></html>", "text/html")
+        if file in self.config.broken_posters:  # a JPEG header and then nothing a decoder can read
+            return 200, Image(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(40)), "image/jpeg")
+        return 200, Image(generated_poster(file, size), "image/jpeg")
 
     def _find(self, imdb_id: str) -> dict:
         if imdb_id == SINNERS_IMDB_ID:
@@ -302,6 +337,32 @@ class Emulator:
         if imdb_id in self.config.missing_imdb_ids or not imdb_id.startswith("tt"):
             return {"data": {"title": None}}
         return {"data": {"title": generated_imdb_title(imdb_id)}}
+
+
+@dataclass(frozen=True)
+class Image:
+    data: bytes
+    content_type: str
+
+
+def generated_poster(file: str, size: str) -> bytes:
+    """A small JPEG (2:3, width from the size name, 'original' = 500) whose colours depend on the file."""
+    import hashlib
+    import io
+
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+
+    width = 500 if size == "original" else int(size[1:])
+    h = hashlib.sha256(file.encode()).digest()
+    img = PILImage.new("RGB", (width, width * 3 // 2), (h[0], h[1], h[2]))
+    draw = ImageDraw.Draw(img)
+    for i in range(4):  # a few bands, so posters differ in shape as well as colour
+        top = (h[3 + i] * img.height) // 256
+        draw.rectangle([0, top, width, top + img.height // 8], fill=(h[7 + i], h[11 + i], h[15 + i]))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
 
 
 def search_result(m: CatalogMovie) -> dict:

@@ -7,6 +7,9 @@ with exponential backoff + full jitter, or exactly the server's Retry-After when
 401/403 raise ``AuthError`` at once (the message names the token variable, never its value).
 404 → ``not_found`` and other 4xx → ``client_error``, both final. Every outcome goes to the
 ``FetchStore`` (when given), committed in batches while the run goes.
+
+A ``binary`` request (an image) is not parsed as JSON: its bytes go to the ``BlobStore`` (content
+addressed) and the stored payload is a small JSON record of them (sha256, file, bytes, content type).
 """
 
 import asyncio
@@ -22,6 +25,7 @@ import aiolimiter
 import httpx
 import tenacity
 
+from movielens_dag.http.blob_store import BlobStore, extension_for
 from movielens_dag.http.fetch_store import FetchRecord, FetchStore, utcnow
 from movielens_dag.http.retry import MalformedResponse, is_retryable, raise_for_retryable, retry_policy
 
@@ -54,6 +58,7 @@ class FetchRequest:
     params: Mapping[str, str | int] | None = None  # httpx encodes them (titles with &, ?, #, é)
     method: str = "GET"
     json_body: Any = None
+    binary: bool = False  # the body is bytes for the BlobStore (an image), not JSON
 
 
 class AuthError(RuntimeError):
@@ -87,8 +92,10 @@ class RateLimitedFetcher:
         default_policy: HostPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "movielens-dag (+https://github.com/)",
+        blobs: BlobStore | None = None,
     ):
         self.policies = dict(policies)  # keyed by host[:port]
+        self.blobs = blobs  # where the bodies of binary requests go
         self.default_policy = default_policy or HostPolicy(requests_per_second=5, max_concurrency=4)
         self.store = store
         self._credentials = sorted(credentials, key=lambda c: -len(c.url_prefix))  # longest prefix wins
@@ -212,12 +219,14 @@ class RateLimitedFetcher:
             await host.limiter.acquire()
             self.stats["attempts"] += 1
             self._first_send = self._first_send or time.monotonic()
+            headers = dict(credential.headers) if (credential := self._credential(request.url)) else {}
+            if request.binary:
+                headers["Accept"] = "*/*"
             try:
                 async with asyncio.timeout(host.policy.timeout_s):
                     response = await self._client.request(
                         request.method, request.url, params=request.params, json=request.json_body,
-                        headers=credential.headers if (credential := self._credential(request.url)) else None,
-                        timeout=host.policy.timeout_s,
+                        headers=headers or None, timeout=host.policy.timeout_s,
                     )
             except (TimeoutError, httpx.TimeoutException):
                 self.stats["timeouts"] += 1
@@ -244,6 +253,8 @@ class RateLimitedFetcher:
         if status >= 400 or status < 200:
             return self._record(request, "client_error", status, response.text,
                                 f"HTTP {status}: {response.text[:200]}", attempts, started)
+        if request.binary:
+            return self._record(request, "ok", status, self._keep_body(request, response), None, attempts, started)
         text = response.text
         try:
             json.loads(text)
@@ -251,6 +262,14 @@ class RateLimitedFetcher:
             self.stats["malformed"] += 1
             raise MalformedResponse(_public_url(response.request.url), str(exc)) from None
         return self._record(request, "ok", status, text, None, attempts, started)
+
+    def _keep_body(self, request: FetchRequest, response: httpx.Response) -> str:
+        """Write a binary body to the blob store; the payload records where it went."""
+        if self.blobs is None:
+            raise ValueError(f"{request.source}/{request.key} is a binary request: give the fetcher a BlobStore")
+        content_type = response.headers.get("content-type")
+        sha, rel = self.blobs.put(response.content, extension_for(content_type))
+        return json.dumps({"sha256": sha, "file": rel, "bytes": len(response.content), "content_type": content_type})
 
     def _record(self, request: FetchRequest, status: str, http_status: int | None, payload: str | None,
                 error: str | None, attempts: int, started: float) -> FetchRecord:

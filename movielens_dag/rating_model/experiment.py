@@ -1,0 +1,52 @@
+"""One rating-model experiment: a variant trained on each split with several seeds.
+
+Returns one result row per (split, seed) and the test predictions (for paired comparisons between
+variants). Plain code; torch is imported through ``train``.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import Ratings, make_split
+from .features import FeatureInputs, build_features
+from .results import run_row
+from .settings import RatingModelSettings, RatingRunSettings
+from .train import EpochLog, train_model
+
+
+@dataclass
+class ExperimentResult:
+    rows: pd.DataFrame  # one row per (split, seed)
+    predictions: pd.DataFrame  # split, seed, rating_row (position in the ratings), prediction
+
+
+def run_variant(variant: str, settings: RatingModelSettings, ratings: Ratings,
+                inputs: FeatureInputs | Mapping[str, FeatureInputs], run: RatingRunSettings, dataset: str,
+                device: str = "cpu", log: Callable[[str], None] = print) -> ExperimentResult:
+    """``inputs``: the same features for every split, or one set per split name (e.g. text vectors of
+    documents with only the tags from before the temporal split's first cut)."""
+    rows, preds = [], []
+    for split_name in run.splits:
+        split = make_split(split_name, ratings, run.temporal, run.random_split_seed, run.random_fractions)
+        here = inputs if isinstance(inputs, FeatureInputs) else inputs[split_name]
+        data = build_features(ratings, split, here, settings.features)
+        test_rows = split.rows("test")
+        log(f"{variant} / {split_name}: {split.counts()} ratings; {data.tables.num_users - 1} users and "
+            f"{data.tables.num_movies - 1} movies in training; {len(data.tables.dense_names)} dense features")
+        for seed in range(run.seeds):
+            def on_epoch(e: EpochLog, seed: int = seed, split_name: str = split_name) -> None:
+                log(f"{variant} / {split_name} seed {seed} epoch {e.epoch}: train MSE {e.loss:.4f}, valid RMSE "
+                    f"{e.valid_rmse:.4f}{' (best)' if e.best else ''} [{e.seconds:.1f}s]")
+
+            r = train_model(settings, data, seed, device, on_epoch)
+            log(f"{variant} / {split_name} seed {seed}: best epoch {r.best_epoch}, valid RMSE {r.valid['rmse']:.4f}, "
+                f"test RMSE {r.test['rmse']:.4f}, NDCG@10 {r.test['ndcg_10']:.4f} ({r.cpu_seconds:.0f} CPU s)")
+            rows.append(run_row(variant, split_name, dataset, settings, r,
+                                text_model=here.text.name if settings.features.text and here.text else "-",
+                                sid_method=here.sids.method if settings.features.sid_levels and here.sids else "-"))
+            preds.append(pd.DataFrame({"split": split_name, "seed": seed, "rating_row": test_rows.astype(np.int64),
+                                       "prediction": r.test_pred.astype(np.float32)}))
+    return ExperimentResult(pd.DataFrame(rows), pd.concat(preds, ignore_index=True))
