@@ -19,7 +19,6 @@ directory is given.
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,18 +202,11 @@ def fingerprint_model_dir(path: Path) -> str:
 
 
 def pick_device(device: str = "auto") -> str:
-    import torch
+    """The one device resolver (``movielens_dag.runtime.resolve_device``): a device this machine lacks
+    fails saying what to set instead of a raw torch error."""
+    from movielens_dag.runtime import resolve_device
 
-    if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU")
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return resolve_device(device)
 
 
 def pick_dtype(device: str, dtype: str = "auto"):
