@@ -63,6 +63,7 @@ class ReleaseShape:
 
 
 ML_32M = ReleaseShape(movies=87_585, users=200_948, ratings=32_000_204, tags=2_000_072, tag_users=16_000)
+ML_20M = ReleaseShape(movies=27_278, users=138_493, ratings=20_000_263, tags=465_564, tag_users=7_801)
 
 
 @dataclass
@@ -93,8 +94,8 @@ def make_movies(shape: ReleaseShape, rng: np.random.Generator) -> Movies:
         plain.append(base)
         genres.append(g)
         profiles.append(text.tag_profile(rng, g, int(rng.integers(3, 12))))
-    quality = rng.normal(3.35, 0.5, m)
-    score = 0.6 * (quality - 3.35) / 0.5 + rng.gumbel(size=m) + 0.8 * ((years >= 1985) & (years <= 2018))
+    quality = rng.normal(3.2, 0.5, m)
+    score = 0.6 * (quality - 3.2) / 0.5 + rng.gumbel(size=m) + 0.8 * ((years >= 1985) & (years <= 2018))
     rank = np.empty(m, np.int64)
     rank[np.argsort(-score, kind="stable")] = np.arange(1, m + 1)
     weights = 1.0 / (rank + shape.zipf_q * m) ** shape.zipf_s
@@ -257,8 +258,13 @@ def write_movies_and_links(folder: Path, movies: Movies, rng: np.random.Generato
             f.write(f"{movie_id},{i:07d},{'' if missing else t}\n")
 
 
-def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str], None] = print) -> dict:
-    """Write the release into ``folder``; returns counts, seconds per file and file sizes."""
+def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str], None] = print,
+                  with_ratings: bool = True) -> dict:
+    """Write the release into ``folder``; returns counts, seconds per file and file sizes.
+
+    ``with_ratings=False`` skips ratings.csv (the slow part); movies, links and tags are the same
+    bytes either way, so their documents match the full release's.
+    """
     shape.check()
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(shape.seed)
@@ -268,7 +274,8 @@ def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str
     write_movies_and_links(folder, movies, rng)
     seconds["movies+links"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stats = write_ratings(folder / "ratings.csv", shape, movies, np.random.default_rng(shape.seed + 1), log)
+    stats = (write_ratings(folder / "ratings.csv", shape, movies, np.random.default_rng(shape.seed + 1), log)
+             if with_ratings else {"ratings": 0, "users": shape.users})
     seconds["ratings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tags = write_tags(folder / "tags.csv", shape, movies, np.random.default_rng(shape.seed + 2)) if shape.tags else 0
@@ -280,3 +287,18 @@ def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str
         f"Made by movielens_dag.devtools.synthetic_release with {shape}.\n")
     sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
     return {"movies": shape.movies, **stats, "tags": tags, "seconds": seconds, "bytes": sizes}
+
+
+def movie_documents(folder: Path):
+    """The MovieLens-only ``movie_documents`` texts of a release folder (csv format), as the pipeline builds
+    them: ``readers.read_movies`` + tags.csv through ``documents.build_movielens_documents``."""
+    import pandas as pd
+
+    from movielens_dag.documents import build_movielens_documents
+    from movielens_dag.movielens.readers import read_movies
+    from movielens_dag.movielens.variants import get_variant
+
+    movies, _ = read_movies(folder, get_variant("ml-latest"))
+    tags = pd.read_csv(folder / "tags.csv", dtype={"tag": str}, keep_default_na=False)
+    tags = tags.rename(columns={"userId": "user_id", "movieId": "movie_id"})
+    return build_movielens_documents(movies.to_pandas(), tags)
