@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from movielens_dag.runtime import RuntimeConfigError, resolve_device
 from movielens_dag.semantic_ids.rqkmeans import RQKMeans, l2_normalize
 from movielens_dag.semantic_ids.rqvae import RQVAEConfig
-from movielens_dag.runtime import RuntimeConfigError, resolve_device
 from movielens_dag.semantic_ids.rqvae_train import train_rqvae
 from movielens_dag.semantic_ids.settings import SemanticIdConfigError, SidSettings
 from movielens_dag.semantic_ids.validation import check_embeddings
+
 
 @dataclass
 class SidFit:
