@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from movielens_dag import warehouse
 from movielens_dag.paths import DataPaths, resolve_data_dir
@@ -22,8 +23,19 @@ def data_paths(data_dir: str | None) -> DataPaths:
     return DataPaths(resolve_data_dir(data_dir))
 
 
-def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int, out=None) -> int:
+# Rows per Arrow record batch when streaming a result: bounds memory whatever the result size.
+BATCH_ROWS = 65_536
+DEFAULT_SHOWN_ROWS = 40  # table and markdown show this many rows unless --max-rows says otherwise
+
+
+def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int | None = None, out=None) -> int:
+    """Run read-only statements and print each result; csv and markdown stream Arrow record batches.
+
+    ``max_rows`` caps the rows printed in every format (None: 40 for table and markdown, all for csv;
+    0: all). A capped result says so on stderr. Memory stays bounded by one batch, whatever the size.
+    """
     out = out or sys.stdout
+    limit = (None if fmt == "csv" else DEFAULT_SHOWN_ROWS) if max_rows is None else (max_rows or None)
     con = warehouse.connect_read_only(paths)
     try:
         try:
@@ -48,21 +60,51 @@ def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int, out=None) -> in
                 relation = con.sql(statement.query)
                 if relation is None:
                     continue
-                table = relation.to_arrow_table() if fmt != "table" else None
                 if fmt == "table":
-                    relation.show(max_rows=max_rows, max_width=200)
-                elif fmt == "csv":
-                    writer = csv.writer(out)
-                    writer.writerow(table.column_names)
-                    writer.writerows(zip(*(c.to_pylist() for c in table.columns)))
+                    relation.show(max_rows=limit or 2**62, max_width=200)
+                    continue
+                # One row past the cap tells whether the result was cut, without running the rest of it.
+                batches = (relation if limit is None else relation.limit(limit + 1)).fetch_record_batch(BATCH_ROWS)
+                if fmt == "csv":
+                    shown, more = _write_csv(batches, out, limit)
                 else:
-                    out.write(warehouse.preview_markdown(table, rows=max_rows, max_chars=200) + "\n")
+                    head = _first_rows(batches, limit)
+                    shown, more = min(head.num_rows, limit or head.num_rows), limit is not None and head.num_rows > limit
+                    out.write(warehouse.preview_markdown(head, rows=shown, max_chars=200) + "\n")
+                if more:
+                    print(f"(first {shown:,} rows shown; --max-rows N to change, --max-rows 0 for all)", file=sys.stderr)
             except duckdb.Error as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
         return 0
     finally:
         con.close()
+
+
+def _write_csv(batches: pa.RecordBatchReader, out, limit: int | None) -> tuple[int, bool]:
+    """Write batches as CSV (header first) up to ``limit`` rows; (rows written, whether more were left)."""
+    writer = csv.writer(out)
+    writer.writerow(batches.schema.names)
+    written = 0
+    for batch in batches:
+        if limit is not None and written + batch.num_rows > limit:
+            batch = batch.slice(0, limit - written)
+            writer.writerows(zip(*(c.to_pylist() for c in batch.columns)))
+            return written + batch.num_rows, True
+        writer.writerows(zip(*(c.to_pylist() for c in batch.columns)))
+        written += batch.num_rows
+    return written, False
+
+
+def _first_rows(batches: pa.RecordBatchReader, limit: int | None) -> pa.Table:
+    """Up to ``limit + 1`` rows (all rows when ``limit`` is None) as one table."""
+    kept, count = [], 0
+    for batch in batches:
+        kept.append(batch)
+        count += batch.num_rows
+        if limit is not None and count > limit:
+            break
+    return pa.Table.from_batches(kept, schema=batches.schema)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -191,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     sql = sub.add_parser("sql", help="run read-only SQL against the warehouse views")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
-    sql.add_argument("--max-rows", type=int, default=40)
+    sql.add_argument("--max-rows", type=int, default=None,
+                     help="print at most N rows in any format (default: 40 for table and markdown, all for csv; "
+                     "0: all)")
     sql.set_defaults(func=cmd_sql)
 
     catalog = sub.add_parser("catalog", help="recreate the DuckDB views from the Parquet files")

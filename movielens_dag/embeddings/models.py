@@ -19,7 +19,6 @@ directory is given.
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -2,9 +2,11 @@
 
 A row pins a movie to a TMDB id and/or an IMDb id, beating every automatic method. Lines starting
 with '#' and blank lines are ignored. Every problem is reported at once, each naming file and line.
+The file is UTF-8, with or without the byte-order mark Excel writes ("CSV UTF-8").
 """
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +38,15 @@ def read_overrides(path: Path, known_movie_ids: set[int] | None = None) -> dict[
         return {}
     problems: list[str] = []
     overrides: dict[int, Override] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = (f"{path.name} line {line}: bytes {data[exc.start:exc.start + 4]!r} are not UTF-8; save the "
+                   "file as 'CSV UTF-8' (Excel) or UTF-8 text")
+        raise OverridesError(path, [problem]) from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     header_seen = False
     for line_no, row in enumerate(rows, start=1):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):

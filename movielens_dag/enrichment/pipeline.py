@@ -110,12 +110,13 @@ async def resolve_tmdb_ids(
             done[m.movie_id] = Resolution(m.movie_id, m.links_tmdb_id, imdb_id, "links", 0.9, "links.csv tmdbId")
         elif imdb_id:
             need_find.append((m, imdb_id))
+    unreadable: dict[str, str] = {}  # response key -> why its payload does not fit the schema
     # /find/{imdb_id}
     found = await fetch_needed([tmdb.find_request(base_url, i) for _, i in need_find], store, fetcher, now, max_age_days, progress=progress)
     report.add(found)
     payloads = {k: p for k, p, _ in store.iter_ok_payloads(tmdb.SOURCE_FIND, [i for _, i in need_find])}
     for m, imdb_id in need_find:
-        candidates = tmdb.parse_candidates(json.loads(payloads[imdb_id])) if imdb_id in payloads else []
+        candidates = _candidates(payloads, imdb_id, unreadable)
         if len(candidates) == 1:
             done[m.movie_id] = Resolution(m.movie_id, candidates[0].tmdb_id, imdb_id, "find", 0.9,
                                           "TMDB /find by IMDb id", [candidates[0].as_dict()])
@@ -136,7 +137,7 @@ async def resolve_tmdb_ids(
         still: list[MovieRef] = []
         for m in pending:
             pool = {c.tmdb_id: c for q, y in queries.get(m.movie_id, [])
-                    if (key := tmdb.search_key(q, y)) in payloads for c in tmdb.parse_candidates(json.loads(payloads[key]))}
+                    for c in _candidates(payloads, tmdb.search_key(q, y), unreadable)}
             if not pool:
                 still.append(m)
                 continue
@@ -151,8 +152,24 @@ async def resolve_tmdb_ids(
             why = "no TMDB_READ_ACCESS_TOKEN: /find and /search not called"
         else:
             why = "no TMDB candidates for any title variant"
+        keys = [m.imdb_id] + [tmdb.search_key(v, y) for v in title_variants(m.title, list(m.alt_titles))
+                              for y in (m.year, None)]
+        bad = [f"{k!r}: {unreadable[k]}" for k in dict.fromkeys(keys) if k in unreadable]
+        if bad:  # a response we could not read may have held the right movie: say so in the review queue
+            why += "; unreadable TMDB responses (parse_error): " + "; ".join(bad)
         done[m.movie_id] = Resolution(m.movie_id, None, m.imdb_id, "unresolved", 0.0, why)
     return [done[m.movie_id] for m in movies], report
+
+
+def _candidates(payloads: dict[str, str], key: str, unreadable: dict[str, str]) -> list[tmdb.Candidate]:
+    """Candidates of one stored /find or /search response; one that does not fit its schema is noted, not raised."""
+    if key not in payloads:
+        return []
+    try:
+        return tmdb.parse_candidates(json.loads(payloads[key]))
+    except ValueError as exc:  # ResponseSchemaError, or JSON that does not decode
+        unreadable[key] = str(exc)
+        return []
 
 
 # ---- TMDB details and change feed -----------------------------------------------------------------
@@ -163,7 +180,10 @@ def _changes_state(store: FetchStore) -> tuple[date | None, dict[str, datetime]]
     for key, payload, fetched_at in store.iter_ok_payloads(tmdb.SOURCE_CHANGES):
         window, _, page = key.partition(":p")
         start, _, end = window.partition("..")
-        ids, total = tmdb.parse_changes(json.loads(payload))
+        try:
+            ids, total = tmdb.parse_changes(json.loads(payload))
+        except ValueError:  # an unreadable page leaves its window incomplete: asked again next run
+            continue
         pages.setdefault((start, end), {})[int(page)] = (total, ids)
         checked_at[(start, end)] = max(fetched_at, checked_at.get((start, end), fetched_at))
     last_end: date | None = None
@@ -191,7 +211,10 @@ async def check_changes(store: FetchStore, fetcher: RateLimitedFetcher, base_url
         made += 1
         if first.status != "ok":
             continue
-        _, total = tmdb.parse_changes(first.json())
+        try:
+            _, total = tmdb.parse_changes(first.json())
+        except ValueError:  # unreadable: the window stays incomplete and is asked again next run
+            continue
         rest = await fetcher.fetch_many([tmdb.changes_request(base_url, start, end, p) for p in range(2, total + 1)])
         made += len(rest)
     return made

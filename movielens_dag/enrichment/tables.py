@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from movielens_dag.enrichment import imdb, tmdb
 from movielens_dag.enrichment.pipeline import Resolution
+from movielens_dag.enrichment.schemas import ResponseSchemaError
 from movielens_dag.enrichment.wikipedia import MatchResult
 from movielens_dag.http.fetch_store import FetchStore
 
@@ -47,16 +48,15 @@ def tmdb_ids_table(resolutions: Iterable[Resolution]) -> pa.Table:
     return pa.Table.from_pylist([r.__dict__ for r in resolutions], schema=TMDB_IDS)
 
 
-def _fetched_rows(store: FetchStore, source: str, keys: set[str], parse) -> tuple[dict[str, dict], Counter]:
+def _fetched_rows(store: FetchStore, source: str, keys: set[str], parse) -> dict[str, dict]:
     """key -> {fetch_status, fetched_at, fetch_error, **parsed} for every key, fetched or not."""
     latest = store.latest(source)
     rows: dict[str, dict] = {}
-    counts: Counter = Counter()
     for key, payload, fetched_at in store.iter_ok_payloads(source, keys):
         try:
             parsed = parse(json.loads(payload))
-        except Exception as exc:  # a response we cannot read is shown, never dropped
-            rows[key] = {"fetch_status": "parse_error", "fetched_at": fetched_at, "fetch_error": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - a response we cannot read is shown, never fails the asset
+            rows[key] = {"fetch_status": "parse_error", "fetched_at": fetched_at, "fetch_error": _error_text(exc)}
             continue
         if parsed is None:
             rows[key] = {"fetch_status": "not_found", "fetched_at": fetched_at, "fetch_error": None}
@@ -68,20 +68,74 @@ def _fetched_rows(store: FetchStore, source: str, keys: set[str], parse) -> tupl
         state = latest.get(key)
         rows[key] = ({"fetch_status": state.status, "fetched_at": state.fetched_at, "fetch_error": state.error}
                      if state else {"fetch_status": "not_fetched", "fetched_at": None, "fetch_error": None})
-    counts.update(r["fetch_status"] for r in rows.values())
-    return rows, counts
+    return rows
+
+
+def _error_text(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ResponseSchemaError) else f"{type(exc).__name__}: {exc}"
+
+
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
+
+
+def _to_table(rows: list[dict], schema: pa.Schema, ids: tuple[str, ...]) -> tuple[pa.Table, Counter]:
+    """Rows → table; a row Arrow still cannot convert becomes that movie's parse_error (the schemas should
+    already have caught it), so one odd value never fails the whole table."""
+    try:
+        table = pa.Table.from_pylist(rows, schema=schema)
+    except _ARROW_ERRORS:
+        kept = []
+        for row in rows:
+            try:
+                pa.Table.from_pylist([row], schema=schema)
+                kept.append(row)
+            except _ARROW_ERRORS as exc:
+                kept.append({**{k: row[k] for k in ids}, "fetch_status": "parse_error",
+                             "fetched_at": row.get("fetched_at"), "fetch_error": f"{type(exc).__name__}: {exc}"})
+        table = pa.Table.from_pylist(kept, schema=schema)
+    return table, Counter(table["fetch_status"].to_pylist())
 
 
 def tmdb_movies_table(store: FetchStore, movie_to_tmdb: dict[int, int]) -> tuple[pa.Table, Counter]:
-    rows, counts = _fetched_rows(store, tmdb.SOURCE_MOVIE, {str(t) for t in movie_to_tmdb.values()}, tmdb.parse_movie)
+    rows = _fetched_rows(store, tmdb.SOURCE_MOVIE, {str(t) for t in movie_to_tmdb.values()}, tmdb.parse_movie)
     out = [{**rows[str(t)], "movie_id": m, "tmdb_id": t} for m, t in sorted(movie_to_tmdb.items())]
-    return pa.Table.from_pylist(out, schema=TMDB_MOVIES), counts
+    return _to_table(out, TMDB_MOVIES, ("movie_id", "tmdb_id"))
 
 
 def imdb_titles_table(store: FetchStore, movie_to_imdb: dict[int, str]) -> tuple[pa.Table, Counter]:
-    rows, counts = _fetched_rows(store, imdb.SOURCE_TITLE, set(movie_to_imdb.values()), imdb.parse_title)
+    rows = _fetched_rows(store, imdb.SOURCE_TITLE, set(movie_to_imdb.values()), imdb.parse_title)
     out = [{**rows[i], "movie_id": m, "imdb_id": i} for m, i in sorted(movie_to_imdb.items())]
-    return pa.Table.from_pylist(out, schema=IMDB_TITLES), counts
+    return _to_table(out, IMDB_TITLES, ("movie_id", "imdb_id"))
+
+
+# Each source's parser, for the fetch log's parse_status column.
+PARSERS = {tmdb.SOURCE_MOVIE: tmdb.parse_movie, tmdb.SOURCE_FIND: tmdb.parse_candidates,
+           tmdb.SOURCE_SEARCH: tmdb.parse_candidates, tmdb.SOURCE_CHANGES: tmdb.parse_changes,
+           imdb.SOURCE_TITLE: imdb.parse_title}
+
+
+def fetch_log_table(store: FetchStore) -> pa.Table:
+    """``store.log_table()`` plus ``parse_status`` and ``parse_error`` for every successful response.
+
+    parse_status is 'ok' when the response fits its schema, 'parse_error' (with the fields that do not
+    fit in parse_error) when it does not, and null for responses that were not successful. Payloads
+    are read one batch at a time.
+    """
+    outcomes: dict[tuple[str, str, object], str] = {}
+    for source, parse in PARSERS.items():
+        for key, payload, fetched_at in store.iter_ok_payloads(source, newest_only=False):
+            try:
+                parse(json.loads(payload))
+            except Exception as exc:  # noqa: BLE001 - any parser failure is this response's parse_error
+                outcomes[(source, key, fetched_at)] = _error_text(exc)
+    log = store.log_table()
+    status, error = [], []
+    for source, key, state, fetched_at in zip(*(log[c].to_pylist() for c in ("source", "key", "status", "fetched_at"))):
+        problem = outcomes.get((source, key, fetched_at))
+        status.append(None if state != "ok" or source not in PARSERS else "parse_error" if problem else "ok")
+        error.append(problem)
+    return log.append_column("parse_status", pa.array(status, pa.string())).append_column(
+        "parse_error", pa.array(error, pa.string()))
 
 
 def wikipedia_table(result: MatchResult) -> pa.Table:

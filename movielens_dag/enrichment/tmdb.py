@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import date
 
+from movielens_dag.enrichment import schemas
 from movielens_dag.enrichment.titles import normalise_title, year_of
 from movielens_dag.http.fetcher import FetchRequest
 
@@ -57,12 +58,13 @@ class Candidate:
 
 
 def parse_candidates(payload: dict) -> list[Candidate]:
-    """``/search/movie`` → results, ``/find`` → movie_results."""
-    rows = payload.get("results", payload.get("movie_results")) or []
+    """``/search/movie`` → results, ``/find`` → movie_results (schemas.ResponseSchemaError if malformed)."""
+    parsed = schemas.validate(schemas.TmdbCandidates, payload, "TMDB search/find response")
+    rows = parsed.results if "results" in payload else parsed.movie_results
     return [
-        Candidate(int(r["id"]), r.get("title") or "", r.get("original_title") or "", year_of(r.get("release_date")),
-                  int(r.get("vote_count") or 0), float(r.get("popularity") or 0.0))
-        for r in rows if r.get("id") is not None
+        Candidate(r.id, r.title or "", r.original_title or "", year_of(r.release_date), r.vote_count or 0,
+                  r.popularity or 0.0)
+        for r in rows if r.id is not None
     ]
 
 
@@ -110,50 +112,57 @@ def choose(candidates: list[Candidate], variants: list[str], year: int | None) -
 
 
 # ---- /movie/{id} ------------------------------------------------------------------------------
-def _names(items: list[dict] | None, key: str = "name") -> list[str]:
+def _names(items: list, key: str = "name") -> list[str]:
     seen: dict[str, None] = {}
-    for item in items or []:
-        if item.get(key):
-            seen.setdefault(str(item[key]), None)
+    for item in items:
+        if getattr(item, key):
+            seen.setdefault(getattr(item, key), None)
     return list(seen)
 
 
+def _stripped(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
 def parse_movie(payload: dict) -> dict:
-    """One ``/movie/{id}?append_to_response=keywords,external_ids,credits`` response → flat record."""
-    credits = payload.get("credits") or {}
-    crew = credits.get("crew") or []
-    cast = sorted(credits.get("cast") or [], key=lambda c: c.get("order", 1_000_000))
-    external = payload.get("external_ids") or {}
-    keywords = (payload.get("keywords") or {}).get("keywords") or []
-    release = payload.get("release_date") or None
+    """One ``/movie/{id}?append_to_response=keywords,external_ids,credits`` response → flat record.
+
+    Checked against ``schemas.TmdbMovie`` first: a field that cannot be safely coerced raises
+    schemas.ResponseSchemaError, which the table builder records as this movie's parse_error.
+    """
+    what = f"TMDB /movie/{payload.get('id')}" if isinstance(payload, dict) else "TMDB /movie response"
+    m = schemas.validate(schemas.TmdbMovie, payload, what)
+    credits = m.credits or schemas.Credits()
+    cast = sorted(credits.cast, key=lambda c: 1_000_000 if c.order is None else c.order)
+    external = m.external_ids or schemas.ExternalIds()
     return {
-        "tmdb_id": int(payload["id"]),
-        "imdb_id": external.get("imdb_id") or payload.get("imdb_id") or None,
-        "wikidata_id": external.get("wikidata_id") or None,
-        "title": payload.get("title") or None,
-        "original_title": payload.get("original_title") or None,
-        "overview": (payload.get("overview") or "").strip() or None,
-        "tagline": (payload.get("tagline") or "").strip() or None,
-        "release_date": date.fromisoformat(release) if release else None,
-        "runtime": payload.get("runtime") or None,
-        "budget": payload.get("budget") or None,
-        "revenue": payload.get("revenue") or None,
-        "original_language": payload.get("original_language") or None,
-        "spoken_languages": _names(payload.get("spoken_languages"), "english_name"),
-        "production_countries": _names(payload.get("production_countries")),
-        "genres": _names(payload.get("genres")),
-        "keywords": _names(keywords),
-        "directors": _names([c for c in crew if c.get("job") == "Director"]),
-        "writers": _names([c for c in crew if c.get("department") == "Writing"]),
+        "tmdb_id": m.id,
+        "imdb_id": external.imdb_id or m.imdb_id or None,
+        "wikidata_id": external.wikidata_id or None,
+        "title": m.title or None,
+        "original_title": m.original_title or None,
+        "overview": _stripped(m.overview),
+        "tagline": _stripped(m.tagline),
+        "release_date": m.release_date,
+        "runtime": m.runtime or None,
+        "budget": m.budget or None,
+        "revenue": m.revenue or None,
+        "original_language": m.original_language or None,
+        "spoken_languages": _names(m.spoken_languages, "english_name"),
+        "production_countries": _names(m.production_countries),
+        "genres": _names(m.genres),
+        "keywords": _names(m.keywords.keywords if m.keywords else []),
+        "directors": _names([c for c in credits.crew if c.job == "Director"]),
+        "writers": _names([c for c in credits.crew if c.department == "Writing"]),
         "cast": _names(cast)[:TOP_CAST],
-        "vote_average": payload.get("vote_average"),
-        "vote_count": payload.get("vote_count"),
-        "popularity": payload.get("popularity"),
-        "poster_path": payload.get("poster_path") or None,
+        "vote_average": m.vote_average,
+        "vote_count": m.vote_count,
+        "popularity": m.popularity,
+        "poster_path": m.poster_path or None,
     }
 
 
 def parse_changes(payload: dict) -> tuple[list[int], int]:
-    """``/movie/changes`` page → (changed ids, total pages)."""
-    ids = [int(r["id"]) for r in payload.get("results") or [] if r.get("id") is not None]
-    return ids, int(payload.get("total_pages") or 1)
+    """``/movie/changes`` page → (changed ids, total pages) (schemas.ResponseSchemaError if malformed)."""
+    page = schemas.validate(schemas.TmdbChanges, payload, "TMDB /movie/changes page")
+    return [r.id for r in page.results if r.id is not None], page.total_pages or 1

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -81,7 +81,7 @@ class LatestState:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class FetchStore:
@@ -197,18 +197,20 @@ class FetchStore:
         }
 
     def iter_ok_payloads(
-        self, source: str, keys: Iterable[str] | None = None, chunk: int = 500
+        self, source: str, keys: Iterable[str] | None = None, chunk: int = 500, newest_only: bool = True
     ) -> Iterator[tuple[str, str, datetime]]:
         """(key, payload, fetched_at) of the newest *successful* response per key, streamed.
 
         A later failed refresh does not hide an older good payload: stale data beats no data.
+        ``newest_only=False``: every successful response, oldest first within a key.
         """
         wanted = None if keys is None else sorted(set(keys))
         filter_sql = "" if wanted is None else "AND key IN (SELECT unnest($keys::VARCHAR[]))"
+        newest = "QUALIFY row_number() OVER (PARTITION BY key ORDER BY fetched_at DESC) = 1" if newest_only else ""
         result = self._query(
             f"""SELECT key, payload, fetched_at FROM {{log}} WHERE source = $source AND status = 'ok' {filter_sql}
-                QUALIFY row_number() OVER (PARTITION BY key ORDER BY fetched_at DESC) = 1
-                ORDER BY key""",
+                {newest}
+                ORDER BY key, fetched_at""",
             source=source, **({} if wanted is None else {"keys": wanted}),
         )
         if result is None:

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from movielens_dag.movielens.errors import DataError
+from movielens_dag.movielens.line_endings import is_line_ending_error, normalised_copy
 from movielens_dag.movielens.titles import parse_title
 from movielens_dag.movielens.variants import Variant
 
@@ -47,6 +48,29 @@ def source_file(source_dir: Path, variant: Variant, table: str) -> Path:
     return path
 
 
+def check_row_count(path: Path, table: str, rows: int, documented: int | None,
+                    min_fraction: float | None = None) -> None:
+    """Refuse an empty core table, or one far below the release's documented size, before anything is written.
+
+    ``rows == 0`` is always an error (a header-only ratings.csv would otherwise replace good data).
+    With ``min_fraction`` and a documented count (fixed releases only), fewer than
+    ``min_fraction * documented`` rows is an error too; leave it None for a deliberate subset.
+    """
+    if rows == 0:
+        raise DataError(
+            path, None, f"no {table} records (the file is empty or has only its header)",
+            f"Restore the release's {path.name} (re-download it, or point MOVIELENS_SOURCE_DIR at a complete "
+            "release); nothing was written and the stored table is unchanged",
+        )
+    if documented and min_fraction is not None and rows < min_fraction * documented:
+        raise DataError(
+            path, None, f"only {rows:,} {table} records where the release documents {documented:,} "
+            f"(under {min_fraction:.0%}): the file looks truncated",
+            f"Restore the release's {path.name}; if the folder is a deliberate subset, turn the documented-size "
+            "check off (min_fraction None); nothing was written and the stored table is unchanged",
+        )
+
+
 def decode(path: Path, data: bytes, encodings: tuple[str, ...]) -> tuple[str, str]:
     """Decode with the first encoding that fits; the error names the line of the first bad byte."""
     first_error = None
@@ -73,7 +97,7 @@ def _records(path: Path, variant: Variant, n_fields: int) -> tuple[list[tuple[in
     if variant.format == "csv":
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         try:
-            next(reader)  # header
+            next(reader, None)  # header (an empty file has none; check_row_count refuses it)
             for fields in reader:
                 if fields:
                     out.append((reader.line_num, fields))
@@ -98,9 +122,11 @@ def _int(path: Path, line: int, name: str, value: str) -> int:
         raise DataError(path, line, f"{name} {value!r} is not an integer") from None
 
 
-def read_movies(source_dir: Path, variant: Variant) -> tuple[pa.Table, dict]:
+def read_movies(source_dir: Path, variant: Variant, min_fraction: float | None = None) -> tuple[pa.Table, dict]:
+    """movies.* → one row per movie; an empty file (or, with ``min_fraction``, a truncated one) is refused."""
     path = source_file(source_dir, variant, "movies")
     records, encoding = _records(path, variant, 3)
+    check_row_count(path, "movies", len(records), variant.expected_movies, min_fraction)
     seen: dict[int, int] = {}
     rows = {name: [] for name in MOVIES_SCHEMA.names}
     for line, (movie_id, raw_title, genres) in records:
@@ -205,16 +231,20 @@ def line_at(path: Path, byte_offset: int) -> int:
     return newlines + 1
 
 
-def _raise_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _raise_rejects(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path) -> None:
+    """The first rejected record, named by its physical line (counted in ``read_path``, the file DuckDB read)."""
     rejects = con.execute(
-        "SELECT byte_position, error_type, error_message, csv_line FROM reject_errors "
-        "ORDER BY byte_position LIMIT 1"
+        "SELECT line_byte_position, error_type, error_message, csv_line FROM reject_errors "
+        "ORDER BY line_byte_position, byte_position LIMIT 1"
     ).fetchall()
     if rejects:
-        total = con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
+        total = con.execute("SELECT count(DISTINCT line_byte_position) FROM reject_errors").fetchone()[0]
         position, kind, message, csv_line = rejects[0]
+        # line_byte_position points into the record's first line (byte_position can lie past its end,
+        # which made a missing-columns error one line too high).
         raise DataError(
-            path, line_at(path, int(position)), f"{kind.lower()}: {message.splitlines()[0]} — {csv_line!r:.120}"
+            path, line_at(read_path, int(position)),
+            f"{kind.lower()}: {message.splitlines()[0]} — {csv_line.strip(chr(13) + chr(10))!r:.120}"
             + (f" ({total} bad records in all)" if total > 1 else ""),
             "Fix or remove the record; nothing was written",
         )
@@ -239,46 +269,80 @@ def convert_interactions(
     dest: Path,
     temp_dir: Path,
     log: Callable[[str], None] = print,
+    min_fraction: float | None = None,
 ) -> dict:
     """ratings/tags file → Parquet at ``dest`` (streamed), after validating every record.
 
     Raises DataError naming the line of: a malformed record, a non-integer id, a rating outside
-    0.5–5, an empty field, or a movie that movies.* does not list.
+    0.5–5, an empty field, or a movie that movies.* does not list; and for ratings, an empty file
+    (or, with ``min_fraction``, one far below the documented count; see ``check_row_count``).
+    On any error ``dest`` is removed, so nothing half-checked can be published. Mixed CRLF/LF line
+    endings are accepted (see ``line_endings``).
     """
     path = source_file(source_dir, variant, table)
-    columns = ["user_id", "movie_id", "rating" if table == "ratings" else "tag", "timestamp"]
-    source = _csv_source(path, variant, columns)
-    raw = _csv_source(path, variant, columns, typed=False)  # only read again to locate an error
-    typed = f"SELECT * REPLACE (to_timestamp(timestamp) AS timestamp) FROM {source}"
     with duckdb_connection(temp_dir) as con:
-        log(f"converting {path} to Parquet with DuckDB")
-        con.execute(f"CREATE TEMP TABLE movie_ids AS SELECT movie_id FROM read_parquet('{movie_ids_parquet}')")
+        read_path = path
+        try:
+            log(f"converting {path} to Parquet with DuckDB")
+            con.execute(f"CREATE TEMP TABLE movie_ids AS SELECT movie_id FROM read_parquet('{movie_ids_parquet}')")
+            try:
+                stats = _convert(con, path, path, variant, table, dest)
+            except duckdb.InvalidInputException as exc:
+                if not is_line_ending_error(exc):
+                    raise
+                log(f"{path.name} mixes line endings (CRLF and LF); reading a copy with LF endings")
+                read_path = normalised_copy(path, variant.format == "csv", temp_dir)
+                con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+                stats = _convert(con, path, read_path, variant, table, dest)
+            if table == "ratings":
+                check_row_count(path, table, stats["rows"], variant.expected_ratings, min_fraction)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        finally:
+            if read_path != path:
+                read_path.unlink(missing_ok=True)
+    log(f"wrote {stats['rows']:,} {table} rows")
+    return stats
+
+
+def _convert(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, variant: Variant, table: str,
+             dest: Path) -> dict:
+    """Stream ``read_path`` into ``dest`` and validate it; errors name ``path`` (the file the user has)."""
+    columns = ["user_id", "movie_id", "rating" if table == "ratings" else "tag", "timestamp"]
+    source = _csv_source(read_path, variant, columns)
+    raw = _csv_source(read_path, variant, columns, typed=False)  # only read again to locate an error
+    typed = f"SELECT * REPLACE (to_timestamp(timestamp) AS timestamp) FROM {source}"
+    try:
         con.execute(f"COPY ({typed}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
-        _raise_rejects(con, path)
-        bad = (
-            "user_id IS NULL OR movie_id IS NULL OR timestamp IS NULL"
-            + (" OR rating IS NULL OR rating < 0.5 OR rating > 5" if table == "ratings" else " OR tag IS NULL")
+    except duckdb.InvalidInputException as exc:
+        if read_path != path and is_line_ending_error(exc):  # still refused after the rewrite: a stray CR
+            raise DataError(path, None, f"DuckDB cannot split this file into lines ({str(exc).splitlines()[0]})",
+                            "Save it with LF or CRLF line endings and no bare CR characters") from None
+        raise
+    _raise_rejects(con, path, read_path)
+    bad = (
+        "user_id IS NULL OR movie_id IS NULL OR timestamp IS NULL"
+        + (" OR rating IS NULL OR rating < 0.5 OR rating > 5" if table == "ratings" else " OR tag IS NULL")
+    )
+    rows, invalid, unknown, users, movies = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {bad}), "
+        f"count(*) FILTER (WHERE movie_id NOT IN (SELECT movie_id FROM movie_ids)), "
+        f"count(DISTINCT user_id), count(DISTINCT movie_id) FROM read_parquet('{dest}')"
+    ).fetchone()
+    if invalid:
+        raw_bad = (
+            "TRY_CAST(user_id AS INTEGER) IS NULL OR TRY_CAST(movie_id AS INTEGER) IS NULL "
+            "OR TRY_CAST(timestamp AS BIGINT) IS NULL"
+            + (" OR NOT coalesce(TRY_CAST(rating AS FLOAT) BETWEEN 0.5 AND 5, false)"
+               if table == "ratings" else " OR tag IS NULL")
         )
-        stats = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE {bad}), "
-            f"count(*) FILTER (WHERE movie_id NOT IN (SELECT movie_id FROM movie_ids)), "
-            f"count(DISTINCT user_id), count(DISTINCT movie_id) FROM read_parquet('{dest}')"
-        ).fetchone()
-        rows, invalid, unknown, users, movies = stats
-        if invalid:
-            raw_bad = (
-                "TRY_CAST(user_id AS INTEGER) IS NULL OR TRY_CAST(movie_id AS INTEGER) IS NULL "
-                "OR TRY_CAST(timestamp AS BIGINT) IS NULL"
-                + (" OR NOT coalesce(TRY_CAST(rating AS FLOAT) BETWEEN 0.5 AND 5, false)"
-                   if table == "ratings" else " OR tag IS NULL")
-            )
-            _locate(con, raw, path, variant, raw_bad, "empty or invalid field (ids and "
-                    "timestamps must be integers, ratings between 0.5 and 5)")
-        if unknown:
-            _locate(con, raw, path, variant,
-                    "TRY_CAST(movie_id AS INTEGER) NOT IN (SELECT movie_id FROM movie_ids)",
-                    f"movie not listed in movies.{variant.format} ({unknown} such records in all)")
-    log(f"wrote {rows:,} {table} rows")
+        _locate(con, raw, path, variant, raw_bad, "empty or invalid field (ids and "
+                "timestamps must be integers, ratings between 0.5 and 5)")
+    if unknown:
+        _locate(con, raw, path, variant,
+                "TRY_CAST(movie_id AS INTEGER) NOT IN (SELECT movie_id FROM movie_ids)",
+                f"movie not listed in movies.{variant.format} ({unknown} such records in all)")
     return {"rows": rows, "users": users, "movies": movies, "source_file": str(path)}
 
 

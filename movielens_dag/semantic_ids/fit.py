@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from movielens_dag.runtime import RuntimeConfigError, resolve_device
 from movielens_dag.semantic_ids.rqkmeans import RQKMeans, l2_normalize
 from movielens_dag.semantic_ids.rqvae import RQVAEConfig
-from movielens_dag.runtime import RuntimeConfigError, resolve_device
 from movielens_dag.semantic_ids.rqvae_train import train_rqvae
 from movielens_dag.semantic_ids.settings import SemanticIdConfigError, SidSettings
 from movielens_dag.semantic_ids.validation import check_embeddings
+
 
 @dataclass
 class SidFit:
@@ -27,6 +28,13 @@ class SidFit:
     model: object  # RQKMeans or RQVAE, for encoding new items
 
 
+def rqkmeans_from(config: SidSettings, device: str = "cpu") -> RQKMeans:
+    """The residual k-means the pipeline runs for these settings."""
+    return RQKMeans(config.levels, config.codes, normalize=config.normalize, balanced=config.balanced,
+                    max_iter=config.kmeans_max_iter, refine=config.kmeans_refine, spread=config.spread,
+                    precision=config.kmeans_precision, seed=config.seed, device=device)
+
+
 def fit_semantic_ids(
     embeddings: np.ndarray, config: SidSettings = SidSettings(), log: Callable[[str], None] | None = None
 ) -> SidFit:
@@ -39,14 +47,13 @@ def fit_semantic_ids(
         raise SemanticIdConfigError(str(exc)) from None
     start = time.perf_counter()
     if config.method == "rqkmeans":
-        model = RQKMeans(config.levels, config.codes, normalize=config.normalize, balanced=config.balanced,
-                         max_iter=config.kmeans_max_iter, precision=config.kmeans_precision, seed=config.seed,
-                         device=device)
+        model = rqkmeans_from(config, device)
         codes = model.fit(x)
         xq = model.prepare(x)
         x_hat = model.decode(codes)
         books, space = model.codebooks, "input"
-        details = {"kmeans_iterations": model.n_iter, "inertia": model.inertia}
+        details = {"kmeans_iterations": model.n_iter, "inertia": model.inertia,
+                   "seconds": {k: round(v, 3) for k, v in model.stage_seconds.items()}}
     else:
         xq = (l2_normalize(x) if config.normalize else x).to(device)
         vae_config = RQVAEConfig(input_dim=x.shape[1], hidden_dims=tuple(config.rqvae.hidden_dims),

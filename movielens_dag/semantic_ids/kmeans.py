@@ -1,16 +1,18 @@
-"""Batched k-means in torch (CPU or GPU): greedy k-means++ seeding, Lloyd iterations, optional
-capacity-balanced assignment.
+"""Batched k-means in torch (CPU or GPU): greedy k-means++ seeding on a sample, Lloyd to convergence on
+a larger sample, then exact Lloyd iterations on all points that recompute only the distances to the
+centroids that moved; optional capacity-balanced assignment.
 
-Distances come from one matrix multiply per chunk (||x||^2 - 2 x.c + ||c||^2). The search may run
-those matmuls in bf16 (AMX / tensor cores); centroid sums, the inertia and the final assignment are
-exact fp32. Deterministic for a given seed on a given device.
+Distances come from one matrix multiply per chunk (||x||^2 - 2 x.c + ||c||^2). Seeding and the
+balanced search may run those matmuls in bf16 (AMX / tensor cores); Lloyd iterations, centroid sums,
+the inertia and the final assignment are exact fp32. Deterministic for a given seed on a given device.
 """
 
 import functools
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,6 +31,7 @@ class KMeansResult:
     labels: Tensor  # (N,) int64, index of each point's centroid
     inertia: float  # sum of squared distances to the assigned centroids
     n_iter: int  # Lloyd iterations run
+    timings: dict = field(default_factory=dict)  # seconds in seed / assign / update / final, checked_rows
 
 
 def _chunks(n: int, k: int) -> list[slice]:
@@ -198,52 +201,145 @@ def _inertia(x_sq_sum: float, c: Tensor, sums: Tensor, counts: Tensor) -> float:
     return x_sq_sum - 2.0 * (c * sums).sum().item() + (counts * (c * c).sum(1)).sum().item()
 
 
-def kmeans(
-    x: Tensor,
-    k: int,
-    *,
-    max_iter: int = 40,
-    tol: float = 2e-4,
-    seed: int = 0,
-    balanced: bool = False,
-    init_sample: int | None = 64,
-    precision: str = "auto",
-) -> KMeansResult:
-    """Lloyd's k-means on x (N, d) float32.
+# Above this many (point, centroid) scores, Lloyd recomputes every distance each iteration instead of
+# keeping the (N, K) table (2^27 float32 = 512 MiB; 87,585 movies x 128 codes is 45 MiB).
+_MAX_TABLE = 1 << 27
 
-    Stops after ``max_iter`` iterations or when the inertia improves by less than ``tol`` (relative).
-    Seeding runs k-means++ on at most ``init_sample * k`` random points (None: all points). Empty
-    clusters move to the points farthest from their centroid. ``precision`` (see _use_bf16) only
-    affects the search: centroid sums, the inertia and the returned labels (an assignment to the
-    returned centroids) are exact fp32.
+
+def _lloyd_moved(scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter: int, tol: float,
+                 timings: dict) -> tuple[Tensor, int]:
+    """Lloyd iterations that recompute only the distances to the centroids that moved.
+
+    An (N, K) table holds every score ||c||^2 - 2 x.c. Once the first iterations have settled most
+    clusters, few centroids move (on MiniLM movie vectors: half of them after ~10 iterations, a
+    handful near the end), so an iteration costs a fraction of a full distance pass. Centroid sums
+    are updated from the points that changed cluster and are exact fp32; so is the inertia that
+    decides convergence. With an fp32 scorer these are exactly plain Lloyd's iterates.
     """
-    n, _ = x.shape
-    if k > n:
-        raise SemanticIdConfigError(f"k-means with {k} codes needs at least {k} points, got {n}; lower `codes`")
-    gen = torch.Generator().manual_seed(seed)
-    seeds_from = x
-    if init_sample is not None and n > init_sample * k:
-        seeds_from = x[torch.randperm(n, generator=gen)[: init_sample * k].to(x.device)]
-    x_sq = _row_sq_norms(x)
-    x_sq_sum = x_sq.double().sum().item()
+    k = c.shape[0]
+    tick = time.perf_counter()
+    table = torch.cat([scores for _, scores in scorer.scores(c)])  # (N, K)
+    best, labels = table.min(1)
+    sums, counts = _update(x, labels, k)
+    timings["assign"] += time.perf_counter() - tick
+    passes, prev, it = 1.0, math.inf, 0
+    for it in range(1, max_iter + 1):
+        tick = time.perf_counter()
+        inertia = _inertia(x_sq_sum, c, sums, counts)
+        if prev - inertia <= tol * inertia:
+            break
+        prev = inertia
+        new_c = sums / counts.clamp_min(1.0)[:, None]
+        empty = counts == 0
+        if empty.any():  # re-seed with the worst-served points (largest score + ||x||^2), as scikit-learn does
+            far = (best + _row_sq_norms(x)).argsort(descending=True, stable=True)[: int(empty.sum())]
+            new_c[empty] = x[far]
+        moved = torch.nonzero((new_c != c).any(1)).squeeze(1)
+        if moved.numel() == 0:  # a fixed point: nothing can change any more
+            break
+        c = new_c
+        timings["update"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        table[:, moved] = torch.cat([scores for _, scores in scorer.scores(c[moved])])
+        passes += moved.numel() / k
+        best, new_labels = table.min(1)
+        changed = torch.nonzero(new_labels != labels).squeeze(1)
+        timings["assign"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        if changed.numel():
+            old, new = labels[changed], new_labels[changed]
+            sums.index_add_(0, new, x[changed]).index_add_(0, old, x[changed], alpha=-1.0)
+            counts += torch.bincount(new, minlength=k).to(counts.dtype) - torch.bincount(old, minlength=k).to(counts.dtype)
+            labels = new_labels
+        if empty.any():  # re-seeded centroids: recount exactly
+            sums, counts = _update(x, labels, k)
+        timings["update"] += time.perf_counter() - tick
+    timings["distance_passes"] = timings.get("distance_passes", 0.0) + passes * x.shape[0] / timings["n"]
+    return c, it
+
+
+def _lloyd_full(x: Tensor, centroids: Tensor, x_sq: Tensor, x_sq_sum: float, max_iter: int, tol: float,
+                fast: bool, balanced: bool, timings: dict) -> tuple[Tensor, int]:
+    """Plain Lloyd iterations, every distance every iteration (balanced assignment, or too many points
+    for the distance table); ``fast``: bf16 search matmuls, exact fp32 sums."""
+    k = centroids.shape[0]
     assign = _balanced if balanced else _nearest
-    fast = _use_bf16(x.device, precision)
-    with _one_cpu_thread(x.device):
-        centroids = kmeans_plus_plus(seeds_from, k, gen, fast)
     search = Scorer(x, bf16=fast)  # prepared once, not per iteration
     prev, it = math.inf, 0
     for it in range(1, max_iter + 1):
+        tick = time.perf_counter()
         labels, dist = assign(search, centroids, x_sq)
+        timings["assign"] += time.perf_counter() - tick
+        tick = time.perf_counter()
         with _one_cpu_thread(x.device):
             sums, counts = _update(x, labels, k)  # exact fp32 sums whatever the search precision
         inertia = _inertia(x_sq_sum, centroids, sums, counts)
+        timings["update"] += time.perf_counter() - tick
         if prev - inertia <= tol * inertia:
             break
         prev = inertia
         empty = counts == 0
-        if empty.any():  # re-seed with the worst-served points, as scikit-learn does
+        if empty.any():
             far = dist.argsort(descending=True, stable=True)[: int(empty.sum())]
             sums[empty], counts[empty] = x[far], 1.0
         centroids = sums / counts[:, None]
-    labels, dist = assign(Scorer(x) if fast else search, centroids, x_sq)  # the codes we hand out: exact fp32
-    return KMeansResult(centroids=centroids, labels=labels, inertia=dist.double().sum().item(), n_iter=it)
+    timings["distance_passes"] = timings.get("distance_passes", 0.0) + float(it) * x.shape[0] / timings["n"]
+    return centroids, it
+
+
+def kmeans(
+    x: Tensor,
+    k: int,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    seed: int = 0,
+    balanced: bool = False,
+    init_sample: int | None = 64,
+    coarse_sample: int | None = 64,
+    precision: str = "auto",
+) -> KMeansResult:
+    """Lloyd's k-means on x (N, d) float32.
+
+    Seeding: greedy k-means++ on ``init_sample * k`` random points, then (unless balanced) Lloyd on
+    ``coarse_sample * k`` random points to convergence; the full data starts from those centroids, so
+    it needs few iterations (None: skip a stage / use all points). Full-data iterations stop after
+    ``max_iter`` or when the inertia improves by less than ``tol`` (relative) or no centroid moves;
+    they recompute only the distances to moved centroids (``_lloyd_moved``, exact fp32: bf16 distances
+    mislabel enough near-boundary points on MiniLM residuals to cost ~4 % error). Empty clusters move
+    to the points farthest from their centroid. ``precision`` (see _use_bf16) sets the matmuls of the
+    seeding and of the balanced search; centroid sums, the inertia and the returned labels (an
+    assignment to the returned centroids) are exact fp32. ``timings`` says where the seconds went.
+    """
+    n, _ = x.shape
+    if k > n:
+        raise SemanticIdConfigError(f"k-means with {k} codes needs at least {k} points, got {n}; lower `codes`")
+    timings = {"seed": 0.0, "coarse": 0.0, "assign": 0.0, "update": 0.0, "final": 0.0, "n": n}
+    tick = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=gen).to(x.device) if init_sample is not None and n > init_sample * k else None
+    fast = _use_bf16(x.device, precision)
+    with _one_cpu_thread(x.device):
+        centroids = kmeans_plus_plus(x if order is None else x[order[: init_sample * k]], k, gen, fast)
+    timings["seed"] = time.perf_counter() - tick
+    x_sq = _row_sq_norms(x)
+    x_sq_sum = x_sq.double().sum().item()
+    full = balanced or k * n > _MAX_TABLE
+    if not full and coarse_sample is not None and n > 2 * coarse_sample * k:
+        tick = time.perf_counter()
+        order = torch.randperm(n, generator=gen).to(x.device) if order is None else order
+        sample = x[order[: coarse_sample * k]]
+        sample_sq_sum = _row_sq_norms(sample).double().sum().item()
+        centroids, _ = _lloyd_moved(Scorer(sample), sample, centroids, sample_sq_sum, max_iter, tol, timings)
+        timings["coarse"] = time.perf_counter() - tick
+    if full:
+        centroids, it = _lloyd_full(x, centroids, x_sq, x_sq_sum, max_iter, tol, fast, balanced, timings)
+    else:
+        centroids, it = _lloyd_moved(Scorer(x), x, centroids, x_sq_sum, max_iter, tol, timings)
+    tick = time.perf_counter()
+    assign = _balanced if balanced else _nearest
+    labels, dist = assign(Scorer(x), centroids, x_sq)  # the codes we hand out: exact fp32
+    timings["final"] = time.perf_counter() - tick
+    del timings["n"]
+    return KMeansResult(centroids=centroids, labels=labels, inertia=dist.double().sum().item(), n_iter=it,
+                        timings=timings)

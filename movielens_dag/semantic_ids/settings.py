@@ -69,9 +69,16 @@ class SidSettings:
                                         "faster when other steps share the CPU.")
     model_id: str | None = setting(None, "Embedding model to use when movie_embeddings holds several; "
                                          "None: the only one.")
-    kmeans_max_iter: int = setting(40, "Lloyd iterations per level at most.")
-    kmeans_precision: str = setting("auto", "Matmul precision while searching: 'fast' (bf16 on CPU, tf32 on "
-                                            "CUDA), 'ieee' (exact fp32) or 'auto'. Final codes are always exact.")
+    kmeans_max_iter: int = setting(10, "Full-data Lloyd iterations per level at most (after k-means++ and "
+                                       "Lloyd to convergence on a 64*codes sample).")
+    kmeans_refine: int = setting(2, "rqkmeans: sweeps re-fitting each level with the others fixed (lowers "
+                                    "the error; 0: plain greedy residual k-means).")
+    spread: float = setting(0.1, "rqkmeans: an item whose full code another item already has takes the "
+                                 "nearest free last-level code if its squared distance is within (1 + spread) "
+                                 "of its own (fewer collisions, ~0.1 % more error); 0: off.")
+    kmeans_precision: str = setting("auto", "Matmul precision of k-means++ seeding and the balanced search: "
+                                            "'fast' (bf16 on CPU, tf32 on CUDA), 'ieee' (exact fp32) or "
+                                            "'auto'. Lloyd iterations and final codes are always exact fp32.")
     rqvae: RqvaeSettings = setting(factory=RqvaeSettings, help="RQ-VAE architecture and training.")
     compare: tuple[str, ...] = setting((), f"Extra variants fitted for sid_quality only, from "
                                            f"{sorted(COMPARE_PRESETS)}, with the same levels/codes/seed.")
@@ -86,6 +93,9 @@ class SidSettings:
         unknown = [name for name in self.compare if name not in COMPARE_PRESETS]
         if unknown:
             raise SemanticIdConfigError(f"compare entries {unknown} are unknown; use any of {sorted(COMPARE_PRESETS)}")
+        if self.kmeans_max_iter < 1 or self.kmeans_refine < 0 or self.spread < 0:
+            raise SemanticIdConfigError(f"need kmeans_max_iter >= 1, kmeans_refine >= 0 and spread >= 0, got "
+                                        f"{self.kmeans_max_iter}, {self.kmeans_refine} and {self.spread}")
         check_threads(self.threads)
         check_sizes(n_items, self.codes, self.levels)
 

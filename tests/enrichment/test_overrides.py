@@ -58,3 +58,20 @@ def test_the_repository_file_is_valid():
     from movielens_dag.paths import OVERRIDES_DIR
 
     read_overrides(OVERRIDES_DIR / "tmdb_ids.csv")
+
+
+def test_excel_csv_utf8_with_bom_and_crlf_is_accepted(tmp_path):
+    """#8: Excel's "CSV UTF-8" writes a byte-order mark (and CRLF); the header must still match."""
+    path = tmp_path / "tmdb_ids.csv"
+    path.write_bytes("movie_id,tmdb_id,imdb_id,note\r\n1,862,,Toy Story\r\n3,,tt0113228,Grumpier Old Men\r\n"
+                     .encode("utf-8-sig"))
+    overrides = read_overrides(path, KNOWN)
+    assert overrides[1].tmdb_id == 862 and overrides[1].line == 2
+    assert overrides[3].imdb_id == "tt0113228" and overrides[3].note == "Grumpier Old Men"
+
+
+def test_a_file_that_is_not_utf8_names_its_line_and_the_fix(tmp_path):
+    path = tmp_path / "tmdb_ids.csv"
+    path.write_bytes("movie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n2,8844,,Jumanji \u2013 caf\xe9\n".encode("cp1252"))
+    with pytest.raises(OverridesError, match=r"tmdb_ids.csv line 3: bytes .* are not UTF-8; save the file as 'CSV UTF-8'"):
+        read_overrides(path, KNOWN)
