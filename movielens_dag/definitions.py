@@ -34,6 +34,7 @@ def make_resources(data_dir: str | None = None, env: Environment | None = None) 
             source_dir=from_env(env, "MOVIELENS_SOURCE_DIR"),
             base_url=from_env(env, "MOVIELENS_BASE_URL"),
             expected_md5=from_env(env, "MOVIELENS_MD5"),
+            subset=env.value("MOVIELENS_SUBSET") not in (None, "", "0", "false", "False"),
         ),
         "http_fetcher": http_fetcher_from_env(env),
         "wikipedia_source": WikipediaPlotsSource(csv_path=from_env(env, "WIKIPEDIA_PLOTS_CSV")),

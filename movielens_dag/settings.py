@@ -40,6 +40,8 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
     EnvSetting("MOVIELENS_BASE_URL", "https://files.grouplens.org/datasets/movielens",
                "where <variant>.zip and <variant>.zip.md5 are downloaded from"),
     EnvSetting("MOVIELENS_MD5", None, "expected MD5 of the zip when no .md5 file is published beside it"),
+    EnvSetting("MOVIELENS_SUBSET", None, "set to 1 when MOVIELENS_SOURCE_DIR holds a deliberate part of a release: "
+               "the documented sizes are then not enforced"),
     EnvSetting("TMDB_READ_ACCESS_TOKEN", None,
                "TMDB 'API Read Access Token' (Bearer); unset: the TMDB assets make no request", secret=True),
     EnvSetting("TMDB_API_BASE_URL", "https://api.themoviedb.org/3",

@@ -14,13 +14,23 @@ class MovieLensSource(dg.ConfigurableResource):
 
     ``variant`` (env ``MOVIELENS_VARIANT``): ml-latest-small (bundled, default), ml-1m, ml-10m,
     ml-20m, ml-25m, ml-32m, ml-latest. ``source_dir`` (env ``MOVIELENS_SOURCE_DIR``): an extracted
-    release folder; without it the official zip is downloaded from ``base_url``.
+    release folder; without it the official zip is downloaded from ``base_url``. ``subset`` (env
+    ``MOVIELENS_SUBSET``): the folder holds part of the release on purpose, so the documented sizes are
+    not enforced.
     """
 
     variant: str = "ml-latest-small"
     source_dir: Optional[str] = None
     base_url: str = DEFAULT_BASE_URL
     expected_md5: Optional[str] = None
+    subset: bool = False  # MOVIELENS_SUBSET: the folder is a deliberate part of the release
+
+    # A fixed release's core table with under half its documented rows is a truncated file, not data.
+    MIN_FRACTION = 0.5
+
+    def min_fraction(self) -> float | None:
+        """How much of the documented size movies/ratings must have (None: a deliberate subset)."""
+        return None if self.subset else self.MIN_FRACTION
 
     def get_variant(self) -> Variant:
         return get_variant(self.variant)

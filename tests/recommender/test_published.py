@@ -27,6 +27,7 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
     fake_ml_1m(tmp_path / "ml-1m")
     monkeypatch.setenv("MOVIELENS_VARIANT", "ml-1m")
     monkeypatch.setenv("MOVIELENS_SOURCE_DIR", str(tmp_path / "ml-1m"))
+    monkeypatch.setenv("MOVIELENS_SUBSET", "1")  # a 30-movie stand-in for ml-1m
     resources = make_resources(str(tmp_path / "data"))
     assets = [*dg.load_assets_from_modules([movielens]), dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
               recommender.user_sequences, recommender.recommender_runs, recommender.recommender_leaderboard]
@@ -74,6 +75,7 @@ def test_sid_variant_without_semantic_ids_is_a_clear_error(tmp_path, monkeypatch
     fake_ml_1m(tmp_path / "ml-1m")
     monkeypatch.setenv("MOVIELENS_VARIANT", "ml-1m")
     monkeypatch.setenv("MOVIELENS_SOURCE_DIR", str(tmp_path / "ml-1m"))
+    monkeypatch.setenv("MOVIELENS_SUBSET", "1")  # a 30-movie stand-in for ml-1m
     assets = [*dg.load_assets_from_modules([movielens]), dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
               recommender.user_sequences, recommender.recommender_runs]
     kw = {"resources": make_resources(str(tmp_path / "data")), "instance": dg.DagsterInstance.ephemeral()}
