@@ -29,7 +29,8 @@ def main() -> None:
 
     from movielens_dag import warehouse
     from movielens_dag.definitions import build_definitions
-    from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
+    from movielens_dag.embeddings.pipeline import embed_movie_documents
+    from movielens_dag.embeddings.settings import EmbeddingSettings
     from movielens_dag.genres.blind import build_blind_documents
     from movielens_dag.genres.chart import f1_chart
     from movielens_dag.genres.pipeline import predictions_table, summary_markdown, train_genre_classifier
@@ -57,7 +58,7 @@ def main() -> None:
     print(f"{blind.num_rows:,} genre-blind documents ({own:,} with a genre word in their title or plot), "
           f"{time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
-    run = embed_movie_documents(blind, EmbeddingSettings(num_threads=args.threads), cache_root=paths.cache / "embeddings",
+    run = embed_movie_documents(blind, EmbeddingSettings(threads=args.threads), cache_root=paths.cache / "embeddings",
                                 models_dir=paths.models)
     print(f"embedded with {run.metadata['model_id']}: {run.metadata['embedded']:,} new, "
           f"{run.metadata['reused']:,} cached, {time.perf_counter() - t0:.1f} s")

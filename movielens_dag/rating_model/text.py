@@ -40,7 +40,8 @@ def documents_as_of(cut: int | None, movies: pd.DataFrame, tags: pd.DataFrame, t
 def text_vectors(docs: pa.Table, cache_root: Path, model: str = "bundled",
                  logger: Callable[[str], None] | None = None) -> MovieVectors:
     """Embed the documents (reusing every cached vector) -> one vector per movie."""
-    from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
+    from movielens_dag.embeddings.pipeline import embed_movie_documents
+    from movielens_dag.embeddings.settings import EmbeddingSettings
 
     run = embed_movie_documents(docs, EmbeddingSettings(model=model), cache_root=Path(cache_root), writer="rating-model",
                                 logger=logger or (lambda m: None))

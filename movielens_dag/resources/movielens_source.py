@@ -9,6 +9,10 @@ from movielens_dag.movielens.variants import DEFAULT_BASE_URL, Variant, get_vari
 from movielens_dag.paths import DataPaths
 
 
+# A fixed release's core table with under half its documented rows is a truncated file, not data.
+MIN_FRACTION = 0.5
+
+
 class MovieLensSource(dg.ConfigurableResource):
     """Which MovieLens release to ingest and where its files come from.
 
@@ -25,12 +29,9 @@ class MovieLensSource(dg.ConfigurableResource):
     expected_md5: Optional[str] = None
     subset: bool = False  # MOVIELENS_SUBSET: the folder is a deliberate part of the release
 
-    # A fixed release's core table with under half its documented rows is a truncated file, not data.
-    MIN_FRACTION = 0.5
-
     def min_fraction(self) -> float | None:
         """How much of the documented size movies/ratings must have (None: a deliberate subset)."""
-        return None if self.subset else self.MIN_FRACTION
+        return None if self.subset else MIN_FRACTION
 
     def get_variant(self) -> Variant:
         return get_variant(self.variant)

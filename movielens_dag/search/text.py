@@ -130,6 +130,7 @@ class TextSearcher:
 
     def __init__(self, catalogue: Catalogue, settings: TextSearchSettings | None = None, models_dir=None):
         from movielens_dag.embeddings.encode import load_encoder
+        from movielens_dag.embeddings.settings import EmbeddingSettings
         from movielens_dag.embeddings.models import resolve_model
 
         settings = settings or TextSearchSettings()
@@ -144,7 +145,8 @@ class TextSearcher:
         if prompt is None:
             prompt = saved_prompts(source.path).get("query") or ""
         self.prompt = prompt
-        self.encoder = load_encoder(source, device=settings.device, prompt=prompt or None)
+        self.encoder = load_encoder(source, EmbeddingSettings(model=source.requested, device=settings.device,
+                                                              prompt=prompt or None))
         if self.encoder.full_dim < catalogue.dim:
             raise ValueError(f"{source.model_id} gives {self.encoder.full_dim}-d vectors, movie_embeddings has "
                              f"{catalogue.dim}-d ones: they were not made by this model")

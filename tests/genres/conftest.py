@@ -34,7 +34,8 @@ def blind_documents(foundation_tables) -> pa.Table:
 
 @pytest.fixture(scope="session")
 def blind_embeddings(blind_documents, foundation_tables, tmp_path_factory) -> pa.Table:
-    from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
+    from movielens_dag.embeddings.pipeline import embed_movie_documents
+    from movielens_dag.embeddings.settings import EmbeddingSettings
 
     movies = foundation_tables["movies"]
     no_genres = pc.equal(pc.list_value_length(movies["genres"]), 0).to_numpy(zero_copy_only=False)
@@ -42,6 +43,6 @@ def blind_embeddings(blind_documents, foundation_tables, tmp_path_factory) -> pa
     rng = np.random.default_rng(0)
     keep = np.concatenate([rng.choice(ids[~no_genres], size=SUBSET, replace=False), ids[no_genres]])
     docs = blind_documents.filter(pc.is_in(blind_documents["movie_id"], pa.array(keep, pa.int32())))
-    run = embed_movie_documents(docs, EmbeddingSettings(num_threads=1),
+    run = embed_movie_documents(docs, EmbeddingSettings(threads=1),
                                 cache_root=tmp_path_factory.mktemp("blind-embedding-cache"))
     return run.table

@@ -26,9 +26,10 @@ def popular_documents(foundation_warehouse) -> pa.Table:
 
 @pytest.fixture(scope="session")
 def minilm_embeddings(popular_documents, tmp_path_factory) -> pa.Table:
-    from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
+    from movielens_dag.embeddings.pipeline import embed_movie_documents
+    from movielens_dag.embeddings.settings import EmbeddingSettings
 
-    run = embed_movie_documents(popular_documents, EmbeddingSettings(num_threads=1),
+    run = embed_movie_documents(popular_documents, EmbeddingSettings(threads=1),
                                 cache_root=tmp_path_factory.mktemp("embedding-cache"))
     return run.table
 

@@ -75,6 +75,7 @@ def test_qwen3_style_models_embed_queries_with_their_saved_query_prompt(tmp_path
     """A tiny random Qwen3 saved with a 'query' prompt: the searcher uses it, and its vector is the
     encoder's vector of prompt + query (documents, embedded without a prompt, are not)."""
     from movielens_dag.embeddings.encode import load_encoder
+    from movielens_dag.embeddings.settings import EmbeddingSettings
     from movielens_dag.embeddings.models import resolve_model
     from tests.embeddings.tiny_qwen3 import QUERY_PROMPT, build
 
@@ -91,8 +92,9 @@ def test_qwen3_style_models_embed_queries_with_their_saved_query_prompt(tmp_path
                        "genres": [["Drama"] if i % 2 else ["Comedy"] for i in ids]})
     searcher = TextSearcher(Catalogue.from_tables(embeddings, movies), TextSearchSettings(model=str(tiny.st_dir)))
     assert searcher.prompt == QUERY_PROMPT
-    plain = load_encoder(source, device="cpu").encode(["space war movie"]).vectors[0]
-    prompted = load_encoder(source, device="cpu", prompt=QUERY_PROMPT).encode(["space war movie"]).vectors[0]
+    plain = load_encoder(source, EmbeddingSettings(device="cpu")).encode(["space war movie"]).vectors[0]
+    prompted = load_encoder(source, EmbeddingSettings(device="cpu", prompt=QUERY_PROMPT)).encode(
+        ["space war movie"]).vectors[0]
     np.testing.assert_allclose(searcher.embed("space war movie"), prompted, atol=1e-5)
     assert not np.allclose(plain, prompted, atol=1e-3)
     found = searcher.search("space war movie", k=3, genre="Comedy")
