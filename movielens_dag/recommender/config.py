@@ -7,6 +7,8 @@ from movielens_dag.settings import override, setting
 
 MODELS = ("sasrec", "hstu")
 SAMPLING = ("per_position", "per_batch")  # negatives: one set per position (published) or shared per batch
+LOSSES = ("sampled", "full_softmax", "mixed")  # see loss.py
+WINDOWS = ("last", "sample", "all")  # which max_len slices of a long training sequence an epoch trains on
 SELECTION_METRIC = "ndcg@10"  # early stopping and model selection use this, on validation only
 REPRESENTATIONS = ("id", "ngram", "prefixn", "prefixn_id", "rqsum_id")
 FUSIONS = ("sum", "fc", "mlp", "scalar_gate", "vector_gate", "scalar_weight")
@@ -71,7 +73,15 @@ class EncoderConfig:
 class TrainConfig:
     """Optimisation, negatives and early stopping."""
 
-    num_negatives: int = setting(128, "Uniform negatives per position (or per batch).")
+    loss: str = setting("sampled", f"One of {LOSSES}: 'sampled' = uniform negatives (published), 'full_softmax' = "
+                                   "cross-entropy over every item (computed in item chunks), 'mixed' = in-batch + "
+                                   "uniform negatives with logQ popularity correction.")
+    windows: str = setting("last", f"One of {WINDOWS}: 'last' = only the most recent max_len items of each training "
+                                   "sequence (published); 'sample' = one window per user per epoch, cycling so every "
+                                   "training interaction is a target every ceil(n / max_len) epochs; 'all' = every "
+                                   "window every epoch.")
+    softmax_chunk: int = setting(256, "full_softmax: items per logit chunk (bounds memory to positions x chunk).")
+    num_negatives: int = setting(128, "Uniform negatives per position (or per batch); 'mixed': per batch.")
     negative_sampling: str = setting("per_position", f"One of {SAMPLING}: a set per position (published) "
                                                      "or one shared per batch.")
     temperature: float = setting(0.05, "Softmax temperature over cosine scores.")
@@ -83,9 +93,13 @@ class TrainConfig:
     eval_batch_size: int = setting(64, "Users per ranking batch; small batches are cache-friendly on CPU.")
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.windows not in WINDOWS:
+            raise ValueError(f"windows must be one of {WINDOWS}, got {self.windows!r}")
         if self.negative_sampling not in SAMPLING:
             raise ValueError(f"negative_sampling must be one of {SAMPLING}, got {self.negative_sampling!r}")
-        for name in ("num_negatives", "batch_size", "max_epochs", "patience", "eval_batch_size"):
+        for name in ("num_negatives", "batch_size", "max_epochs", "patience", "eval_batch_size", "softmax_chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature <= 0 or self.lr <= 0 or self.weight_decay < 0:

@@ -17,7 +17,7 @@ from .train import EpochLog, RunResult, train_run
 
 def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: ItemSids | None, seeds: int,
                 checkpoint_root: Path, *, resume: bool = True, device: str = "cpu",
-                log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[RunResult]]:
+                log: Callable[[str], None] = print, protocol: str = "leave_one_out") -> tuple[pd.DataFrame, list[RunResult]]:
     """Seeds 0..seeds-1: early stopping on validation NDCG@10, one test pass each. One row per seed."""
     results = []
     for seed in range(seeds):
@@ -30,7 +30,7 @@ def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: 
                       device=device)
         log(f"{variant} seed {seed}: best epoch {r.best_epoch}, test NDCG@10 {r.test['ndcg@10']:.4f}")
         results.append(r)
-    return run_rows(variant, dataset, cfg, results), results
+    return run_rows(variant, dataset, cfg, results, protocol), results
 
 
 def validation_curve_png(variant: str, results: list[RunResult]) -> bytes:
