@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def write_benchmark(folder: Path, name: str) -> dict[str, list[int]]:
     users, seqs = leave_one_out()
     folder.mkdir(parents=True, exist_ok=True)
     header = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
-    files = {s: open(folder / f"{name}.{s}.inter", "w") for s in ("train", "valid", "test")}
+    files = {s: open(folder / f"{name}.{s}.inter", "w") for s in ("train", "valid", "test")}  # noqa: SIM115
     for f in files.values():
         f.write(header)
     history = {}
@@ -95,7 +96,7 @@ def run_recbole(args: argparse.Namespace) -> dict:
         Validation rows carry the history up to the validation item, so its own target is never masked
         in validation (it is in ``history`` only for the test row, where it is history)."""
 
-        mask: dict[int, torch.Tensor] = {}
+        mask: typing.ClassVar[dict[int, torch.Tensor]] = {}
 
         def full_sort_predict(self, interaction):
             scores = super().full_sort_predict(interaction)  # [B, n_items]
@@ -141,7 +142,7 @@ def run_recbole(args: argparse.Namespace) -> dict:
 
     trainer = TimedTrainer(config, model)
     cpu0 = time.process_time()
-    best_score, best_valid = trainer.fit(train, valid, saved=True, show_progress=False)
+    _, best_valid = trainer.fit(train, valid, saved=True, show_progress=False)
     result = trainer.evaluate(test, load_best_model=True, show_progress=False)
     return {"peer": "recbole-1.2.1-sasrec", "seed": args.seed, "epochs_run": len(seconds),
             "best_epoch": trainer.best_valid_result and (len(seconds) - trainer.cur_step) or None,
@@ -156,10 +157,10 @@ def run_ours(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
+    from movielens_dag.paths import DataPaths, resolve_data_dir
     from movielens_dag.recommender.config import variant_config
     from movielens_dag.recommender.experiments import load_ratings, make_split
     from movielens_dag.recommender.train import LossContext, build_model, evaluate, train_epoch
-    from movielens_dag.paths import DataPaths, resolve_data_dir
 
     torch.set_num_threads(args.threads)
     split = make_split("leave_one_out", load_ratings(DataPaths(resolve_data_dir(None))))

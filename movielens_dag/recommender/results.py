@@ -160,16 +160,19 @@ def ci(r: pd.Series, c: str) -> str:
 def temporal_markdown(board: pd.DataFrame, info: dict | None = None) -> str:
     """The temporal table: all-event (micro) and per-user (macro) NDCG@10 with bootstrap 95% CIs over
     users, the new-movie slice, and each variant's paired difference against hstu-id."""
-    lines = ["| # | variant | seeds | NDCG@10 all events [95% CI] | HR@10 all events | NDCG@10 per user | "
-             "new-movie HR@10 | new-movie HR@50 [95% CI] | new-movie NDCG@10 | Δ NDCG@10 vs hstu-id [paired CI] | "
-             "Δ new HR@50 vs hstu-id [paired CI] | valid NDCG@10 | CPU min/seed |",
-             "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|"]
+    header = ("| # | variant | seeds | NDCG@10 all events [95% CI] | HR@10 all events | NDCG@10 per user | "
+              "new-movie HR@10 | new-movie HR@50 [95% CI] | new-movie NDCG@10 | Δ NDCG@10 vs hstu-id [paired CI] | "
+              "Δ new HR@50 vs hstu-id [paired CI] | valid NDCG@10 | CPU min/seed |")
+    lines = [header, "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|"]
+
+    def diff(r: pd.Series, c: str) -> str:
+        return ci(r, c) if pd.notna(r.get(c)) else "—"
+
     for _, r in board.iterrows():
-        diff = lambda c: ci(r, c) if pd.notna(r.get(c)) else "—"  # noqa: E731
         lines.append("| " + " | ".join([
             str(r["rank"]), f"`{r['variant']}`", str(r["seeds"]), ci(r, "test_ndcg_10_micro"), ci(r, "test_hr_10_micro"),
             ci(r, "test_ndcg_10_macro"), f"{r['test_new_hr_10']:.4f}", ci(r, "test_new_hr_50"),
-            f"{r['test_new_ndcg_10']:.4f}", diff("diff_ndcg_10_micro"), diff("diff_new_hr_50"),
+            f"{r['test_new_ndcg_10']:.4f}", diff(r, "diff_ndcg_10_micro"), diff(r, "diff_new_hr_50"),
             pm(r["valid_ndcg_10"], r["valid_ndcg_10_std"]), f"{r['cpu_minutes_per_seed']:.1f}"]) + " |")
     r = board.iloc[0]
     lines.append(f"\nTest: {int(r['test_new_n'])} new-movie events (movie never rated before the training cut) "

@@ -21,11 +21,14 @@ from movielens_dag.splits import TemporalCuts, TemporalSplitSettings, temporal_c
 from .data import EvalEvents, Sequences, Split
 
 
-def temporal_split(seqs: Sequences, settings: TemporalSplitSettings = TemporalSplitSettings(),
-                   cuts: TemporalCuts | None = None) -> Split:
-    """The Split of the temporal protocol (cuts from ``movielens_dag.splits.temporal_cuts`` unless given)."""
+def temporal_split(seqs: Sequences, settings: TemporalSplitSettings | None = None,
+                   cuts: TemporalCuts | None = None, max_valid_events: int | None = None) -> Split:
+    """The Split of the temporal protocol (cuts from ``movielens_dag.splits.temporal_cuts`` unless given).
+
+    ``max_valid_events``: validate (early stopping, selection) on a fixed random subset of that many
+    validation events (seed 0, the same for every variant) to bound the per-epoch cost; None = all."""
     if cuts is None:
-        cuts = temporal_cuts(np.concatenate(seqs.times), settings)
+        cuts = temporal_cuts(np.concatenate(seqs.times), settings or TemporalSplitSettings())
     n_train = np.zeros(len(seqs.items), dtype=np.int64)
     stages: dict[int, tuple[list, list]] = {1: ([], []), 2: ([], [])}
     no_history = {1: 0, 2: 0}
@@ -39,6 +42,10 @@ def temporal_split(seqs: Sequences, settings: TemporalSplitSettings = TemporalSp
             stages[stage][0].append(np.full(len(pos), u, dtype=np.int64))
             stages[stage][1].append(pos.astype(np.int64))
     valid, test = (EvalEvents(np.concatenate(stages[s][0]), np.concatenate(stages[s][1])) for s in (1, 2))
+    all_valid = len(valid)
+    if max_valid_events is not None and len(valid) > max_valid_events:
+        keep = np.sort(np.random.default_rng(0).choice(len(valid), max_valid_events, replace=False))
+        valid = EvalEvents(valid.users[keep], valid.positions[keep])
     if len(test) == 0 or len(valid) == 0:
         raise ValueError(f"the temporal cuts leave {len(valid)} validation and {len(test)} test events with history; "
                          "move the cut quantiles")
@@ -47,10 +54,10 @@ def temporal_split(seqs: Sequences, settings: TemporalSplitSettings = TemporalSp
     counts = split.train_counts()
     split.candidates = np.flatnonzero(counts[1:] > 0) + 1  # items known before the training cut
     split.info = {"valid_start": cuts.valid_start, "test_start": cuts.test_start,
-                  "train_events": int(n_train.sum()), "valid_events": len(valid), "test_events": len(test),
-                  "valid_users": int(len(np.unique(valid.users))), "test_users": int(len(split.eval_users)),
+                  "train_events": int(n_train.sum()), "valid_events": len(valid), "valid_events_in_period": all_valid, "test_events": len(test),
+                  "valid_users": len(np.unique(valid.users)), "test_users": len(split.eval_users),
                   "valid_events_without_history": no_history[1], "test_events_without_history": no_history[2],
-                  "known_items": int(len(split.candidates)), "items": split.num_items}
+                  "known_items": len(split.candidates), "items": split.num_items}
     return split
 
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from movielens_dag.recommender.loss import (ChunkedLogSumExp, full_softmax_loss, mixed_softmax_loss,
-                                            sampled_softmax_loss)
+from movielens_dag.recommender.loss import ChunkedLogSumExp, full_softmax_loss, mixed_softmax_loss, sampled_softmax_loss
 
 N, D, M = 23, 8, 11
 

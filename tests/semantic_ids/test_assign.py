@@ -53,7 +53,7 @@ def test_new_movies_keep_old_sids_and_share_their_neighbours_prefixes():
 
 
 def test_codebooks_table_round_trip_encodes_the_same():
-    x, ids, old, fit, _ = setup_fit()
+    x, _, old, fit, _ = setup_fit()
     table = tables.codebooks_table(fit.codebooks, fit.codes, "rqkmeans", fit.codebook_space)
     again = rqkmeans_from_codebooks(table)
     assert np.array_equal(encode_new(again, x[~old]), encode_new(fit.model, x[~old]))
