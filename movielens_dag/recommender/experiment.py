@@ -17,10 +17,11 @@ from .train import EpochLog, RunResult, train_run
 
 def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: ItemSids | None, seeds: int,
                 checkpoint_root: Path, *, resume: bool = True, device: str = "cpu",
-                log: Callable[[str], None] = print, protocol: str = "leave_one_out") -> tuple[pd.DataFrame, list[RunResult]]:
-    """Seeds 0..seeds-1: early stopping on validation NDCG@10, one test pass each. One row per seed."""
+                log: Callable[[str], None] = print, protocol: str = "leave_one_out",
+                first_seed: int = 0) -> tuple[pd.DataFrame, list[RunResult]]:
+    """Seeds first_seed..first_seed+seeds-1: early stopping on validation NDCG@10, one test pass each. One row per seed."""
     results = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         def on_epoch(e: EpochLog, seed: int = seed) -> None:
             log(f"{variant} seed {seed} epoch {e.epoch}/{cfg.train.max_epochs}: loss {e.loss:.4f}, valid "
                 f"NDCG@10 {e.valid['ndcg@10']:.4f} HR@10 {e.valid['hr@10']:.4f}{' (best)' if e.best else ''} "

@@ -137,7 +137,10 @@ def load_sids(out: Path, protocol: str, paths: DataPaths, method: str | None = N
 
 
 def run(protocol: str, variants: list[str], seeds: int, preset: str, changes: dict, out: Path, name: str | None,
-        paths: DataPaths, threads: int = 1, log=print) -> pd.DataFrame:
+        paths: DataPaths, threads: int = 1, first_seed: int = 0, log=print) -> pd.DataFrame:
+    """Train each variant; rows go to ``<out>/<protocol>/runs/<name>.parquet``. A name ``label~part`` files the
+    rows under the variant ``label`` (so seeds trained by separate commands, e.g. ``hstu-id~s1`` with
+    ``--first-seed 1``, form one leaderboard row)."""
     import torch
 
     from .data import item_sids
@@ -153,8 +156,9 @@ def run(protocol: str, variants: list[str], seeds: int, preset: str, changes: di
         tag = name or variant
         if name and len(variants) > 1:
             tag = f"{variant}@{name}"
-        rows, _ = train_seeds(tag, "ml-latest-small", cfg, split, sids, seeds,
-                              paths.checkpoints / "experiments" / protocol / tag, log=log, protocol=protocol)
+        rows, _ = train_seeds(tag.split("~")[0], "ml-latest-small", cfg, split, sids, seeds,
+                              paths.checkpoints / "experiments" / protocol / tag, log=log, protocol=protocol,
+                              first_seed=first_seed)
         folder = out / protocol / "runs"
         folder.mkdir(parents=True, exist_ok=True)
         rows.to_parquet(folder / f"{tag}.parquet")
@@ -173,6 +177,7 @@ def table(protocol: str, out: Path, paths: DataPaths, only: list[str] | None = N
     split = make_split(protocol, load_ratings(paths))
     files = sorted((out / protocol / "runs").glob("*.parquet"))
     runs = [pd.read_parquet(f) for f in files]
+    runs = [r.assign(variant=r["variant"].str.split("~").str[0]) for r in runs]  # runs made before labels
     runs = [r for r in runs if only is None or r["variant"].iloc[0] in only]
     started = time.process_time()
     base = [run_rows("popularity", "ml-latest-small", None, [popularity_run(split)], protocol)]
@@ -214,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--set", action="append", default=[], help="section.field=value override (repeatable)")
     r.add_argument("--name", default=None, help="result name (default: the variant)")
     r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
     t = sub.add_parser("table", help="leaderboard of the runs so far, with baselines and CIs")
     t.add_argument("--protocol", choices=PROTOCOLS, required=True)
     t.add_argument("--only", default=None, help="comma list of run names to include")
@@ -224,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare(paths, out)
     elif args.command == "run":
         run(args.protocol, args.variants.split(","), args.seeds, args.preset, parse_sets(args.set), out, args.name,
-            paths, args.threads)
+            paths, args.threads, args.first_seed)
     else:
         print(table(args.protocol, out, paths, args.only.split(",") if args.only else None))
     return 0
