@@ -136,15 +136,16 @@ def pm(mean: float, std: float) -> str:
 
 def markdown(board: pd.DataFrame) -> str:
     """The README table: test metrics mean ± std, validation NDCG@10, slices, CPU minutes."""
-    lines = ["| # | variant | seeds | test NDCG@10 | test HR@10 | test HR@50 | test MRR | valid NDCG@10 "
-             "| cold HR@10 | cold HR@200 | tail NDCG@10 | head NDCG@10 | params | CPU min/seed |",
-             "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|---:|"]
+    header = ("| # | variant | seeds | test NDCG@10 | test HR@10 | test HR@50 | test MRR | valid NDCG@10 "
+              "| cold HR@10 | cold HR@200 | tail NDCG@10 | head NDCG@10 | params | CPU min/seed | test NDCG@10 [95% CI] |")
+    lines = [header, "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|---:|---|"]
     for _, r in board.iterrows():
         cells = [str(r["rank"]), f"`{r['variant']}`", str(r["seeds"])]
         for c in ["test_ndcg_10", "test_hr_10", "test_hr_50", "test_mrr", "valid_ndcg_10",
                   "test_cold_hr_10", "test_cold_hr_200", "test_tail_ndcg_10", "test_head_ndcg_10"]:
             cells.append(pm(r[c], r[f"{c}_std"]))
         cells += [f"{r['num_params']:,}", f"{r['cpu_minutes_per_seed']:.1f}"]
+        cells.append(ci(r, "test_ndcg_10_micro") if pd.notna(r.get("test_ndcg_10_micro")) else "—")
         lines.append("| " + " | ".join(cells) + " |")
     r = board.iloc[0]
     lines.append(f"\nTest users: {int(r['test_cold_n'] + 0)} cold targets (≤5 training interactions), "
