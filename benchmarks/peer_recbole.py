@@ -5,6 +5,8 @@ RecBole is not a product dependency: it runs in its own virtualenv, with the sam
     python3.11 -m venv .venv-recbole
     .venv-recbole/bin/python -m pip install torch==2.13.0        # the CPU wheel from local disk, first
     .venv-recbole/bin/python -m pip install recbole==1.2.1       # its own numpy/scipy/pandas; torch stays
+    # RecBole 1.2.1 still writes np.float_ (gone in numpy 2) and needs a pandas/scipy built for numpy 1:
+    .venv-recbole/bin/python -m pip install "numpy<2" "pandas<2.3" "scipy<1.15" "scikit-learn<1.7"
 
     .venv-recbole/bin/python benchmarks/peer_recbole.py recbole --epochs 1          # seconds per epoch
     .venv-recbole/bin/python benchmarks/peer_recbole.py recbole --epochs 200 --seed 0   # to its best epoch
