@@ -15,7 +15,7 @@ import argparse
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +23,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from movielens_dag.paths import BUNDLED_MOVIELENS_DIR  # noqa: E402
-from movielens_dag.recommender.config import PRESETS, variant_config  # noqa: E402
-from movielens_dag.recommender.data import build_sequences, leave_one_out, train_batch  # noqa: E402
-from movielens_dag.recommender.loss import sample_negatives, sampled_softmax_loss  # noqa: E402
-from movielens_dag.recommender.train import build_model, count_params, evaluate, length_bucketed_batches  # noqa: E402
+from movielens_dag.paths import BUNDLED_MOVIELENS_DIR
+from movielens_dag.recommender.config import PRESETS, variant_config
+from movielens_dag.recommender.data import build_sequences, leave_one_out, train_batch, training_windows
+from movielens_dag.recommender.train import (
+    LossContext,
+    batch_loss,
+    build_model,
+    count_params,
+    evaluate,
+    length_bucketed_batches,
+)
 
 VARIANTS = ("sasrec-id", "hstu-id", "hstu-prefixn_id-sum", "hstu-prefixn_id-vector_gate")
 
@@ -50,20 +56,19 @@ def random_sids(num_items: int, seed: int = 0) -> torch.Tensor:
 
 def bench(variant: str, preset: str, split, sids, device: str, steps: int) -> dict:
     cfg = variant_config(variant, preset)
+    t, max_len = cfg.train, cfg.encoder.max_len
     torch.manual_seed(0)
     model = build_model(cfg, split.num_items, sids).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    order = length_bucketed_batches(split, cfg.batch_size, cfg.max_len, np.random.default_rng(0))  # as in training
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr)
+    users, ends = training_windows(split, max_len, t.windows)
+    order = length_bucketed_batches(np.minimum(ends + 1, max_len + 1), t.batch_size, np.random.default_rng(0))
     order = (order * (1 + (steps + 2) // len(order)))[: steps + 2]
-    batches = [train_batch(split, users, cfg.max_len) for users in order]
+    batches = [train_batch(split, users[i], max_len, ends[i]) for i in order]  # as in training
+    ctx, gen = LossContext.of(split, device), torch.Generator().manual_seed(0)
 
     def step(b) -> None:
-        items, times, targets = b.items.to(device), b.times.to(device), b.targets.to(device)
-        states = model(items, times)
-        keep = targets != 0
-        shape = (cfg.num_negatives,) if cfg.negative_sampling == "per_batch" else (int(keep.sum()), cfg.num_negatives)
-        loss = sampled_softmax_loss(states[keep], model.item_vectors(), targets[keep],
-                                    sample_negatives(split.num_items, shape, device=device), cfg.temperature)
+        loss, _ = batch_loss(model, b.items.to(device), b.times.to(device), b.targets.to(device), cfg, ctx,
+                             split.num_items, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -82,11 +87,12 @@ def bench(variant: str, preset: str, split, sids, device: str, steps: int) -> di
     train_s = time.perf_counter() - t0
     positions = sum(int((b.targets != 0).sum()) for b in batches[2:])
     t0 = time.perf_counter()
-    evaluate(model, split, "valid", cfg.max_len, cfg.eval_batch_size)  # full ranking, history excluded
+    evaluate(model, split, "valid", max_len, t.eval_batch_size)  # full ranking, history excluded
     sync()
     eval_s = time.perf_counter() - t0
     sequences = sum(len(b.items) for b in batches[2:])
-    return {"variant": variant, "preset": preset, "batch": cfg.batch_size, "negatives": cfg.negative_sampling,
+    negatives = t.loss if t.loss != "sampled" else t.negative_sampling
+    return {"variant": variant, "preset": preset, "batch": t.batch_size, "negatives": f"{negatives}/{t.windows}",
             "params": count_params(model), "seq_s": sequences / train_s,
             "pos_s": positions / train_s, "eval_users_s": len(split.eval_users) / eval_s}
 
@@ -102,7 +108,7 @@ def main() -> None:
     split = load_split()
     sids = random_sids(split.num_items)
     threads = [int(t) for t in args.threads.split(",")] if args.device == "cpu" else [torch.get_num_threads()]
-    print(f"# Recommender throughput ({datetime.now(timezone.utc):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
+    print(f"# Recommender throughput ({datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, device {args.device})\n")
     print(f"ml-latest-small: {len(split.eval_users)} users, {split.num_items} items; {args.steps} timed steps.\n")
     print("| variant | preset | batch | negatives | threads | params | train seq/s | train positions/s | eval users/s |")

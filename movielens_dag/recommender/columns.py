@@ -3,7 +3,7 @@
 HR_CUTOFFS = (1, 10, 50, 200)
 NDCG_CUTOFFS = (10, 50, 200)
 METRICS = [f"hr@{k}" for k in HR_CUTOFFS] + [f"ndcg@{k}" for k in NDCG_CUTOFFS] + ["mrr"]
-SLICES = ("cold", "tail", "head")
+SLICES = ("cold", "tail", "head", "new")  # new: the movie had no interaction before the training cut
 SLICE_METRICS = ("hr@10", "hr@50", "hr@200", "ndcg@10", "mrr")
 
 

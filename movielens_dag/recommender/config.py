@@ -7,6 +7,8 @@ from movielens_dag.settings import override, setting
 
 MODELS = ("sasrec", "hstu")
 SAMPLING = ("per_position", "per_batch")  # negatives: one set per position (published) or shared per batch
+LOSSES = ("sampled", "full_softmax", "mixed")  # see loss.py
+WINDOWS = ("last", "sample", "all")  # which max_len slices of a long training sequence an epoch trains on
 SELECTION_METRIC = "ndcg@10"  # early stopping and model selection use this, on validation only
 REPRESENTATIONS = ("id", "ngram", "prefixn", "prefixn_id", "rqsum_id")
 FUSIONS = ("sum", "fc", "mlp", "scalar_gate", "vector_gate", "scalar_weight")
@@ -71,7 +73,15 @@ class EncoderConfig:
 class TrainConfig:
     """Optimisation, negatives and early stopping."""
 
-    num_negatives: int = setting(128, "Uniform negatives per position (or per batch).")
+    loss: str = setting("sampled", f"One of {LOSSES}: 'sampled' = uniform negatives (published), 'full_softmax' = "
+                                   "cross-entropy over every item (computed in item chunks), 'mixed' = in-batch + "
+                                   "uniform negatives with logQ popularity correction.")
+    windows: str = setting("last", f"One of {WINDOWS}: 'last' = only the most recent max_len items of each training "
+                                   "sequence (published); 'sample' = one window per user per epoch, cycling so every "
+                                   "training interaction is a target every ceil(n / max_len) epochs; 'all' = every "
+                                   "window every epoch.")
+    softmax_chunk: int = setting(256, "full_softmax: items per logit chunk (bounds memory to positions x chunk).")
+    num_negatives: int = setting(128, "Uniform negatives per position (or per batch); 'mixed': per batch.")
     negative_sampling: str = setting("per_position", f"One of {SAMPLING}: a set per position (published) "
                                                      "or one shared per batch.")
     temperature: float = setting(0.05, "Softmax temperature over cosine scores.")
@@ -83,9 +93,13 @@ class TrainConfig:
     eval_batch_size: int = setting(64, "Users per ranking batch; small batches are cache-friendly on CPU.")
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.windows not in WINDOWS:
+            raise ValueError(f"windows must be one of {WINDOWS}, got {self.windows!r}")
         if self.negative_sampling not in SAMPLING:
             raise ValueError(f"negative_sampling must be one of {SAMPLING}, got {self.negative_sampling!r}")
-        for name in ("num_negatives", "batch_size", "max_epochs", "patience", "eval_batch_size"):
+        for name in ("num_negatives", "batch_size", "max_epochs", "patience", "eval_batch_size", "softmax_chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature <= 0 or self.lr <= 0 or self.weight_decay < 0:
@@ -129,13 +143,17 @@ DEMO_VARIANTS = VARIANTS[:2]
 # Published HSTU/SASRec ML-1M settings (generative-recommenders configs/ml-1m/*-n128-final.gin).
 PUBLISHED = RecConfig()
 
-# ml-latest-small (610 users, 9.7k items, 100k ratings): chosen on validation NDCG@10, see README.
-# Smaller batches give ~20 optimizer steps per epoch instead of 5; negatives are shared per batch
-# (one [K, d] matrix instead of [positions, K, d]), which makes an epoch ~3x cheaper on CPU.
-SMALL = override(PUBLISHED, {"train": {"batch_size": 32, "negative_sampling": "per_batch", "max_epochs": 200,
-                                       "patience": 20}})
+# ml-latest-small (610 users, 9.7k items, 100k ratings): chosen on validation NDCG@10 (docs/benchmarks.md,
+# "Training objective"). The mixed loss (in-batch + 128 uniform negatives, logQ-corrected) approximates the
+# full softmax at a fraction of its cost, and 'all' windows train on every interaction of heavy users,
+# not only their last 200. Batches of 32 windows give ~28 optimizer steps per epoch.
+SMALL = override(PUBLISHED, {"train": {"batch_size": 32, "loss": "mixed", "windows": "all", "max_epochs": 200,
+                                       "patience": 10}})
+# The previous small preset (uniform negatives shared per batch, last window only), for comparison runs.
+SMALL_SAMPLED = override(PUBLISHED, {"train": {"batch_size": 32, "negative_sampling": "per_batch", "max_epochs": 200,
+                                               "patience": 20}})
 
-PRESETS = {"published": PUBLISHED, "ml-1m": PUBLISHED, "small": SMALL}
+PRESETS = {"published": PUBLISHED, "ml-1m": PUBLISHED, "small": SMALL, "small-sampled": SMALL_SAMPLED}
 
 
 def parse_variant(name: str) -> dict:

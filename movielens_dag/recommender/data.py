@@ -5,7 +5,7 @@ movie_id -> row translation goes through ``ItemIndex.rows`` (an explicit, checke
 in this package computes a row from a movie id by arithmetic.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -130,16 +130,41 @@ def sequences_from_table(table: pa.Table) -> Sequences:
                      item_index=index)
 
 
+@dataclass(frozen=True)
+class EvalEvents:
+    """Events to predict: user ``users[e]`` (a position into ``Sequences``) at index ``positions[e]`` of
+    that user's full sequence. The input is everything before it (the last max_len items), the target the
+    item at it, and the user's history before it is excluded from the ranking."""
+
+    users: np.ndarray  # [E] int64
+    positions: np.ndarray  # [E] int64, >= 1 (an event with no history before it cannot be predicted)
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def targets(self, seqs: Sequences) -> np.ndarray:
+        """[E] item rows."""
+        return np.array([seqs.items[u][p] for u, p in zip(self.users, self.positions)], dtype=np.int64)
+
+
 @dataclass
 class Split:
-    """Leave-one-out: last item = test, second-to-last = validation, the rest = train.
+    """Training prefixes and the events to validate and test on.
 
-    Users with fewer than 3 interactions keep everything in train and are not evaluated.
+    Leave-one-out: last item = test, second-to-last = validation, the rest = train (users with fewer than
+    3 interactions keep everything in train and are not evaluated). The temporal protocol (temporal.py)
+    builds the same object from global time cuts.
     """
 
     seqs: Sequences
     n_train: np.ndarray  # [U] length of each user's train prefix
-    eval_users: np.ndarray  # [E] positions (into seqs) of the users that are evaluated
+    eval_users: np.ndarray  # [E] positions (into seqs) of the users that are tested
+    valid_events: EvalEvents | None = None
+    test_events: EvalEvents | None = None
+    protocol: str = "leave_one_out"
+    # item rows the training loss may use as candidates/negatives; None = every row 1..N
+    candidates: np.ndarray | None = None
+    info: dict = field(default_factory=dict)  # protocol facts for metadata (cuts, skipped events, ...)
 
     @property
     def num_items(self) -> int:
@@ -153,12 +178,50 @@ class Split:
         flat = np.concatenate([self.train_items(u) for u in range(len(self.n_train))])
         return np.bincount(flat, minlength=self.num_items + 1)
 
+    def events(self, stage: str) -> EvalEvents:
+        if stage not in ("valid", "test"):
+            raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+        return self.valid_events if stage == "valid" else self.test_events
+
 
 def leave_one_out(seqs: Sequences) -> Split:
     lengths = np.array([len(s) for s in seqs.items], dtype=np.int64)
     evaluated = lengths >= 3
     n_train = np.where(evaluated, lengths - 2, lengths)
-    return Split(seqs=seqs, n_train=n_train, eval_users=np.flatnonzero(evaluated))
+    users = np.flatnonzero(evaluated)
+    return Split(seqs=seqs, n_train=n_train, eval_users=users,
+                 valid_events=EvalEvents(users, n_train[users]), test_events=EvalEvents(users, n_train[users] + 1))
+
+
+def window_ends(n_train: int, max_len: int) -> np.ndarray:
+    """The tiles of a train prefix of ``n_train`` items: each window predicts up to ``max_len``
+    consecutive targets, and together they cover every target index 1..n_train-1 exactly once.
+    Returns each tile's last target index, most recent first ([] when there is no target)."""
+    return np.arange(n_train - 1, 0, -max_len, dtype=np.int64)
+
+
+def training_windows(split: Split, max_len: int, mode: str, epoch: int = 0,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Which windows an epoch trains on -> (users [W], last target index [W]).
+
+    last: each user's most recent tile. all: every tile. sample: one tile per user per epoch, cycling
+    from a per-user random offset, so a user with k tiles has every training interaction as a target
+    in any k consecutive epochs."""
+    users, ends = [], []
+    offsets = np.random.default_rng([seed, 0x5EED]).integers(0, 1 << 30, len(split.n_train))
+    for u, n in enumerate(split.n_train):
+        tiles = window_ends(int(n), max_len)
+        if not len(tiles):
+            continue
+        if mode == "last":
+            tiles = tiles[:1]
+        elif mode == "sample":
+            tiles = tiles[[(offsets[u] + epoch) % len(tiles)]]
+        elif mode != "all":
+            raise ValueError(f"windows must be 'last', 'sample' or 'all', got {mode!r}")
+        users += [u] * len(tiles)
+        ends.append(tiles)
+    return np.array(users, dtype=np.int64), np.concatenate(ends) if ends else np.zeros(0, np.int64)
 
 
 def pad_left(rows: list[np.ndarray], width: int | None = None) -> torch.Tensor:
@@ -180,16 +243,61 @@ class Batch:
     targets: torch.Tensor  # train: [B, T] next item per position (0 = no loss); eval: [B]
 
 
-def train_batch(split: Split, users: np.ndarray, max_len: int) -> Batch:
-    """Next-item training on the train prefix: position t sees items[:t+1] and predicts items[t+1]."""
+def train_batch(split: Split, users: np.ndarray, max_len: int, ends: np.ndarray | None = None) -> Batch:
+    """Next-item training on the train prefix: position t sees items[:t+1] and predicts items[t+1].
+
+    ``ends`` [B]: the last target index of each user's window (default: the end of the train prefix)."""
     ins, tms, tgs = [], [], []
-    for u in users:
-        s = split.train_items(u)[-(max_len + 1) :]
-        t = split.seqs.times[u][: split.n_train[u]][-(max_len + 1) :]
+    for i, u in enumerate(users):
+        e = split.n_train[u] - 1 if ends is None else int(ends[i])
+        if not 1 <= e < split.n_train[u]:
+            raise ValueError(f"window end {e} is outside user {u}'s train prefix of {split.n_train[u]} items")
+        a = max(0, e - max_len)
+        s, t = split.seqs.items[u][a : e + 1], split.seqs.times[u][a : e + 1]
         ins.append(s[:-1])
         tms.append(t[:-1])
         tgs.append(s[1:])
     return Batch(items=pad_left(ins), times=pad_left(tms), targets=pad_left(tgs))
+
+
+@dataclass
+class EventGroup:
+    """One encoder input that serves one or more events of one user: the items [start, stop) of the
+    user's sequence; the state after item p - 1 predicts the event at position p."""
+
+    user: int
+    start: int
+    stop: int
+    events: np.ndarray  # [k] indices into the EvalEvents
+    positions: np.ndarray  # [k] their positions p, start < p <= stop
+
+
+def event_groups(events: EvalEvents, max_len: int) -> list[EventGroup]:
+    """Every event's input is exactly its last ``max_len`` prior items. Events whose whole history fits
+    (position <= max_len) share one input per user (the encoders are causal and left-padded, so the
+    state after item p - 1 is the same as with the input cut at p); later events get their own window."""
+    groups: list[EventGroup] = []
+    order = np.lexsort((events.positions, events.users))
+    users, positions = events.users[order], events.positions[order]
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    for idx, u, pos in zip(np.split(order, bounds), np.split(users, bounds), np.split(positions, bounds)):
+        if not len(idx):
+            continue
+        short = pos <= max_len
+        if short.any():
+            groups.append(EventGroup(int(u[0]), 0, int(pos[short].max()), idx[short], pos[short]))
+        for i, p in zip(idx[~short], pos[~short]):
+            groups.append(EventGroup(int(u[0]), int(p) - max_len, int(p), np.array([i]), np.array([p])))
+    return groups
+
+
+def group_batch(seqs: Sequences, groups: list[EventGroup]) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    """Left-padded items/times [B, T] of the groups and, per group, the column of each event's state:
+    item i of the sequence sits at column T - (stop - i), and event p reads the state after item p - 1."""
+    items = pad_left([seqs.items[g.user][g.start : g.stop] for g in groups])
+    times = pad_left([seqs.times[g.user][g.start : g.stop] for g in groups])
+    width = items.shape[1]
+    return items, times, [width - g.stop + g.positions - 1 for g in groups]
 
 
 def eval_batch(split: Split, users: np.ndarray, max_len: int, stage: str) -> tuple[Batch, list[np.ndarray]]:

@@ -17,10 +17,11 @@ from .train import EpochLog, RunResult, train_run
 
 def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: ItemSids | None, seeds: int,
                 checkpoint_root: Path, *, resume: bool = True, device: str = "cpu",
-                log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[RunResult]]:
-    """Seeds 0..seeds-1: early stopping on validation NDCG@10, one test pass each. One row per seed."""
+                log: Callable[[str], None] = print, protocol: str = "leave_one_out",
+                first_seed: int = 0) -> tuple[pd.DataFrame, list[RunResult]]:
+    """Seeds first_seed..first_seed+seeds-1: early stopping on validation NDCG@10, one test pass each. One row per seed."""
     results = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         def on_epoch(e: EpochLog, seed: int = seed) -> None:
             log(f"{variant} seed {seed} epoch {e.epoch}/{cfg.train.max_epochs}: loss {e.loss:.4f}, valid "
                 f"NDCG@10 {e.valid['ndcg@10']:.4f} HR@10 {e.valid['hr@10']:.4f}{' (best)' if e.best else ''} "
@@ -30,7 +31,7 @@ def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: 
                       device=device)
         log(f"{variant} seed {seed}: best epoch {r.best_epoch}, test NDCG@10 {r.test['ndcg@10']:.4f}")
         results.append(r)
-    return run_rows(variant, dataset, cfg, results), results
+    return run_rows(variant, dataset, cfg, results, protocol), results
 
 
 def validation_curve_png(variant: str, results: list[RunResult]) -> bytes:

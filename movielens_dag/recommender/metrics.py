@@ -52,9 +52,11 @@ def head_items(train_counts: np.ndarray, share: float = HEAD_SHARE) -> np.ndarra
 
 
 def slice_masks(targets: np.ndarray, train_counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Per evaluated user, which slice its target item falls in."""
+    """Per evaluated event, which slice its target item falls in; "new" = no training interaction at all
+    (under the temporal protocol: a movie first rated after the training cut)."""
     head = head_items(train_counts)
-    return {"cold": train_counts[targets] <= COLD_MAX_TRAIN, "head": head[targets], "tail": ~head[targets]}
+    return {"cold": train_counts[targets] <= COLD_MAX_TRAIN, "head": head[targets], "tail": ~head[targets],
+            "new": train_counts[targets] == 0}
 
 
 def slice_metrics(ranks: np.ndarray, targets: np.ndarray, train_counts: np.ndarray) -> dict[str, dict[str, float]]:
