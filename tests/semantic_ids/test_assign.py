@@ -53,7 +53,9 @@ def test_new_movies_keep_old_sids_and_share_their_neighbours_prefixes():
 
 
 def test_codebooks_table_round_trip_encodes_the_same():
-    x, _, old, fit, _ = setup_fit()
+    # spread=0: with spread the fit moves some colliding items to a nearly-as-close free last-level code,
+    # so their stored codes are deliberately not the greedy encoding this round trip compares against
+    x, _, old, fit, _ = setup_fit(spread=0.0)
     table = tables.codebooks_table(fit.codebooks, fit.codes, "rqkmeans", fit.codebook_space)
     again = rqkmeans_from_codebooks(table)
     assert np.array_equal(encode_new(again, x[~old]), encode_new(fit.model, x[~old]))
