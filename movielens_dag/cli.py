@@ -124,8 +124,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """The recommender leaderboard as the README's markdown table (read-only, from the DuckDB view)."""
-    from movielens_dag.recommender.results import markdown
+    """The recommender leaderboard as the README's markdown tables, one per dataset and protocol (read-only,
+    from the DuckDB view)."""
+    from movielens_dag.recommender.results import markdown, temporal_markdown
 
     paths = data_paths(args.data_dir)
     try:
@@ -134,14 +135,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        board = con.execute("SELECT * FROM recommender.recommender_leaderboard ORDER BY dataset, rank").df()
+        board = con.execute("SELECT * FROM recommender.recommender_leaderboard ORDER BY dataset, protocol, rank").df()
     except duckdb.Error as exc:
         print(f"error: {exc}\nmaterialize the recommender first: make leaderboard (or make demo)", file=sys.stderr)
         return 1
     finally:
         con.close()
-    for dataset, g in board.groupby("dataset", sort=True):
-        print(f"### {dataset}\n\n{markdown(g.reset_index(drop=True))}\n")
+    if args.protocol:
+        board = board[board["protocol"] == args.protocol]
+    for (dataset, protocol), g in board.groupby(["dataset", "protocol"], sort=True):
+        render = temporal_markdown if protocol == "temporal" else markdown
+        print(f"### {dataset}, {protocol.replace('_', '-')}\n\n{render(g.reset_index(drop=True))}\n")
     return 0
 
 
@@ -242,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     catalog.set_defaults(func=cmd_catalog)
 
     board = sub.add_parser("leaderboard", help="print the recommender leaderboard as a markdown table")
+    board.add_argument("--protocol", choices=["leave_one_out", "temporal"], help="only this protocol's table")
     board.set_defaults(func=cmd_leaderboard)
 
     variants = sub.add_parser("variants", help="list the recommender variants (partitions of recommender_runs)")

@@ -74,14 +74,33 @@ def semantic_id_fit(
     movie_embeddings: pa.Table,
     movies: pa.Table,
 ):
-    """Fit the configured quantiser on the movie embeddings and assign every movie its SID."""
-    from movielens_dag.semantic_ids.pipeline import build_semantic_ids
+    """Give every movie its SID. By default the stored SIDs stay and movies that arrived since get codes from
+    the stored codebooks (no refit), so trained recommenders keep working; the quantiser is fitted when
+    nothing is stored, when config `refit` is set, or when the stored fit used other settings or vectors."""
+    from movielens_dag.semantic_ids.pipeline import (StoredFit, assign_semantic_ids, build_semantic_ids,
+                                                     refit_reason)
+    from movielens_dag.warehouse import read_parquet
 
     settings = to_settings(config, SidSettings())
-    run = build_semantic_ids(movie_embeddings, movies, settings, data_dir.paths.checkpoints / GROUP,
-                             log=context.log.info)
+    checkpoints = data_dir.paths.checkpoints / GROUP
+    files = {name: data_dir.paths.asset_file(GROUP, name) for name in ("semantic_ids", "sid_codebooks", "sid_quality")}
+    stored = StoredFit(*(read_parquet(f) for f in files.values())) if all(f.exists() for f in files.values()) else None
+    reason = "config refit=True" if settings.refit and stored is not None else refit_reason(
+        stored, settings, movie_embeddings, checkpoints)
+    if reason is None:
+        run = assign_semantic_ids(movie_embeddings, movies, settings, stored, checkpoints, log=context.log.info)
+        mode = {"mode": "assign", "assigned_movies": run.fit.details["assigned_movies"],
+                "dropped_movies": run.fit.details["dropped_movies"], "checkpoints_invalidated": False}
+    else:
+        if stored is not None:
+            context.log.warning(f"refitting semantic IDs ({reason}): every SID may change, so recommender "
+                                "checkpoints trained on the old ones will not resume")
+        run = build_semantic_ids(movie_embeddings, movies, settings, checkpoints, log=context.log.info)
+        mode = {"mode": "fit" if stored is None else "refit", "refit_reason": reason,
+                "assigned_movies": 0, "checkpoints_invalidated": stored is not None}
     q, figures_md = run.quality, tables.quality_markdown(run.quality_rows)
     figures = {
+        **mode,
         "method": settings.name,
         "embedding_model": run.model_id,
         "rel_recon_error": dg.MetadataValue.float(q.rel_recon_error),

@@ -15,7 +15,9 @@ def col(name: str) -> str:
 def run_columns() -> dict[str, tuple[str, str]]:
     """Column types and descriptions of recommender_runs (one row per seed)."""
     out = {"variant": ("string", "<model>-<representation>[-<fusion>][-l<levels>]"),
-           "dataset": ("string", "MovieLens release"), "model": ("string", "hstu, sasrec or popularity"),
+           "dataset": ("string", "MovieLens release"),
+           "protocol": ("string", "leave_one_out (last item per user) or temporal (events after a global cut)"),
+           "model": ("string", "hstu, sasrec, popularity or content"),
            "representation": ("string", "item representation"), "fusion": ("string", "SID + ID fusion"),
            "sid_levels": ("int64", "SID levels used (-1: all)"), "seed": ("int64", "training seed"),
            "best_epoch": ("int64", "epoch with the best validation NDCG@10 (the one tested)"),
@@ -26,7 +28,11 @@ def run_columns() -> dict[str, tuple[str, str]]:
         for s in SLICES:
             out.update({f"{stage}_{s}_{col(m)}": ("double", f"{what} {m} on {s} targets") for m in SLICE_METRICS})
     out.update({f"test_{s}_n": ("int64", f"test targets in the {s} slice") for s in SLICES})
-    out.update({"valid_curve": ("string", "JSON list of validation NDCG@10 per epoch"),
+    out.update({"valid_ranks": ("list<int64>", "rank of every validation target (0 = top)"),
+                "test_ranks": ("list<int64>", "rank of every test target (0 = top): the bootstrap CIs resample them"),
+                "test_users": ("list<int64>", "the user of each test event"),
+                "test_targets": ("list<int64>", "the item row of each test event"),
+                "valid_curve": ("string", "JSON list of validation NDCG@10 per epoch"),
                 "checkpoint": ("string", "best.pt of this seed"), "config": ("string", "the run's full config (JSON)"),
                 "sid_method": ("string", "quantiser of the SIDs used ('-' for ID-only)")})
     return out
@@ -41,9 +47,27 @@ def leaderboard_columns() -> dict[str, tuple[str, str]]:
            "num_params": runs["num_params"], "minutes_per_seed": ("double", "mean wall minutes per seed"),
            "cpu_minutes_per_seed": ("double", "mean CPU minutes per seed"),
            "best_epoch": ("double", "mean best epoch")}
+    out["protocol"] = runs["protocol"]
     for name, (typ, desc) in runs.items():
+        if name in ("valid_ranks", "test_ranks", "test_users", "test_targets"):
+            continue
         if name.startswith(("valid_", "test_")) and name != "valid_curve":
             out[name] = (typ, f"mean over seeds of {desc}" if not name.endswith("_n") else desc)
             if not name.endswith("_n"):
                 out[f"{name}_std"] = ("double", f"std (ddof=1) over seeds of {desc}")
+
+    for m in ("ndcg_10", "hr_10"):
+        for kind, what in (("micro", "over all test events"), ("macro", "per user, averaged over users")):
+            out[f"test_{m}_{kind}"] = ("double", f"test {m.replace('_', '@')} {what}")
+            out[f"test_{m}_{kind}_low"] = ("double", "bootstrap 95% CI over users: low")
+            out[f"test_{m}_{kind}_high"] = ("double", "bootstrap 95% CI over users: high")
+            out[f"diff_{m}_{kind}"] = ("double", f"difference to hstu-id ({kind}), paired over the same events")
+            out[f"diff_{m}_{kind}_low"] = ("double", "paired bootstrap 95% CI: low")
+            out[f"diff_{m}_{kind}_high"] = ("double", "paired bootstrap 95% CI: high")
+    for m in ("hr_10", "hr_50", "ndcg_10"):
+        out[f"test_new_{m}_low"] = ("double", "new-movie slice: bootstrap 95% CI over users, low")
+        out[f"test_new_{m}_high"] = ("double", "new-movie slice: bootstrap 95% CI over users, high")
+        out[f"diff_new_{m}"] = ("double", f"new-movie {m.replace('_', '@')} minus hstu-id's, paired")
+        out[f"diff_new_{m}_low"] = ("double", "paired bootstrap 95% CI: low")
+        out[f"diff_new_{m}_high"] = ("double", "paired bootstrap 95% CI: high")
     return out

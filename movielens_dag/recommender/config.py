@@ -4,6 +4,7 @@ Dagster definitions can list the variants without loading torch."""
 from dataclasses import dataclass
 
 from movielens_dag.settings import override, setting
+from movielens_dag.splits import TemporalSplitSettings
 
 MODELS = ("sasrec", "hstu")
 SAMPLING = ("per_position", "per_batch")  # negatives: one set per position (published) or shared per batch
@@ -201,6 +202,10 @@ class RunSettings:
     threads: int | None = setting(1, "torch CPU threads (None: one per core).")
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
     sid_method: str | None = setting(None, "Which method of semantic_ids to use when it holds several.")
+    temporal: TemporalSplitSettings = setting(factory=TemporalSplitSettings,  # noqa: RUF009
+                                              help="temporal protocol: where the global time cuts fall.")
+    max_valid_events: int | None = setting(2000, "temporal protocol: validate on a fixed random subset of this "
+                                                 "many validation events (cost); None = all.")
 
     def __post_init__(self) -> None:
         if self.seeds < 1:

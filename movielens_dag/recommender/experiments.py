@@ -81,46 +81,30 @@ def content_dir(out: Path) -> Path:
 
 
 def prepare(paths: DataPaths, out: Path, log=print) -> None:
-    """Temporal-protocol inputs known at the training cut: documents, MiniLM vectors, SIDs (see module doc)."""
-    import pyarrow as pa
-
-    from movielens_dag import documents
-    from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
-    from movielens_dag.semantic_ids import tables
-    from movielens_dag.semantic_ids.assign import encode_new, extend
-    from movielens_dag.semantic_ids.fit import fit_semantic_ids
-    from movielens_dag.semantic_ids.ids import SemanticIds
-    from movielens_dag.semantic_ids.settings import SidSettings
-
-    split = make_split("temporal", load_ratings(paths))
-    cut = pd.Timestamp(split.info["valid_start"], unit="s", tz="UTC")
-    read = lambda group, name: pd.read_parquet(paths.asset_file(group, name))
-    movies, tags = read("movielens", "movies"), read("movielens", "tags")
-    wiki = paths.asset_file("enrichment", "wikipedia_plots")
-    old_tags = tags[pd.to_datetime(tags["timestamp"], utc=True) < cut]
-    log(f"documents: {len(old_tags)} of {len(tags)} tags were applied before the training cut {cut}")
+    """Temporal-protocol inputs known at the training cut (``content.temporal_content``), as files."""
     import pyarrow.parquet as pq
 
-    docs = documents.build_documents(movies, old_tags, None, None, pq.read_table(wiki) if wiki.exists() else None)
-    run = embed_movie_documents(docs, EmbeddingSettings(device="cpu", num_threads=1), cache_root=paths.cache / "embeddings",
-                                writer="temporal", models_dir=paths.models, logger=log)
-    ids, x, model_id = tables.embedding_matrix(run.table)
-    known = np.isin(ids, split.seqs.item_index.movie_id(split.candidates))
-    settings = SidSettings(threads=1)
-    fit = fit_semantic_ids(x[known], settings)
-    sids = SemanticIds.with_digit(ids[known], fit.codes, "rqkmeans")
-    sids = extend(sids, ids[~known], encode_new(fit.model, x[~known]))
+    from movielens_dag.embeddings.settings import EmbeddingSettings
+    from movielens_dag.semantic_ids.settings import SidSettings
+
+    from .content import temporal_content
+
+    split = make_split("temporal", load_ratings(paths))
+    read = lambda group, name: pd.read_parquet(paths.asset_file(group, name))
+    wiki = paths.asset_file("enrichment", "wikipedia_plots")
+    content = temporal_content(split.info["valid_start"], split.seqs.item_index.movie_id(split.candidates),
+                               read("movielens", "movies"), read("movielens", "tags"),
+                               pq.read_table(wiki) if wiki.exists() else None,
+                               EmbeddingSettings(device="cpu", threads=1), SidSettings(threads=1),
+                               paths.cache / "embeddings", paths.models, log)
     folder = content_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
-    pa.parquet.write_table(run.table, folder / "movie_embeddings.parquet")
-    pa.parquet.write_table(sids.to_table(), folder / "semantic_ids.parquet")
-    pa.parquet.write_table(tables.codebooks_table(fit.codebooks, fit.codes, "rqkmeans", fit.codebook_space),
-                           folder / "sid_codebooks.parquet")
-    (folder / "prepare.json").write_text(json.dumps({
-        "training_cut": str(cut), "tags_before_cut": len(old_tags), "tags": len(tags), "embedding_model": model_id,
-        "sid_fit_movies": int(known.sum()), "sid_assigned_movies": int((~known).sum()),
-        "date": f"{datetime.now(UTC):%Y-%m-%d}"}, indent=1))
-    log(f"wrote {folder}: SIDs fitted on {known.sum()} movies rated before the cut, {(~known).sum()} assigned")
+    pq.write_table(content.embeddings, folder / "movie_embeddings.parquet")
+    pq.write_table(content.sids.to_table(), folder / "semantic_ids.parquet")
+    pq.write_table(content.codebooks, folder / "sid_codebooks.parquet")
+    (folder / "prepare.json").write_text(json.dumps({**content.info, "date": f"{datetime.now(UTC):%Y-%m-%d}"},
+                                                    indent=1))
+    log(f"wrote {folder}")
 
 
 def load_sids(out: Path, protocol: str, paths: DataPaths, method: str | None = None):
@@ -170,32 +154,24 @@ def run(protocol: str, variants: list[str], seeds: int, preset: str, changes: di
 
 def table(protocol: str, out: Path, paths: DataPaths, only: list[str] | None = None) -> str:
     """The leaderboard of every run under ``<out>/<protocol>/runs`` plus the baselines, as markdown."""
-    from .results import leaderboard, run_rows, temporal_markdown
     from .results import markdown as loo_markdown
-    from .train import popularity_run
+    from .results import temporal_markdown
+    from .standings import protocol_board
 
     split = make_split(protocol, load_ratings(paths))
     files = sorted((out / protocol / "runs").glob("*.parquet"))
     runs = [pd.read_parquet(f) for f in files]
     runs = [r.assign(variant=r["variant"].str.split("~").str[0]) for r in runs]  # runs made before labels
     runs = [r for r in runs if only is None or r["variant"].iloc[0] in only]
-    started = time.process_time()
-    base = [run_rows("popularity", "ml-latest-small", None, [popularity_run(split)], protocol)]
+    vectors = None
     if protocol == "temporal":
         import pyarrow.parquet as pq
 
         from movielens_dag.semantic_ids import tables
 
-        from .baselines import content_run, item_matrix
-
         ids, x, _ = tables.embedding_matrix(pq.read_table(content_dir(out) / "movie_embeddings.parquet"))
-        vecs = item_matrix(split.seqs.item_index, ids, x)
-        base.append(run_rows("content", "ml-latest-small", None, [content_run(split, vecs)], protocol, "content"))
-    for b in base:
-        b["cpu_seconds"] = time.process_time() - started
-    new = np.zeros(split.num_items + 1, dtype=bool)
-    new[1:] = split.train_counts()[1:] == 0
-    board = leaderboard(pd.concat(base + runs, ignore_index=True), {protocol: new})
+        vectors = (ids, x)
+    board = protocol_board(protocol, "ml-latest-small", split, pd.concat(runs, ignore_index=True), vectors)
     folder = out / protocol
     board.to_parquet(folder / "leaderboard.parquet")
     md = (temporal_markdown(board, split.info) if protocol == "temporal" else loo_markdown(board))

@@ -2,6 +2,10 @@
 
 ``build_semantic_ids`` fits the configured quantiser (then each ``compare`` variant, for the quality
 table only) and returns everything the three outputs of the ``semantic_id_fit`` asset need.
+``assign_semantic_ids`` is what a refresh does by default: keep every stored SID and give movies that
+arrived since codes from the stored codebooks (``semantic_ids.assign``), so trained recommenders keep
+working. ``refit_reason`` says when the stored fit cannot be extended (other quantiser settings or
+another embedding model), which makes the asset fit again.
 """
 
 from collections.abc import Callable
@@ -59,7 +63,7 @@ def build_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: S
     if settings.method == "rqvae" and checkpoint_dir is not None:  # codebooks alone cannot encode new movies
         import torch
 
-        checkpoint = checkpoint_dir / f"rqvae-L{settings.levels}-K{settings.codes}-s{settings.seed}.pt"
+        checkpoint = rqvae_checkpoint(checkpoint_dir, settings)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint.with_name(checkpoint.name + ".tmp")
         torch.save({"config": fit.model.config.__dict__, "state_dict": fit.model.state_dict(),
@@ -70,6 +74,109 @@ def build_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: S
         semantic_ids=sids.to_table(per_item_relative_error(fit.x, fit.x_hat)),
         codebooks=tables.codebooks_table(fit.codebooks, fit.codes, settings.name, fit.codebook_space),
         checkpoint=checkpoint,
+    )
+
+
+@dataclass
+class StoredFit:
+    """What the last materialization of the semantic_id_fit asset wrote."""
+
+    semantic_ids: pa.Table
+    codebooks: pa.Table
+    quality: pa.Table
+
+
+# sid_quality columns that must match for new movies to be encoded with the stored codebooks
+FIT_IDENTITY = ("method", "balanced", "levels", "codes", "normalize", "seed", "embedding_model", "dim")
+
+
+def rqvae_checkpoint(checkpoint_dir: Path, settings: SidSettings) -> Path:
+    return checkpoint_dir / f"rqvae-L{settings.levels}-K{settings.codes}-s{settings.seed}.pt"
+
+
+MIN_STORED_SHARE = 0.5  # below this share of movies with a stored SID, the codebooks describe another catalogue
+
+
+def refit_reason(stored: StoredFit | None, settings: SidSettings, movie_embeddings: pa.Table,
+                 checkpoint_dir: Path | None) -> str | None:
+    """Why the stored fit cannot give new movies codes (None: it can)."""
+    if stored is None:
+        return "no stored semantic IDs"
+    ids, x, model_id = tables.embedding_matrix(movie_embeddings, settings.model_id)
+    dim = int(x.shape[1])
+    primary = [r for r in stored.quality.to_pylist() if r.get("is_primary")]
+    if not primary:
+        return "the stored sid_quality has no primary row"
+    want = {"method": settings.method, "balanced": settings.balanced, "levels": settings.levels,
+            "codes": settings.codes, "normalize": settings.normalize, "seed": settings.seed,
+            "embedding_model": model_id, "dim": dim}
+    changed = [f"{k} {primary[0].get(k)!r} -> {want[k]!r}" for k in FIT_IDENTITY if primary[0].get(k) != want[k]]
+    if changed:
+        return "the stored fit differs: " + ", ".join(changed)
+    if settings.method == "rqvae" and (checkpoint_dir is None or not rqvae_checkpoint(checkpoint_dir, settings).exists()):
+        return "the RQ-VAE checkpoint that encodes new movies is missing"
+    share = float(np.isin(ids, stored.semantic_ids["movie_id"].to_numpy()).mean()) if len(ids) else 0.0
+    if share < MIN_STORED_SHARE:
+        return f"only {share:.0%} of the embedded movies have a stored SID (another release?)"
+    return None
+
+
+def assign_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: SidSettings, stored: StoredFit,
+                        checkpoint_dir: Path | None = None, log: Callable[[str], None] = print) -> SemanticIdRun:
+    """Keep every stored SID whose movie is still embedded; encode the movies without one with the stored
+    codebooks (RQ-VAE: the stored checkpoint). The codebooks are unchanged (their usage counts update)."""
+    import time
+
+    import torch
+
+    from movielens_dag.semantic_ids.assign import encode_new, extend, load_rqvae, rqkmeans_from_codebooks
+    from movielens_dag.semantic_ids.rqkmeans import l2_normalize
+
+    start = time.perf_counter()
+    ids, x, model_id = tables.embedding_matrix(movie_embeddings, settings.model_id)
+    old = SemanticIds.from_table(stored.semantic_ids, settings.name)
+    keep = np.isin(old.movie_ids, ids)
+    dropped = old.movie_ids[~keep]
+    old = SemanticIds(old.movie_ids[keep], old.codes[keep], None if old.digit is None else old.digit[keep], old.method)
+    new_ids = ids[~np.isin(ids, old.movie_ids)].astype(np.int64)
+    with torch_threads(settings.threads):
+        if settings.method == "rqkmeans":
+            model = rqkmeans_from_codebooks(stored.codebooks, settings.name, settings.normalize)
+            books, space = model.codebooks, "input"
+        else:
+            model = load_rqvae(rqvae_checkpoint(checkpoint_dir, settings))
+            books, space = torch.stack([book.embed.detach() for book in model.codebooks]), "latent"
+        codes_new = encode_new(model, x[np.isin(ids, new_ids)], settings.normalize) if len(new_ids) else \
+            np.zeros((0, old.levels), dtype=np.int64)
+        sids = extend(old, new_ids, codes_new)
+        assert np.array_equal(sids.movie_ids, ids)  # rows line up with x
+        xt = torch.from_numpy(x)
+        if settings.method == "rqkmeans":
+            xq, x_hat = model.prepare(xt), model.decode(torch.from_numpy(sids.codes))
+        else:
+            xq = l2_normalize(xt) if settings.normalize else xt
+            x_hat = model.reconstruct(xq)
+        xq, x_hat = xq.cpu().numpy(), x_hat.detach().cpu().numpy()
+    seconds = time.perf_counter() - start
+    log(f"{settings.name}: kept {len(old):,} stored SIDs, assigned {len(new_ids):,} new movie(s) with the stored "
+        f"codebooks, dropped {len(dropped):,} movie(s) no longer embedded ({seconds:.1f} s)")
+    q = quality(xq, x_hat, sids.codes, settings.codes, tables.item_genres(movies, sids.movie_ids))
+    details = {"mode": "assign", "assigned_movies": int(len(new_ids)), "dropped_movies": int(len(dropped)),
+               "dropped_examples": dropped[:5].tolist()}
+    fit = SidFit(method=settings.method, codes=sids.codes, x=xq, x_hat=x_hat, codebooks=books.cpu().numpy(),
+                 codebook_space=space, seconds=seconds, details=details, model=model)
+    primary = tables.quality_row(
+        q.as_dict(), method=settings.method, balanced=settings.balanced, primary=True, model_id=model_id,
+        config={"levels": settings.levels, "codes": settings.codes, "normalize": settings.normalize,
+                "seed": settings.seed},
+        n_items=len(sids), dim=int(x.shape[1]), seconds=seconds, max_digit=int(sids.digit.max()) if len(sids) else 0,
+        details=details)
+    others = [r for r in stored.quality.to_pylist() if not r.get("is_primary")]  # the compare fits, as stored
+    return SemanticIdRun(
+        sids=sids, fit=fit, quality=q, quality_rows=[primary, *others], model_id=model_id,
+        semantic_ids=sids.to_table(per_item_relative_error(xq, x_hat)),
+        codebooks=tables.codebooks_table(fit.codebooks, sids.codes, settings.name, space),
+        checkpoint=rqvae_checkpoint(checkpoint_dir, settings) if settings.method == "rqvae" else None,
     )
 
 

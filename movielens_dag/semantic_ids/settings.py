@@ -80,6 +80,12 @@ class SidSettings:
                                             "'fast' (bf16 on CPU, tf32 on CUDA), 'ieee' (exact fp32) or "
                                             "'auto'. Lloyd iterations and final codes are always exact fp32.")
     rqvae: RqvaeSettings = setting(factory=RqvaeSettings, help="RQ-VAE architecture and training.")
+    refit: bool = setting(False, "Fit the quantiser again although stored SIDs exist. Default: keep every stored "
+                                 "SID and give new movies codes from the stored codebooks, so trained "
+                                 "recommenders keep working; a refit changes old SIDs, so recommender "
+                                 "checkpoints trained on them stop resuming. A change of method, levels, codes, "
+                                 "normalize, seed or embedding model always refits; other fit settings "
+                                 "(iterations, refine, spread, RQ-VAE training) take effect only on a refit.")
     compare: tuple[str, ...] = setting((), f"Extra variants fitted for sid_quality only, from "
                                            f"{sorted(COMPARE_PRESETS)}, with the same levels/codes/seed.")
 

@@ -179,3 +179,39 @@ def test_embedding_table_with_two_models_needs_a_choice():
     assert ids.tolist() == [1] and x.shape == (1, 2) and model == "b"
     with pytest.raises(ValueError, match="model_id='c' is not in movie_embeddings"):
         embedding_matrix(table, "c")
+
+
+def _sids(paths: DataPaths) -> dict[int, tuple]:
+    with duckdb.connect(str(paths.duckdb_file), read_only=True) as con:
+        return {m: tuple(c) for m, c in con.execute("SELECT movie_id, codes FROM semantic_ids.semantic_ids").fetchall()}
+
+
+def _fit_meta(result) -> dict:
+    meta = result.asset_materializations_for_node("semantic_id_fit")
+    return {k: v.value for k, v in next(m for m in meta if m.asset_key.path[-1] == "semantic_ids").metadata.items()}
+
+
+def test_a_refresh_assigns_new_movies_and_refit_is_explicit(tmp_path):
+    paths = DataPaths(tmp_path)
+    first = _materialize(tmp_path, CONFIG, n_embedded=240)  # 60 movies are not embedded yet
+    assert _fit_meta(first)["mode"] == "fit"
+    before = _sids(paths)
+    assert len(before) == 240
+
+    second = _materialize(tmp_path, CONFIG)  # the refresh: 60 movies arrive
+    assert second.success
+    meta = _fit_meta(second)
+    assert meta["mode"] == "assign" and meta["assigned_movies"] == 60 and meta["checkpoints_invalidated"] is False
+    after = _sids(paths)
+    assert len(after) == N_MOVIES and all(after[m] == codes for m, codes in before.items())  # old SIDs unchanged
+    assert len(set(after.values())) == N_MOVIES
+    with duckdb.connect(str(paths.duckdb_file), read_only=True) as con:
+        used = con.execute("SELECT sum(n_items) FROM semantic_ids.sid_codebooks WHERE level = 0").fetchone()[0]
+    assert used == N_MOVIES  # codebook usage counts include the assigned movies
+
+    changed = _materialize(tmp_path, {**CONFIG, "codes": 24})  # another fit identity: refit, and say why
+    meta = _fit_meta(changed)
+    assert meta["mode"] == "refit" and "codes 32 -> 24" in meta["refit_reason"] and meta["checkpoints_invalidated"]
+
+    explicit = _materialize(tmp_path, {**CONFIG, "codes": 24, "refit": True})
+    assert _fit_meta(explicit)["refit_reason"] == "config refit=True"

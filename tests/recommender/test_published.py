@@ -30,7 +30,10 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
     monkeypatch.setenv("MOVIELENS_SUBSET", "1")  # a 30-movie stand-in for ml-1m
     resources = make_resources(str(tmp_path / "data"))
     assets = [*dg.load_assets_from_modules([movielens]), dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
-              recommender.user_sequences, recommender.recommender_runs, recommender.recommender_leaderboard]
+              dg.AssetSpec("temporal_movie_embeddings", group_name="recommender"),
+              dg.AssetSpec("temporal_semantic_ids", group_name="recommender"),
+              recommender.user_sequences, recommender.recommender_runs, recommender.temporal_recommender_runs,
+              recommender.recommender_leaderboard]
     instance = dg.DagsterInstance.ephemeral()
 
     def run(selection, partition=None, config=None):
@@ -48,7 +51,7 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
         assert (enc["dim"], enc["num_blocks"], enc["max_len"], train["num_negatives"], train["batch_size"]) == (
             50, 2, 200, 128, 128)
     board = run(["recommender_leaderboard"]).asset_materializations_for_node("recommender_leaderboard")[0]
-    assert {"`hstu-id`", "`sasrec-id`", "`popularity`"} <= set(board.metadata["table"].value.replace("|", " ").split())
+    assert {"`hstu-id`", "`sasrec-id`", "`popularity`"} <= set(board.metadata["leave_one_out"].value.replace("|", " ").split())
 
 
 def test_variant_names_and_presets():
