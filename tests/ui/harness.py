@@ -1,8 +1,9 @@
 """What the browser tests need besides the browser: a small MovieLens release, a private Dagster
 instance, a pre-materialized warehouse and `movielens-dag dev` on free ports.
 
-Plain helpers (no pytest), so the same setup can be started by hand to look at the UI:
-``.venv/bin/python -m tests.ui.harness`` prints the URL and keeps the server up until Ctrl-C.
+Plain helpers (no pytest), so the same setup can be started by hand to look at the UI: from the repo
+root, ``.venv/bin/python -m tests.ui.harness [FOLDER] [--no-demo]`` runs demo_job (unless --no-demo),
+prints the URL and keeps the server up until Ctrl-C or SIGTERM.
 """
 
 import json

@@ -41,9 +41,10 @@ def dg_key(asset: str):
 
 
 def metadata_row(page: Page, key: str) -> Locator:
-    """The row of the asset page's metadata table whose key is exactly ``key``."""
+    """The row of the asset page's metadata table (Key | Timestamp | Value) whose key is exactly ``key``."""
+    table = page.locator("table").filter(has=page.locator("thead").get_by_text("Timestamp", exact=True)).first
     cell = page.locator("td:first-child").filter(has_text=re.compile(rf"^\s*{re.escape(key)}\s*$"))
-    return page.locator("tr").filter(has=cell).first
+    return table.locator("tr").filter(has=cell).first
 
 
 def materialize_button(page: Page) -> Locator:
