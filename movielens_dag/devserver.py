@@ -10,9 +10,14 @@ to ignore both. Here both signals are restored in ``dg dev``'s process, forwarde
 graceful shutdown), and followed by SIGKILL for the whole process group after a grace period. When the
 parent (make, a service manager) dies, the kernel sends us SIGTERM (Linux ``PR_SET_PDEATHSIG``).
 
+The console stays quiet while nothing happens: Dagster's daemon logs every sensor tick at INFO (two lines
+per tick of ``tmdb_overrides_sensor``, seven per tick of the ``automation`` sensor, each every 30 s), so
+``dg dev`` runs at ``--log-level warning``; the ticks are in the UI (Automation), and run logs still print.
+
 Plain code: no Dagster import.
 """
 
+import contextlib
 import ctypes
 import functools
 import http.server
@@ -25,10 +30,12 @@ import urllib.parse
 from pathlib import Path
 
 GRACE_SECONDS = 30.0
+# Dagster services (webserver, daemon) log at this level; their INFO lines are per-tick chatter.
+SERVICES_LOG_LEVEL = "warning"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:  # the stdlib's parameter names
         pass
 
     def do_PUT(self) -> None:  # read-only: GET and HEAD only
@@ -49,10 +56,8 @@ def serve_artifacts(root: Path, url: str) -> http.server.ThreadingHTTPServer:
 
 def _die_with_parent() -> None:
     """Ask Linux to send us SIGTERM when the parent process exits (no-op elsewhere)."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except OSError:
-        pass
 
 
 def _child_signals() -> None:
@@ -67,7 +72,9 @@ def run(command: list[str], artifacts: Path, artifacts_url: str, grace: float = 
     _die_with_parent()
     server = serve_artifacts(artifacts, artifacts_url)
     print(f"[movielens-dag] serving {artifacts} at {artifacts_url}", flush=True)
-    child = subprocess.Popen(command, preexec_fn=_child_signals, start_new_session=True)
+    print(f"[movielens-dag] Dagster UI on {_ui_url(command)} (sensor and automation ticks: Automation tab)",
+          flush=True)
+    child = subprocess.Popen(command, preexec_fn=_child_signals, start_new_session=True, env=_child_env())
     stopping = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:
@@ -100,11 +107,24 @@ def run(command: list[str], artifacts: Path, artifacts_url: str, grace: float = 
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+
+
+def _child_env() -> dict[str, str]:
+    # `dg` warns twice that "the active virtual environment does not match" the project's when it is
+    # started as .venv/bin/... without activating: the venv we run in *is* the active one.
+    env = dict(os.environ)
+    if sys.prefix != sys.base_prefix:
+        env.setdefault("VIRTUAL_ENV", sys.prefix)
+    return env
 
 
 def dg_dev_command(host: str, port: int) -> list[str]:
-    return [str(Path(sys.executable).parent / "dg"), "dev", "--host", host, "--port", str(port)]
+    return [str(Path(sys.executable).parent / "dg"), "dev", "--host", host, "--port", str(port),
+            "--log-level", SERVICES_LOG_LEVEL]
+
+
+def _ui_url(command: list[str]) -> str:
+    options = dict(zip(command, command[1:]))
+    return f"http://{options.get('--host', '127.0.0.1')}:{options.get('--port', '3000')}"

@@ -112,7 +112,7 @@ def build(env: Environment) -> tuple:
         """One finite, unit-length vector of the model's dimension per movie document, for its current text."""
         return _check_vectors(movie_embeddings, movie_documents)
 
-    @dg.asset_check(asset=movie_embedding_shards, blocking=True, partitions_def=shards)
+    @dg.asset_check(asset=movie_embedding_shards, blocking=True, partitions_def=shards)  # checks its own shard
     def shard_holds_its_movies_as_unit_vectors(context: dg.AssetCheckExecutionContext,
                                                movie_embedding_shards: pa.Table) -> dg.AssetCheckResult:
         """Every row belongs to this shard (movie_id % N) and is a finite unit vector."""

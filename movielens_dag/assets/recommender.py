@@ -259,6 +259,8 @@ def _rates_check(runs: pd.DataFrame) -> dg.AssetCheckResult:
         "rows": len(runs), "out_of_range_values": out_of_range, "duplicate_seeds": dup})
 
 
+# Partitioned like the asset: a run for one variant checks that variant (an unpartitioned check would
+# load every variant and fail on the ones not trained yet).
 @dg.asset_check(asset=recommender_runs, partitions_def=VARIANT_PARTITIONS)
 def metrics_are_rates_and_seeds_distinct(recommender_runs: pd.DataFrame) -> dg.AssetCheckResult:
     """Every metric lies in [0, 1] and each variant has one row per seed."""
