@@ -162,7 +162,7 @@ def variant_settings(name: str, changes: dict | None = None) -> RatingModelSetti
 
 @dataclass(frozen=True)
 class RatingRunSettings:
-    """How one ``rating_model_runs`` partition (a variant) is run."""
+    """How one 'rating_model_runs' partition (a variant) is run."""
 
     seeds: int = setting(3, "Seeds per variant and split (mean ± std in the leaderboard).")
     splits: tuple[str, ...] = setting(SPLITS, f"Which splits to train and test on, from {SPLITS}.")

@@ -191,7 +191,7 @@ def preset_for_dataset(variant: str) -> str:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How one ``recommender_runs`` partition is run (the variant and preset give the model)."""
+    """How one 'recommender_runs' partition is run (the variant and preset give the model)."""
 
     seeds: int = setting(3, "Seeds trained per variant (mean ± std in the leaderboard).")
     preset: str = setting("auto", f"'auto' (the tuned small preset for ml-latest-small, the published one "

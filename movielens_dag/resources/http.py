@@ -24,7 +24,7 @@ def _host(url: str) -> str:
 
 
 class HttpFetcher(dg.ConfigurableResource):
-    """Rate limits, retries and credentials per source; builds a ``RateLimitedFetcher`` per run."""
+    """Rate limits, retries and credentials per source; builds a 'RateLimitedFetcher' per run."""
 
     tmdb_api_base_url: str = DEFAULT_BASE_URL
     tmdb_read_access_token: Optional[str] = None

@@ -16,10 +16,10 @@ MIN_FRACTION = 0.5
 class MovieLensSource(dg.ConfigurableResource):
     """Which MovieLens release to ingest and where its files come from.
 
-    ``variant`` (env ``MOVIELENS_VARIANT``): ml-latest-small (bundled, default), ml-1m, ml-10m,
-    ml-20m, ml-25m, ml-32m, ml-latest. ``source_dir`` (env ``MOVIELENS_SOURCE_DIR``): an extracted
-    release folder; without it the official zip is downloaded from ``base_url``. ``subset`` (env
-    ``MOVIELENS_SUBSET``): the folder holds part of the release on purpose, so the documented sizes are
+    'variant' (env 'MOVIELENS_VARIANT'): ml-latest-small (bundled, default), ml-1m, ml-10m,
+    ml-20m, ml-25m, ml-32m, ml-latest. 'source_dir' (env 'MOVIELENS_SOURCE_DIR'): an extracted
+    release folder; without it the official zip is downloaded from 'base_url'. 'subset' (env
+    'MOVIELENS_SUBSET'): the folder holds part of the release on purpose, so the documented sizes are
     not enforced.
     """
 

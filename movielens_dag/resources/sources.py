@@ -11,7 +11,7 @@ BUNDLED_WIKIPEDIA_CSV = PROJECT_ROOT / "data" / "wikipedia" / "wiki_movie_plots_
 
 
 class WikipediaPlotsSource(dg.ConfigurableResource):
-    """The Kaggle "Wikipedia Movie Plots" CSV (``WIKIPEDIA_PLOTS_CSV``; default: the bundled 1901-1935
+    """The Kaggle "Wikipedia Movie Plots" CSV ('WIKIPEDIA_PLOTS_CSV'; default: the bundled 1901-1935
     extract). Use the full 1901-2017 file for coverage beyond 1935."""
 
     csv_path: Optional[str] = None

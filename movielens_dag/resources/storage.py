@@ -7,8 +7,8 @@ from movielens_dag.paths import DataPaths
 
 
 class DataDir(dg.ConfigurableResource):
-    """Root of everything the pipeline writes (``MOVIELENS_DATA_DIR``, default ``<repo>/data``), and
-    where ``movielens-dag dev`` serves its ``artifacts/`` folder (``MOVIELENS_ARTIFACTS_URL``)."""
+    """Root of everything the pipeline writes ('MOVIELENS_DATA_DIR', default '<repo>/data'), and
+    where 'movielens-dag dev' serves its 'artifacts/' folder ('MOVIELENS_ARTIFACTS_URL')."""
 
     data_dir: str
     artifacts_url: Optional[str] = None

@@ -44,8 +44,8 @@ def human_size(n: int) -> str:
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Stores every asset as Parquet under the data dir and keeps a DuckDB view over it.
 
-    ``warehouse/<group>/<asset>.parquet`` (partitioned: ``warehouse/<group>/<asset>/<key>.parquet``),
-    view ``<group>.<asset>`` in ``warehouse.duckdb``.
+    'warehouse/<group>/<asset>.parquet' (partitioned: 'warehouse/<group>/<asset>/<key>.parquet'),
+    view '<group>.<asset>' in 'warehouse.duckdb'.
     """
 
     data_dir: DataDir

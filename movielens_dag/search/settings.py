@@ -7,7 +7,7 @@ from movielens_dag.settings import setting
 
 @dataclass(frozen=True)
 class SimilarMoviesSettings:
-    """How ``similar_movies`` is built and judged."""
+    """How 'similar_movies' is built and judged."""
 
     k: int = setting(20, "Neighbours kept per movie.")
     model_id: str | None = setting(None, "Embedding model to use when movie_embeddings holds several; None: the only one.")

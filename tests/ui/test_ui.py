@@ -215,9 +215,7 @@ def columns_table(page: Page) -> Locator:
 
 @pytest.mark.parametrize("asset", [
     "movies", "semantic_ids",
-    pytest.param("recommender_runs", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "the 'variant' column is described as <model>-<representation>[-<fusion>][-l<levels>]; markdown takes "
-        "<model> for an HTML tag and the UI shows '-[-][-l]' (recommender/results.py: quote it as code)"))),
+    "recommender_runs",  # its variant column once read <model>-..., which markdown took for HTML tags
 ])
 def test_column_descriptions_render_as_written(page, ui, shots, asset):
     schema = asset_graph().get(dg_key(asset)).metadata["dagster/column_schema"]
@@ -235,9 +233,7 @@ def test_column_descriptions_render_as_written(page, ui, shots, asset):
     assert not wrong, wrong
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the config editor shows docstrings as plain text, so reStructuredText ``code`` shows with its backticks "
-    "(RunSettings, DataDir, MovieLensSource, WikipediaPlotsSource, WarehouseIOManager, HttpFetcher docstrings)"))
+# the config editor shows docstrings as plain text, so they must not use reStructuredText ``code``
 def test_config_editor_shows_no_rst_backticks(page, ui, shots):
     page.goto("/assets/recommender_runs")
     materialize_button(page).click()
