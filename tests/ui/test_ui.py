@@ -18,7 +18,7 @@ from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-GROUPS = {"movielens", "enrichment", "documents", "embeddings", "semantic_ids", "recommender"}
+GROUPS = {"movielens", "enrichment", "documents", "embeddings", "semantic_ids", "search", "publish", "recommender"}
 RUN_TIMEOUT_MS = 600_000  # a run launched from the UI, queued, started in its own processes, on 2 busy cores
 # Small enough to train in seconds; the recommender reads semantic_ids and user_sequences (demo_job made them).
 PARTITION = "hstu-prefixn_id-sum-l1"
@@ -163,7 +163,7 @@ def test_launch_a_recommender_partition_from_the_partition_picker(page, ui, shot
 
     page.goto("/assets/recommender_runs")
     curve = metadata_row(page, "validation_curve").locator("img")
-    src = re.compile(re.escape(ui.artifacts_url) + rf"/.*/{PARTITION}-valid-curve\.png$")
+    src = re.compile(re.escape(ui.artifacts_url) + rf"/.*/leave_one_out-{PARTITION}-valid-curve\.png$")
     expect(curve).to_have_attribute("src", src)
     expect_image_loaded(page, curve)
     expect(metadata_row(page, "config")).to_contain_text('"dim": 8')  # the config typed in the launch dialog
