@@ -7,6 +7,9 @@
   demo variants with one seed, side by side; a backfill over every partition is the full leaderboard
   (`make leaderboard`, or Backfill in the UI).
 * ``leaderboard_job``: rank whichever variants are stored against the popularity baseline.
+* ``rating_model_job`` / ``rating_leaderboard_job``: the same pair for the rating model
+  (``rating_model_runs``, one variant per run; `make demo` trains ``bias`` with one seed, `make
+  rating-leaderboard` every offline variant with three).
 * ``enrichment_refresh`` and ``embedding_shards_job`` live with their groups (the latter is built from
   the environment, which sets its shard count).
 """
@@ -18,9 +21,11 @@ from movielens_dag.assets.enrichment import enrichment_refresh_job
 demo_job = dg.define_asset_job(
     "demo_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets("movie_embedding_shards", "recommender_runs",
-                                                                  "recommender_leaderboard"),
-    description="The DAG on the configured release up to what the recommenders read: ingest, enrich (no "
-    "token: from what is stored), documents, embeddings, semantic IDs and their map, user sequences.",
+                                                                  "recommender_leaderboard", "rating_model_runs",
+                                                                  "rating_leaderboard"),
+    description="The DAG on the configured release up to what the models read: ingest, enrich (no token: "
+    "from what is stored, no posters), documents, embeddings, semantic IDs and their map, user sequences, "
+    "the rating model's leak-free text vectors.",
 )
 
 recommender_job = dg.define_asset_job(
@@ -36,4 +41,18 @@ leaderboard_job = dg.define_asset_job(
     description="Rank every stored recommender variant against the popularity baseline.",
 )
 
-JOBS = [demo_job, recommender_job, leaderboard_job, enrichment_refresh_job]  # + embedding_shards_job (built)
+rating_model_job = dg.define_asset_job(
+    "rating_model_job",
+    selection=dg.AssetSelection.assets("rating_model_runs"),
+    description="Train one rating-model variant (the partition) on the temporal and random splits. Backfill "
+    "every partition for the full leaderboard, then run rating_leaderboard_job.",
+)
+
+rating_leaderboard_job = dg.define_asset_job(
+    "rating_leaderboard_job",
+    selection=dg.AssetSelection.assets("rating_leaderboard"),
+    description="Rank every stored rating-model variant per split, with the bias baseline and the two floors.",
+)
+
+JOBS = [demo_job, recommender_job, leaderboard_job, rating_model_job, rating_leaderboard_job,
+        enrichment_refresh_job]  # + embedding_shards_job (built)
