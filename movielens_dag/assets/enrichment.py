@@ -195,7 +195,7 @@ def poster_images(context: dg.AssetExecutionContext, config: PosterConfig, tmdb_
     distinct = {f: b for f, b in zip(ok["file"].to_pylist(), ok["bytes"].to_pylist(), strict=True)}
     meta = {"status": counts, "with_poster": counts["ok"], **_fetch_metadata(report, summary),
             "distinct_images": len(distinct), "megabytes_on_disk": round(sum(distinct.values()) / 1e6, 2),
-            "folder": dg.MetadataValue.path(str(paths.posters)), "size": settings.size,
+            "folder": dg.MetadataValue.path(str(paths.posters)), "poster_size": settings.size,
             "fetched": dg.MetadataValue.md(preview_markdown(
                 ok.select(["movie_id", "poster_path", "width", "height", "bytes", "file"]), rows=5))}
     if fetcher is None:

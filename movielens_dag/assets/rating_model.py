@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from movielens_dag.assets.conventions import ON_UPSTREAM_CHANGE, OWNERS, code_version, columns
+from movielens_dag.assets.embeddings import CACHE_SUBDIR as EMBEDDING_CACHE
 from movielens_dag.assets.embeddings import COLUMNS as EMBEDDING_COLUMNS
 from movielens_dag.assets.embeddings import POOL as EMBEDDING_POOL
 from movielens_dag.assets.embeddings import UNIT_NORM_TOLERANCE
@@ -38,6 +39,7 @@ from movielens_dag.rating_model.settings import (
 from movielens_dag.resources.config import config_class, to_changes, to_settings
 from movielens_dag.resources.movielens_source import MovieLensSource
 from movielens_dag.resources.storage import DataDir
+from movielens_dag.settings import as_dict
 
 GROUP = "rating_model"
 VERSION = code_version("movielens_dag.rating_model", "movielens_dag.splits")
@@ -95,7 +97,8 @@ def rating_text_embeddings(context: dg.AssetExecutionContext, config: RatingText
     docs = documents_as_of(cut, movies, tags, tmdb_movies, imdb_titles, wikipedia_plots)
     changed = changed_documents(movie_documents, docs)
     paths = data_dir.paths
-    run = embed_documents(docs, paths.cache / "embeddings", model, models_dir=paths.models, logger=context.log.info)
+    run = embed_documents(docs, paths.cache / EMBEDDING_CACHE, model, models_dir=paths.models,
+                          logger=context.log.info)
     at = pd.Timestamp(cut, unit="s", tz="UTC")
     table = run.table.append_column("cut", pa.array([at] * run.table.num_rows, pa.timestamp("us", tz="UTC")))
     meta = run.metadata
@@ -184,7 +187,8 @@ def rating_model_runs(
         metadata[f"{prefix}settings"] = dg.MetadataValue.json(json.loads(rows["settings"].iloc[0]))
         outputs[variant] = rows
     metadata.update({"dataset": dataset, "seeds": run.seeds, "device": device,
-                     "minutes": round((time.perf_counter() - started) / 60, 2)})
+                     "minutes": round((time.perf_counter() - started) / 60, 2),
+                     "run_settings": dg.MetadataValue.json(as_dict(run))})
     return dg.Output(next(iter(outputs.values())) if len(outputs) == 1 else outputs, metadata=metadata)
 
 

@@ -110,6 +110,7 @@ def test_runs_leaderboard_checks_and_cli(warehouse_with_text, capsys):
         assert meta["temporal/test_rmse"].count("±") == 1 and 0 <= meta["temporal/test_share_unseen_users"] <= 1
         assert meta["validation_curve"].startswith("![validation RMSE](http://127.0.0.1:3001/rating_model/")
         assert meta["settings"]["features"]["text"] == (variant == "dlrm-id-text")
+        assert meta["run_settings"]["seeds"] == 2 and meta["run_settings"]["splits"] == ["temporal", "random"]
         assert (root / "artifacts" / "rating_model" / "ml-latest-small" / f"{variant}-predictions.parquet").exists()
         evaluated = checks(result)
         assert evaluated["temporal_training_ends_before_the_cut"]
