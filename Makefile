@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DAGSTER_HOME ?= $(CURDIR)
 export DAGSTER_HOME
 
-.PHONY: setup demo leaderboard temporal-leaderboard published test dev catalog clean
+.PHONY: setup demo leaderboard temporal-leaderboard rating-leaderboard published test dev catalog clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,15 @@ setup: $(STAMP)
 # Runs are recorded in the instance under DAGSTER_HOME (this folder), so `make dev` shows them.
 # the demo trains the quick preset with one seed (the tuned small preset takes ~14 CPU min per seed)
 DEMO_RUN := '{"ops": {"recommender_runs": {"config": {"seeds": 1, "preset": "small-sampled"}}}}'
-demo: setup  ## the whole DAG on the bundled ml-latest-small: demo_job, the two demo recommenders, the leaderboard
+DEMO_RATING_SEEDS := '{"ops": {"rating_model_runs": {"config": {"seeds": 1}}}}'
+demo: setup  ## the whole DAG on the bundled ml-latest-small: demo_job, demo recommenders + rating model, leaderboards
 	$(BIN)/dg launch --job demo_job
 	$(BIN)/movielens-dag variants --demo | xargs -P 2 -I{} \
 		$(BIN)/dg launch --job recommender_job --partition {} --config-json $(DEMO_RUN)
 	$(BIN)/dg launch --job leaderboard_job
+	$(BIN)/movielens-dag rating-variants --demo | xargs -I{} \
+		$(BIN)/dg launch --job rating_model_job --partition {} --config-json $(DEMO_RATING_SEEDS)
+	$(BIN)/dg launch --job rating_leaderboard_job
 
 JOBS ?= 2
 leaderboard: setup  ## every recommender variant x 3 seeds ($(JOBS) at a time), then print the README table
@@ -40,6 +44,12 @@ temporal-leaderboard: setup  ## every variant x 3 seeds under the temporal proto
 	$(BIN)/movielens-dag variants | xargs -P $(JOBS) -I{} $(BIN)/dg launch --job temporal_recommender_job --partition {}
 	$(BIN)/dg launch --job leaderboard_job
 	$(BIN)/movielens-dag leaderboard --protocol temporal
+
+rating-leaderboard: setup  ## every offline rating-model variant x both splits x 3 seeds, then print the README table
+	$(BIN)/dg launch --job demo_job
+	$(BIN)/movielens-dag rating-variants | xargs -P $(JOBS) -I{} $(BIN)/dg launch --job rating_model_job --partition {}
+	$(BIN)/dg launch --job rating_leaderboard_job
+	$(BIN)/movielens-dag rating-leaderboard
 
 # The published HSTU/SASRec ML-1M comparison: make published MOVIELENS_SOURCE_DIR=/path/to/ml-1m
 published: export MOVIELENS_VARIANT = ml-1m
@@ -63,4 +73,4 @@ catalog: setup  ## rebuild the DuckDB views from the Parquet files
 
 clean:  ## remove what the pipeline wrote (keeps the bundled data and overrides)
 	rm -rf .dagster data/warehouse data/warehouse.duckdb data/warehouse.duckdb.lock data/cache \
-		data/artifacts data/checkpoints data/downloads data/raw data/models
+		data/artifacts data/checkpoints data/downloads data/raw data/models data/posters

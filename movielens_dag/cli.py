@@ -1,4 +1,4 @@
-"""`movielens-dag`: query the warehouse (read-only), search it, refresh its catalogue, print the leaderboard,
+"""`movielens-dag`: query the warehouse (read-only), search it, refresh its catalogue, print the leaderboards,
 publish the dataset.
 
 Materializing is Dagster's: `dg launch --job demo_job`, or the UI (`make dev`)."""
@@ -64,7 +64,7 @@ def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int | None = None, o
                     relation.show(max_rows=limit or 2**62, max_width=200)
                     continue
                 # One row past the cap tells whether the result was cut, without running the rest of it.
-                batches = (relation if limit is None else relation.limit(limit + 1)).fetch_record_batch(BATCH_ROWS)
+                batches = (relation if limit is None else relation.limit(limit + 1)).to_arrow_reader(BATCH_ROWS)
                 if fmt == "csv":
                     shown, more = _write_csv(batches, out, limit)
                 else:
@@ -146,6 +146,38 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for (dataset, protocol), g in board.groupby(["dataset", "protocol"], sort=True):
         render = temporal_markdown if protocol == "temporal" else markdown
         print(f"### {dataset}, {protocol.replace('_', '-')}\n\n{render(g.reset_index(drop=True))}\n")
+    return 0
+
+
+def cmd_rating_leaderboard(args: argparse.Namespace) -> int:
+    """The rating-model leaderboard as the README's markdown table (read-only, from the DuckDB view)."""
+    from movielens_dag.rating_model.results import markdown
+
+    paths = data_paths(args.data_dir)
+    try:
+        con = warehouse.connect_read_only(paths)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        board = con.execute("SELECT * FROM rating_model.rating_leaderboard "
+                            "ORDER BY dataset, split DESC, rank").df()
+    except duckdb.Error as exc:
+        print(f"error: {exc}\nmaterialize the rating model first: make rating-leaderboard (or make demo)",
+              file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    for dataset, g in board.groupby("dataset", sort=True):
+        print(f"### {dataset}\n\n{markdown(g.reset_index(drop=True))}\n")
+    return 0
+
+
+def cmd_rating_variants(args: argparse.Namespace) -> int:
+    """The rating-model variants (partitions of rating_model_runs), one per line, for scripts."""
+    from movielens_dag.rating_model.settings import DEMO_VARIANTS, OFFLINE_VARIANTS, VARIANTS
+
+    print("\n".join(DEMO_VARIANTS if args.demo else VARIANTS if args.all else OFFLINE_VARIANTS))
     return 0
 
 
@@ -252,6 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     variants = sub.add_parser("variants", help="list the recommender variants (partitions of recommender_runs)")
     variants.add_argument("--demo", action="store_true", help="only the two variants `make demo` trains")
     variants.set_defaults(func=cmd_variants)
+
+    rating_board = sub.add_parser("rating-leaderboard",
+                                  help="print the rating-model leaderboard (per split) as a markdown table")
+    rating_board.set_defaults(func=cmd_rating_leaderboard)
+
+    rating_variants = sub.add_parser(
+        "rating-variants", help="list the rating-model variants that run offline (partitions of rating_model_runs)")
+    which = rating_variants.add_mutually_exclusive_group()
+    which.add_argument("--demo", action="store_true", help="only the variant `make demo` trains")
+    which.add_argument("--all", action="store_true", help="also those needing a TMDB token or posters")
+    rating_variants.set_defaults(func=cmd_rating_variants)
 
     dev = sub.add_parser("dev", help="the Dagster UI (dg dev) plus the server for the plots in its metadata")
     dev.add_argument("--host", default="127.0.0.1")

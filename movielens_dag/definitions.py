@@ -7,7 +7,17 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from movielens_dag.assets import documents, embeddings, enrichment, movielens, publish, recommender, search, semantic_ids
+from movielens_dag.assets import (
+    documents,
+    embeddings,
+    enrichment,
+    movielens,
+    publish,
+    rating_model,
+    recommender,
+    search,
+    semantic_ids,
+)
 from movielens_dag.jobs import JOBS
 from movielens_dag.monitoring import stuck_runs
 from movielens_dag.resources import from_env
@@ -18,7 +28,8 @@ from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
 from movielens_dag.settings import Environment, read_environment
 
-ASSET_MODULES = [movielens, enrichment, documents, semantic_ids, search, publish, recommender]  # + embeddings.build
+ASSET_MODULES = [movielens, enrichment, documents, semantic_ids, search, publish, recommender,
+                 rating_model]  # + embeddings.build
 
 
 def make_resources(data_dir: str | None = None, env: Environment | None = None) -> dict:

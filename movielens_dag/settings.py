@@ -47,6 +47,7 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
     EnvSetting("TMDB_API_BASE_URL", "https://api.themoviedb.org/3",
                "TMDB API root (point it at the local emulator to work offline)"),
     EnvSetting("TMDB_REQUESTS_PER_SECOND", "40", "token-bucket rate for TMDB requests"),
+    EnvSetting("TMDB_IMAGE_REQUESTS_PER_SECOND", "20", "token-bucket rate for poster images from image.tmdb.org"),
     EnvSetting("IMDB_GRAPHQL_URL", None, "opt-in IMDb GraphQL endpoint (unofficial, often blocked)"),
     EnvSetting("WIKIPEDIA_PLOTS_CSV", None,
                "the Kaggle 'Wikipedia Movie Plots' CSV; unset: the bundled 1901-1935 extract"),

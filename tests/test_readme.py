@@ -45,7 +45,8 @@ def test_make_demo_materializes_everything_into_a_fresh_data_dir(tmp_path):
     # Dagster's own runs, with job names (what the UI lists), all successful
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        assert sorted(r.job_name for r in runs) == ["demo_job", "leaderboard_job", "recommender_job", "recommender_job"]
+        assert sorted(r.job_name for r in runs) == ["demo_job", "leaderboard_job", "rating_leaderboard_job",
+                                                    "rating_model_job", "recommender_job", "recommender_job"]
         assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
 
     from movielens_dag.definitions import defs
@@ -67,6 +68,10 @@ def test_make_demo_materializes_everything_into_a_fresh_data_dir(tmp_path):
     assert con.execute("SELECT list(variant ORDER BY variant), max(seed) FROM recommender.recommender_runs"
                        ).fetchone() == (sorted(DEMO_VARIANTS), 0)
     assert con.execute("SELECT count(*) FROM recommender.recommender_leaderboard").fetchone() == (3,)
+    # ... and the demo rating variant (bias, one seed) on both splits; offline there are no posters
+    assert con.execute("SELECT list(split ORDER BY split), max(seeds) FROM rating_model.rating_leaderboard "
+                       "WHERE variant = 'bias'").fetchone() == (["random", "temporal"], 1)
+    assert con.execute("SELECT count(*) FROM embeddings.poster_embeddings").fetchone() == (0,)
     con.close()
 
     # Every SQL example in the README runs against what the demo built.

@@ -1,4 +1,5 @@
-"""Group ``enrichment``: TMDB ids and details, IMDb titles, Wikipedia plots, review queue, fetch log.
+"""Group ``enrichment``: TMDB ids and details, poster images, IMDb titles, Wikipedia plots, review queue,
+fetch log.
 
 All HTTP goes through the ``http_fetcher`` resource and is recorded in the fetch store under
 ``DataPaths.cache / "fetch_store"``; each run fetches only what is new, failed, stale or changed.
@@ -15,15 +16,18 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from movielens_dag.enrichment import pipeline, review, tables, wikipedia
 from movielens_dag.enrichment.overrides import read_overrides
+from movielens_dag.enrichment.posters import POSTER_IMAGES, PosterConfigError, PosterSettings
+from movielens_dag.http.blob_store import BlobStore
 from movielens_dag.http.fetch_store import STATUSES, FetchStore
 from movielens_dag.http.fetcher import AuthError
-from movielens_dag.assets.conventions import OWNERS, WEEKLY_REFRESH, code_version, columns
+from movielens_dag.assets.conventions import OWNERS, WEEKLY_REFRESH, code_version, columns, columns_from_arrow
 from movielens_dag.enrichment.settings import OVERRIDES_FILE, RefreshSettings, TmdbIdSettings
-from movielens_dag.resources.config import config_class
+from movielens_dag.resources.config import config_class, to_settings
 from movielens_dag.resources.http import NO_TOKEN, HttpFetcher
 from movielens_dag.resources.sources import WikipediaPlotsSource
 from movielens_dag.resources.storage import DataDir
@@ -42,6 +46,7 @@ IMDB_POOL = "imdb"
 
 RefreshConfig = config_class(RefreshSettings, name="RefreshConfig")
 IdsConfig = config_class(TmdbIdSettings, name="IdsConfig")
+PosterConfig = config_class(PosterSettings, name="PosterConfig")
 
 
 def _store(data_dir: DataDir) -> FetchStore:
@@ -156,6 +161,48 @@ def tmdb_movies(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_i
     return dg.Output(table, metadata=meta)
 
 
+@dg.asset(**COMMON, pool=TMDB_POOL, kinds={"python", "parquet"}, metadata=columns_from_arrow(POSTER_IMAGES, {
+    "movie_id": "MovieLens movieId", "tmdb_id": "TMDB id (null: unresolved)",
+    "poster_path": "poster file on TMDB's image CDN (from tmdb_movies)", "size": "TMDB image size fetched (w185 ...)",
+    "status": "ok | no_tmdb_id | no_poster | not_found | broken_image | failed | client_error | not_fetched",
+    "sha256": "SHA-256 of the image bytes (ok only)", "file": "image file relative to <data dir>/posters (ok only)",
+    "bytes": "file size", "width": "pixels", "height": "pixels",
+    "fetched_at": "when the stored response was fetched", "error": "why it failed (never contains a credential)"}))
+def poster_images(context: dg.AssetExecutionContext, config: PosterConfig, tmdb_ids: pa.Table, tmdb_movies: pa.Table,
+                  http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
+    """One row per movie with the outcome of fetching its TMDB poster (size `w185` by default) into
+    `<data dir>/posters/`, content-addressed (the file name is the SHA-256 of its bytes). The image base
+    URL comes from TMDB `/configuration`. Resumable and incremental through the fetch store: a re-run
+    fetches only new, failed or deleted posters. A missing poster is a recorded outcome, not an error.
+    Without TMDB_READ_ACCESS_TOKEN no request is made (rows come from stored responses only)."""
+    from movielens_dag.enrichment.posters import poster_refs, refresh_posters, status_counts
+
+    paths = data_dir.paths
+    store, blobs = _store(data_dir), BlobStore(paths.posters)
+    refs = poster_refs(tmdb_ids, tmdb_movies)
+    fetcher = http_fetcher.fetcher(store, blobs=blobs) if http_fetcher.tmdb_enabled else None
+    settings = to_settings(config, PosterSettings())
+    try:
+        (table, report), summary = _run(
+            lambda f: refresh_posters(refs, store, f, blobs, http_fetcher.tmdb_api_base_url, _now(), settings,
+                                      context.log.info), fetcher, store)
+    except AuthError as exc:
+        raise _auth_failure(exc) from None
+    except PosterConfigError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    counts = status_counts(table)
+    ok = table.filter(pc.equal(table["status"], "ok"))
+    distinct = {f: b for f, b in zip(ok["file"].to_pylist(), ok["bytes"].to_pylist(), strict=True)}
+    meta = {"status": counts, "with_poster": counts["ok"], **_fetch_metadata(report, summary),
+            "distinct_images": len(distinct), "megabytes_on_disk": round(sum(distinct.values()) / 1e6, 2),
+            "folder": dg.MetadataValue.path(str(paths.posters)), "poster_size": settings.size,
+            "fetched": dg.MetadataValue.md(preview_markdown(
+                ok.select(["movie_id", "poster_path", "width", "height", "bytes", "file"]), rows=5))}
+    if fetcher is None:
+        meta["skipped"] = f"{NO_TOKEN}: no request made; posters come from stored responses only"
+    return dg.Output(table, metadata=meta)
+
+
 @dg.asset(**COMMON, pool=IMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
     "movie_id": MOVIE_ID, "imdb_id": ("string", "IMDb id"), **FETCH, "imdb_title": ("string", "IMDb title"),
     "imdb_year": ("int32", "release year on IMDb"), "title_type": ("string", "movie, tvMovie, ..."),
@@ -246,8 +293,10 @@ def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids:
     })
 
 
-@dg.asset(**COMMON, deps=[tmdb_ids, tmdb_movies, imdb_titles], kinds={"duckdb", "parquet"}, metadata=columns({
-    "source": ("string", "tmdb_find | tmdb_search | tmdb_movie | tmdb_changes | imdb_title ..."),
+@dg.asset(**COMMON, deps=[tmdb_ids, tmdb_movies, poster_images, imdb_titles], kinds={"duckdb", "parquet"},
+          metadata=columns({
+    "source": ("string", "tmdb_find | tmdb_search | tmdb_movie | tmdb_changes | tmdb_configuration | tmdb_poster | "
+                         "imdb_title ..."),
     "key": ("string", "what was asked for (an id or a query)"), "status": ("string", "ok | not_found | client_error | failed"),
     "http_status": ("int16", "last HTTP status; null when no response"), "url": ("string", "request URL (no credential)"),
     "error": ("string", "error message (no credential)"), "attempts": ("int16", "tries including retries"),
@@ -309,6 +358,46 @@ def tmdb_coverage(tmdb_movies: pd.DataFrame, tmdb_ids: pd.DataFrame, http_fetche
         metadata={"movies_with_details": ok, "movies": len(tmdb_ids), "coverage": share,
                   "token_set": http_fetcher.tmdb_enabled},
         description=None if http_fetcher.tmdb_enabled else "no TMDB_READ_ACCESS_TOKEN: coverage not enforced")
+
+
+@dg.asset_check(asset=poster_images, blocking=True)
+def every_poster_file_is_there_and_matches_its_hash(poster_images: pa.Table, data_dir: DataDir) -> dg.AssetCheckResult:
+    """Every `ok` poster's file exists under `<data dir>/posters` and its bytes hash to its name and sha256."""
+    blobs = BlobStore(data_dir.paths.posters)
+    ok = poster_images.filter(pc.equal(poster_images["status"], "ok"))
+    files, shas = ok["file"].to_pylist(), ok["sha256"].to_pylist()
+    bad = sorted({str(f) for f, h in zip(files, shas, strict=True)
+                  if not f or pathlib.Path(f).stem != h or not blobs.verify(f)})
+    return dg.AssetCheckResult(passed=not bad, metadata={
+        "ok_rows": ok.num_rows, "distinct_files": len(set(files)), "missing_or_corrupt": len(bad),
+        "examples": str(bad[:5])})
+
+
+@dg.asset_check(asset=poster_images, additional_ins={"tmdb_ids": dg.AssetIn("tmdb_ids")}, blocking=True)
+def one_poster_row_per_movie(poster_images: pd.DataFrame, tmdb_ids: pd.DataFrame) -> dg.AssetCheckResult:
+    """Exactly one row per `tmdb_ids` movie, with a known status."""
+    from movielens_dag.enrichment.posters import STATUSES as POSTER_STATUSES
+
+    dup = _duplicates(poster_images["movie_id"])
+    missing = sorted(set(tmdb_ids["movie_id"]) - set(poster_images["movie_id"]))
+    unknown = sorted(set(poster_images["movie_id"]) - set(tmdb_ids["movie_id"]))
+    bad_status = sorted(set(poster_images["status"]) - set(POSTER_STATUSES))
+    return dg.AssetCheckResult(passed=not (dup or missing or unknown or bad_status), metadata={
+        "rows": len(poster_images), "movies": len(tmdb_ids), "duplicated": len(dup), "missing": len(missing),
+        "unknown": len(unknown), "unknown_statuses": ", ".join(bad_status) or "none",
+        "examples": str({"duplicated": dup[:5], "missing": missing[:5], "unknown": unknown[:5]})})
+
+
+@dg.asset_check(asset=poster_images)
+def few_poster_fetches_fail(poster_images: pd.DataFrame) -> dg.AssetCheckResult:
+    """At most 5% of the posters requested ended `failed` or `client_error` (retries exhausted, bad requests);
+    `not_found` and `no_poster` are TMDB's answers, not failures."""
+    status = poster_images["status"]
+    attempted = int(status.isin(["ok", "not_found", "broken_image", "failed", "client_error"]).sum())
+    failed = int(status.isin(["failed", "client_error"]).sum())
+    share = failed / attempted if attempted else 0.0
+    return dg.AssetCheckResult(passed=share <= 0.05, severity=dg.AssetCheckSeverity.WARN, metadata={
+        "requested_posters": attempted, "failed": failed, "failed_share": share, "threshold": 0.05})
 
 
 @dg.asset_check(asset=imdb_titles, additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)

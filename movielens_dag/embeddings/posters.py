@@ -57,8 +57,10 @@ class PosterEmbeddingSettings:
 
 
 def output_schema(dim: int) -> pa.Schema:
+    """The output columns; ``dim`` 0 (no posters, model never loaded) gives a variable-length list."""
+    vector = pa.list_(pa.float32(), dim) if dim > 0 else pa.list_(pa.float32())
     return pa.schema([("movie_id", pa.int32()), ("model_id", pa.string()), ("dim", pa.int32()),
-                      ("image_sha256", pa.string()), ("embedding", pa.list_(pa.float32(), dim))])
+                      ("image_sha256", pa.string()), ("embedding", vector)])
 
 
 class ClipImageEncoder:
@@ -141,6 +143,13 @@ def embed_posters(poster_images: pa.Table, blob_root: Path, settings: PosterEmbe
     if gone:
         raise FileNotFoundError(f"{len(gone)} poster file(s) listed as ok are missing under {blob_root}, e.g. "
                                 f"movie_id {gone[:5]}: re-materialize poster_images (it fetches them again)")
+    skipped = {f"skipped_{s}": n for s, n in sorted(statuses.items()) if s != "ok"}
+    if not movie_ids:  # nothing to embed: the model is neither resolved nor loaded (offline, no weights needed)
+        say(f"no posters to embed ({dict(statuses) or 'poster_images is empty'}); {settings.model} not loaded")
+        return EmbeddingRun(table=output_schema(0).empty_table(), metadata={
+            "model_id": settings.model, "dim": 0, "movies": 0, "distinct_images": 0, "embedded": 0, "reused": 0,
+            "model_loaded": False, "device": "-", "seconds": round(time.perf_counter() - t0, 2),
+            "images_per_second": 0.0, **skipped})
     source = resolve_model(settings.model, models_dir=models_dir, revision=settings.revision)
     key = embedding_key(fingerprint=source.fingerprint, prompt=None, prompt_name="clip-image", max_seq_length=None,
                         truncate_dim=None)
@@ -178,6 +187,6 @@ def embed_posters(poster_images: pa.Table, blob_root: Path, settings: PosterEmbe
         "embedded": len(new), "reused": len(distinct) - len(new), "model_loaded": encoder is not None,
         "device": encoder.device if encoder is not None else "-", "seconds": round(seconds, 2),
         "images_per_second": round(len(new) / seconds, 1) if new else 0.0,
-        **{f"skipped_{s}": n for s, n in sorted(statuses.items()) if s != "ok"},
+        **skipped,
     }
     return EmbeddingRun(table=table, metadata=metadata)

@@ -12,7 +12,8 @@
    has gone missing is fetched again.
 4. ``poster_table`` gives one row per movie with an outcome: ``ok``, ``no_tmdb_id``, ``no_poster``
    (TMDB lists none), ``not_found`` (404), ``broken_image`` (bytes no decoder reads), ``failed`` /
-   ``client_error`` (HTTP), ``not_fetched`` (no token, nothing stored). Only ``ok`` has a file.
+   ``client_error`` (HTTP), ``not_fetched`` (no token and nothing stored, or no TMDB details for the
+   movie, so whether it has a poster is unknown). Only ``ok`` has a file.
 
 Plain code: no Dagster. Pillow is imported inside ``check_image``.
 """
@@ -60,6 +61,20 @@ class PosterRef:
     movie_id: int
     tmdb_id: int | None
     poster_path: str | None
+    details_status: str = "ok"  # the tmdb_movies fetch_status: without details, whether a poster exists is unknown
+
+
+def poster_refs(tmdb_ids: pa.Table, tmdb_movies: pa.Table) -> list[PosterRef]:
+    """One ref per ``tmdb_ids`` movie: its TMDB id and the ``poster_path`` of its ``tmdb_movies`` details."""
+    details = {m: (t, p, s) for m, t, p, s in zip(*(tmdb_movies[c].to_pylist() for c in (
+        "movie_id", "tmdb_id", "poster_path", "fetch_status")), strict=True)}
+    refs = []
+    for movie_id, tmdb_id in zip(tmdb_ids["movie_id"].to_pylist(), tmdb_ids["tmdb_id"].to_pylist(), strict=True):
+        known_id, poster_path, status = details.get(movie_id, (None, None, "missing"))
+        if tmdb_id is not None and known_id != tmdb_id:  # details of another id (an override changed it)
+            poster_path, status = None, "missing"
+        refs.append(PosterRef(movie_id, tmdb_id, poster_path if status == "ok" else None, status))
+    return refs
 
 
 def configuration_request(base_url: str) -> FetchRequest:
@@ -139,6 +154,8 @@ def poster_table(refs: list[PosterRef], store: FetchStore, blobs: BlobStore, siz
         state = latest.get(key) if key else None
         if r.tmdb_id is None:
             row["status"] = "no_tmdb_id"
+        elif r.details_status != "ok" and not r.poster_path:
+            row.update(status="not_fetched", error=f"no TMDB details for tmdb_id {r.tmdb_id} ({r.details_status})")
         elif not r.poster_path:
             row["status"] = "no_poster"
         elif state is None:

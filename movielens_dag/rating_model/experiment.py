@@ -10,17 +10,32 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import Ratings, make_split
+from .data import Ratings, RatingSplit, make_split
 from .features import FeatureInputs, build_features
+from .metrics import rmse
 from .results import run_row
 from .settings import RatingModelSettings, RatingRunSettings
 from .train import EpochLog, train_model
+
+TIME_COLUMNS = ("train_last_at", "cut_valid_start", "cut_test_start")
 
 
 @dataclass
 class ExperimentResult:
     rows: pd.DataFrame  # one row per (split, seed)
     predictions: pd.DataFrame  # split, seed, rating_row (position in the ratings), prediction
+
+
+def split_facts(split: RatingSplit, ratings: Ratings) -> dict:
+    """What the split gave the model, recorded with each row so a check can audit it: the training
+    ratings' count and latest time, the cut times (temporal only), and the test RMSE of predicting the
+    training mean (the floor any model must beat)."""
+    train, test = split.rows("train"), split.rows("test")
+    mean = float(ratings.ratings[train].mean())
+    return {"train_n": int(train.size), "train_last_at": int(ratings.seconds[train].max()),
+            "cut_valid_start": split.cuts.valid_start if split.cuts else None,
+            "cut_test_start": split.cuts.test_start if split.cuts else None,
+            "train_mean_test_rmse": rmse(np.full(test.size, mean), ratings.ratings[test].astype(np.float64))}
 
 
 def run_variant(variant: str, settings: RatingModelSettings, ratings: Ratings,
@@ -34,6 +49,7 @@ def run_variant(variant: str, settings: RatingModelSettings, ratings: Ratings,
         here = inputs if isinstance(inputs, FeatureInputs) else inputs[split_name]
         data = build_features(ratings, split, here, settings.features)
         test_rows = split.rows("test")
+        facts = split_facts(split, ratings)
         log(f"{variant} / {split_name}: {split.counts()} ratings; {data.tables.num_users - 1} users and "
             f"{data.tables.num_movies - 1} movies in training; {len(data.tables.dense_names)} dense features")
         for seed in range(run.seeds):
@@ -46,7 +62,11 @@ def run_variant(variant: str, settings: RatingModelSettings, ratings: Ratings,
                 f"test RMSE {r.test['rmse']:.4f}, NDCG@10 {r.test['ndcg_10']:.4f} ({r.cpu_seconds:.0f} CPU s)")
             rows.append(run_row(variant, split_name, dataset, settings, r,
                                 text_model=here.text.name if settings.features.text and here.text else "-",
-                                sid_method=here.sids.method if settings.features.sid_levels and here.sids else "-"))
+                                sid_method=here.sids.method if settings.features.sid_levels and here.sids else "-",
+                                **facts))
             preds.append(pd.DataFrame({"split": split_name, "seed": seed, "rating_row": test_rows.astype(np.int64),
                                        "prediction": r.test_pred.astype(np.float32)}))
-    return ExperimentResult(pd.DataFrame(rows), pd.concat(preds, ignore_index=True))
+    table = pd.DataFrame(rows)
+    for c in TIME_COLUMNS:  # unix seconds (None: no cut on the random split) -> UTC timestamps
+        table[c] = pd.to_datetime(table[c].astype("Int64"), unit="s", utc=True)
+    return ExperimentResult(table, pd.concat(preds, ignore_index=True))

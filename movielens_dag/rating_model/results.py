@@ -6,6 +6,7 @@ Plain code: pandas/numpy (scipy and matplotlib are imported inside the functions
 
 import io
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,14 @@ from movielens_dag.settings import as_dict
 
 from .metrics import MOVIE_SLICES, USER_SLICES
 from .settings import RatingModelSettings
-from .train import TrainResult
+
+if TYPE_CHECKING:  # train imports torch; this module must not (the Dagster definitions and the CLI load it)
+    from .train import TrainResult
 
 ID_COLUMNS = ("dataset", "split", "variant")
 
 
-def run_row(variant: str, split: str, dataset: str, settings: RatingModelSettings, r: TrainResult,
+def run_row(variant: str, split: str, dataset: str, settings: RatingModelSettings, r: "TrainResult",
             **extra: object) -> dict:
     """One seed's row: what ran, how long, and every validation and test metric."""
     row = {"dataset": dataset, "split": split, "variant": variant, "model": settings.model.kind, "seed": r.seed,
@@ -139,3 +142,73 @@ def chart_png(board: pd.DataFrame) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def validation_curve_png(rows: pd.DataFrame) -> bytes:
+    """Validation RMSE per epoch, one panel per split and one line per seed; the best epoch dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(rows["split"]))
+    fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.2), dpi=100, squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        for _, r in rows[rows["split"] == split].iterrows():
+            curve = json.loads(r["valid_curve"])
+            ax.plot(range(1, len(curve) + 1), curve, label=f"seed {r['seed']}")
+            ax.axvline(r["best_epoch"], ls=":", lw=0.8, color=ax.lines[-1].get_color())
+        ax.set(xlabel="epoch", ylabel="validation RMSE", title=f"{rows['variant'].iloc[0]} / {split}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def cold_movie_rmse(rows: pd.DataFrame) -> pd.Series:
+    """Per row: test RMSE on the ratings of movies with at most 5 training ratings (unseen + 1-5), pooled
+    exactly from the two slices' RMSEs and counts. NaN when both slices are empty."""
+    n_u, n_l = rows["test_movie_unseen_n"].astype(float), rows["test_movie_le5_n"].astype(float)
+    sq = n_u * rows["test_movie_unseen_rmse"].fillna(0.0) ** 2 + n_l * rows["test_movie_le5_rmse"].fillna(0.0) ** 2
+    return np.sqrt(sq / (n_u + n_l).where(n_u + n_l > 0))
+
+
+def _uses_text(settings_json: str) -> bool:
+    return bool(json.loads(settings_json).get("features", {}).get("text"))
+
+
+def floors(runs: pd.DataFrame, split: str = "temporal") -> dict:
+    """The issue's two floors on ``split``, each comparison chosen on validation RMSE (never on test):
+
+    1. the DLRM variant with the best validation RMSE beats ``bias`` on test RMSE;
+    2. the text DLRM variant with the best validation RMSE beats ``dlrm-id`` on the test ratings of movies
+       with at most 5 training ratings.
+
+    Means over seeds. ``*_measured`` is False (and the verdict None) when a variant is missing."""
+    r = runs[runs["split"] == split].assign(cold_rmse=lambda d: cold_movie_rmse(d))
+    means = r.groupby("variant").agg(model=("model", "first"), settings=("settings", "first"),
+                                     valid_rmse=("valid_rmse", "mean"), test_rmse=("test_rmse", "mean"),
+                                     cold_rmse=("cold_rmse", "mean"), cold_n=("test_movie_unseen_n", "first"),
+                                     le5_n=("test_movie_le5_n", "first"))
+    dlrm = means[means["model"] == "dlrm"].sort_values("valid_rmse")
+    text = dlrm[dlrm["settings"].map(_uses_text)]
+    out: dict = {"split": split}
+    measured = "bias" in means.index and len(dlrm) > 0
+    out["dlrm_beats_bias_measured"] = measured
+    out["dlrm_beats_bias"] = None
+    if measured:
+        best, bias = dlrm.iloc[0], means.loc["bias"]
+        out.update(dlrm_variant=best.name, dlrm_test_rmse=float(best["test_rmse"]),
+                   bias_test_rmse=float(bias["test_rmse"]), dlrm_beats_bias=bool(best["test_rmse"] < bias["test_rmse"]))
+    measured = "dlrm-id" in means.index and len(text) > 0
+    out["text_beats_id_on_cold_measured"] = measured
+    out["text_beats_id_on_cold"] = None
+    if measured:
+        best, ident = text.iloc[0], means.loc["dlrm-id"]
+        out.update(text_variant=best.name, text_cold_rmse=float(best["cold_rmse"]),
+                   id_cold_rmse=float(ident["cold_rmse"]), cold_ratings=int(best["cold_n"] + best["le5_n"]),
+                   text_beats_id_on_cold=bool(best["cold_rmse"] < ident["cold_rmse"]))
+    return out

@@ -161,6 +161,16 @@ def variant_settings(name: str, changes: dict | None = None) -> RatingModelSetti
 
 
 @dataclass(frozen=True)
+class RatingTextSettings:
+    """How the temporal split's text vectors are made: documents with only the tags from before its first cut."""
+
+    temporal: TemporalSplitSettings = setting(
+        factory=TemporalSplitSettings, help="Where the shared cuts fall: keep it equal to rating_model_runs' "
+                                            "temporal settings (a run with other cuts refuses these vectors).")
+    model: str | None = setting(None, "Embedding model; None: the one movie_embeddings was made with.")
+
+
+@dataclass(frozen=True)
 class RatingRunSettings:
     """How one 'rating_model_runs' partition (a variant) is run."""
 

@@ -37,15 +37,20 @@ def documents_as_of(cut: int | None, movies: pd.DataFrame, tags: pd.DataFrame, t
     return documents.build_documents(movies, tags_before(tags, cut), tmdb_movies, imdb_titles, wikipedia_plots)
 
 
+def embed_documents(docs: pa.Table, cache_root: Path, model: str = "bundled", models_dir: Path | None = None,
+                    logger: Callable[[str], None] | None = None):
+    """Embed the documents (reusing every cached vector) -> the ``EmbeddingRun`` (a ``movie_embeddings``
+    table and what was embedded or reused)."""
+    from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
+
+    return embed_movie_documents(docs, EmbeddingSettings(model=model), cache_root=Path(cache_root),
+                                 writer="rating-model", models_dir=models_dir, logger=logger or (lambda m: None))
+
+
 def text_vectors(docs: pa.Table, cache_root: Path, model: str = "bundled",
                  logger: Callable[[str], None] | None = None) -> MovieVectors:
     """Embed the documents (reusing every cached vector) -> one vector per movie."""
-    from movielens_dag.embeddings.pipeline import embed_movie_documents
-    from movielens_dag.embeddings.settings import EmbeddingSettings
-
-    run = embed_movie_documents(docs, EmbeddingSettings(model=model), cache_root=Path(cache_root), writer="rating-model",
-                                logger=logger or (lambda m: None))
-    return MovieVectors.from_table(run.table)
+    return MovieVectors.from_table(embed_documents(docs, cache_root, model, logger=logger).table)
 
 
 def changed_documents(a: pa.Table, b: pa.Table) -> np.ndarray:

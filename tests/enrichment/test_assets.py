@@ -181,7 +181,7 @@ def test_refresh_job_schedule_and_pools(tmp_path):
     )
     job = defs.resolve_job_def("enrichment_refresh")
     keys = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
-    assert set(ENRICHMENT) | {"movie_documents"} == keys
+    assert set(ENRICHMENT) | {"poster_images", "movie_documents"} == keys
     assert enrichment_assets.enrichment_weekly_schedule.cron_schedule == "0 4 * * 1"
     assert enrichment_assets.tmdb_ids.op.pool == "tmdb" and enrichment_assets.tmdb_movies.op.pool == "tmdb"
     assert enrichment_assets.imdb_titles.op.pool == "imdb"

@@ -99,3 +99,21 @@ def test_a_size_tmdb_does_not_serve_fails_before_any_image(make_emulator, tmp_pa
     with pytest.raises(PosterConfigError, match="w185"):  # the message lists the sizes TMDB has
         fetch(emu, store, blobs, [PosterRef(1, 11, "/poster11.jpg")], PosterSettings(size="w999"))
     assert emu.total_hits("/t/p/") == 0
+
+
+def test_poster_refs_take_the_poster_path_of_fetched_details_only(tmp_path):
+    import pyarrow as pa
+
+    from movielens_dag.enrichment.posters import poster_refs
+
+    ids = pa.table({"movie_id": pa.array([1, 2, 3, 4, 5], pa.int32()), "tmdb_id": pa.array([11, 12, 13, None, 15])})
+    details = pa.table({"movie_id": pa.array([1, 2, 3, 5], pa.int32()), "tmdb_id": pa.array([11, 12, 13, 99]),
+                        "poster_path": ["/p11.jpg", None, None, "/p99.jpg"],
+                        "fetch_status": ["ok", "ok", "not_fetched", "ok"]})
+    refs = poster_refs(ids, details)
+    assert refs == [PosterRef(1, 11, "/p11.jpg"), PosterRef(2, 12, None), PosterRef(3, 13, None, "not_fetched"),
+                    PosterRef(4, None, None, "missing"), PosterRef(5, 15, None, "missing")]  # 99: another id's details
+    table = poster_table(refs, FetchStore(tmp_path / "store"), BlobStore(tmp_path / "posters"), "w185")
+    # TMDB lists no poster (2) versus details never fetched (3, 5): only the first is "no_poster"
+    assert table["status"].to_pylist() == ["not_fetched", "no_poster", "not_fetched", "no_tmdb_id", "not_fetched"]
+    assert "not_fetched" in table["error"][2].as_py() and table["error"][1].as_py() is None

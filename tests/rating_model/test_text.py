@@ -46,3 +46,40 @@ def test_split_inputs_fit_sids_on_each_splits_vectors():
         assert inputs.text is text[split] and inputs.sids.levels == 2
         assert inputs.sids.movie_ids.tolist() == ids.tolist() and inputs.sids.codes.max() < 8
     assert not np.array_equal(out["temporal"].sids.codes, out["random"].sids.codes)  # fitted per split
+
+
+def test_variant_inputs_read_only_what_the_features_use_and_check_the_cut():
+    import numpy as np
+    import pyarrow as pa
+    import pytest
+
+    from movielens_dag.rating_model.inputs import variant_inputs
+    from movielens_dag.rating_model.settings import RatingRunSettings, variant_settings
+
+    ids = np.arange(1, 6)
+    movies = pa.table({"movie_id": pa.array(ids, pa.int32()), "year": [2000.0] * 5, "genres": [["A"]] * 5})
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(np.ones(15, np.float32)), 3)
+    cut = pa.array([pd.Timestamp(1000, unit="s", tz="UTC")] * 5, pa.timestamp("us", tz="UTC"))
+    tables = {"movie_embeddings": pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * 5,
+                                            "embedding": vectors}),
+              "rating_text_embeddings": pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * 5,
+                                                  "embedding": vectors, "cut": cut}),
+              "poster_embeddings": pa.table({"movie_id": pa.array([], pa.int32()),
+                                             "model_id": pa.array([], pa.string()),
+                                             "embedding": pa.array([], pa.list_(pa.float32()))})}
+    read = []
+
+    def reader(name):
+        read.append(name)
+        return tables[name]
+
+    run = RatingRunSettings()
+    bias = variant_inputs(variant_settings("bias").features, run, movies, reader, 1000)
+    assert set(bias) == {"temporal", "random"} and read == [] and bias["temporal"].text is None
+    text = variant_inputs(variant_settings("dlrm-id-text").features, run, movies, reader, 1000)
+    assert sorted(read) == ["movie_embeddings", "rating_text_embeddings"]
+    assert text["temporal"].text.vectors.shape == (5, 3) and text["random"].text.name == "m"
+    with pytest.raises(ValueError, match="same temporal settings"):
+        variant_inputs(variant_settings("dlrm-id-text").features, run, movies, reader, 2000)
+    with pytest.raises(ValueError, match="poster_embeddings is empty"):
+        variant_inputs(variant_settings("dlrm-id-text-sid-poster").features, run, movies, reader, 1000)

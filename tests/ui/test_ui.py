@@ -18,7 +18,8 @@ from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-GROUPS = {"movielens", "enrichment", "documents", "embeddings", "semantic_ids", "search", "publish", "recommender"}
+GROUPS = {"movielens", "enrichment", "documents", "embeddings", "semantic_ids", "search", "publish", "recommender",
+          "rating_model"}
 RUN_TIMEOUT_MS = 600_000  # a run launched from the UI, queued, started in its own processes, on 2 busy cores
 # Small enough to train in seconds; the recommender reads semantic_ids and user_sequences (demo_job made them).
 PARTITION = "hstu-prefixn_id-sum-l1"
