@@ -61,6 +61,8 @@ SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
                 "min_utilisation": ("double", "lowest share of a level's codes in use"),
                 "nn_first_code_agreement": ("double", "share of movies whose nearest neighbour has the same first code"),
                 "nn_agreement_chance": ("double", "the same for a random pairing"),
+                "nn_items": ("int64", "movies the neighbour agreement was measured on: all up to 10,000, a seeded "
+                                      "random 10,000 above (each searched against every movie)"),
                 "genre_purity": ("double", "share of a code's movies sharing its most common genre"),
                 "genre_purity_chance": ("double", "the same with codes shuffled"),
                 "seconds": ("double", "fit time")}),
@@ -93,6 +95,7 @@ def semantic_id_fit(
         "perplexity_per_level": ", ".join(f"{p:.1f}" for p in q.perplexity),
         "nn_first_code_agreement": dg.MetadataValue.float(q.nn_first_code_agreement),
         "nn_agreement_chance": dg.MetadataValue.float(q.nn_agreement_chance),
+        "nn_items": dg.MetadataValue.int(q.nn_items),
         "genre_purity": dg.MetadataValue.float(q.genre_purity if q.genre_purity is not None else float("nan")),
         "genre_purity_chance": dg.MetadataValue.float(
             q.genre_purity_chance if q.genre_purity_chance is not None else float("nan")),
