@@ -2,7 +2,8 @@
 
 * ``sid_codebooks``, ``semantic_ids``, ``sid_quality``: one fit (a multi-asset), so the codes, the
   codebooks they index and the figures describing them always come from the same run.
-* ``sid_map``: 2-D UMAP of the embeddings coloured by first code (interactive HTML + PNG preview).
+* ``sid_map``: 2-D UMAP (PCA above ``umap_max_items`` movies) of the embeddings coloured by first code
+  (interactive HTML + PNG preview).
 
 The quantisers live in ``movielens_dag.semantic_ids`` (plain torch); torch, umap and plotly are
 imported inside the asset bodies so the code location loads fast.
@@ -129,18 +130,21 @@ def sid_map(
     sid_quality: pa.Table,
     movies: pa.Table,
 ) -> dg.Output:
-    """UMAP 2-D of the movie embeddings coloured by first SID code: interactive HTML + PNG preview.
+    """UMAP 2-D of the movie embeddings coloured by first SID code: interactive HTML + PNG preview. Above
+    `umap_max_items` movies (projection 'auto') the map is a PCA, which takes seconds where UMAP takes
+    many minutes on a CPU; the `projection` metadata says which and why.
 
     The table holds the 2-D coordinates (movie_id, x, y, first_code, sid) for your own plots.
     """
     from movielens_dag.semantic_ids.visualise import build_sid_map
 
     settings = to_settings(config, SidMapSettings())
-    context.log.info(f"{settings.projection} of {movie_embeddings.num_rows:,} embeddings")
-    table, html, png = build_sid_map(movie_embeddings, semantic_ids, sid_quality, movies, settings,
-                                     data_dir.paths.artifacts / GROUP)
+    table, html, png, projection = build_sid_map(movie_embeddings, semantic_ids, sid_quality, movies, settings,
+                                                 data_dir.paths.artifacts / GROUP)
+    context.log.info(f"{projection} of {table.num_rows:,} embeddings")
     interactive = data_dir.artifact_url(html)
     return dg.Output(table, metadata={
+        "projection": projection,
         "map": data_dir.image_markdown(png, "SID map"),
         **({"interactive_map": dg.MetadataValue.url(interactive)} if interactive else {}),
         "html": dg.MetadataValue.path(str(html)),
