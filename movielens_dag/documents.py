@@ -2,6 +2,7 @@
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -25,7 +26,12 @@ def top_tags(tags: pd.DataFrame, k: int = TOP_TAGS) -> dict[int, list[str]]:
         frame.groupby(["movie_id", "tag"])["user_id"].nunique().rename("users").reset_index()
         .sort_values(["movie_id", "users", "tag"], ascending=[True, False, True])
     )
-    return {int(m): list(g["tag"].head(k)) for m, g in counts.groupby("movie_id", sort=False)}
+    top = counts.groupby("movie_id", sort=False).head(k)  # still sorted by movie_id
+    ids, names = top["movie_id"].to_numpy(), top["tag"].to_numpy()
+    starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+    ends = np.append(starts[1:], len(ids))
+    # slices of one array, not a pandas group per movie (87k groups took seconds at ML-32M scale)
+    return {int(ids[a]): names[a:b].tolist() for a, b in zip(starts, ends)}
 
 
 def render_document(title: str, year: int | None, genres: list[str], alt_titles: list[str],

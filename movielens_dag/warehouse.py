@@ -79,14 +79,15 @@ def parquet_files(location: Path) -> list[Path]:
     return [location] if location.exists() else []
 
 
-def read_parquet(location: Path, asset: str | None = None) -> pa.Table:
-    """Read an asset's file, or concatenate a partitioned asset's files (schemas unified by name)."""
+def read_parquet(location: Path, asset: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Read an asset's file, or concatenate a partitioned asset's files (schemas unified by name);
+    ``columns``: only these."""
     files = parquet_files(location)
     if not files:
         raise FileNotFoundError(
             f"no Parquet data at {location}: materialize {asset or 'the upstream asset'} first"
         )
-    tables = [pq.read_table(f) for f in files]
+    tables = [pq.read_table(f, columns=columns) for f in files]
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")

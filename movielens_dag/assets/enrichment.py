@@ -98,11 +98,12 @@ def tmdb_ids(context: dg.AssetExecutionContext, config: IdsConfig, movies: pd.Da
     `confidence` < 0.7 and unresolved movies appear in `enrichment_review_queue` with candidates.
     """
     overrides = read_overrides(pathlib.Path(config.overrides_path), set(movies["movie_id"].astype(int)))
-    linked = links.set_index("movie_id")
+    imdb_of = dict(zip(links["movie_id"], links["imdb_id"]))  # plain dicts: a pandas lookup per movie was slow
+    tmdb_of = dict(zip(links["movie_id"], links["tmdb_id"]))
     refs = [
         pipeline.MovieRef(
             int(m.movie_id), m.title, None if pd.isna(m.year) else int(m.year), tuple(m.alt_titles),
-            _opt(linked["imdb_id"].get(m.movie_id)), _opt_int(linked["tmdb_id"].get(m.movie_id)),
+            _opt(imdb_of.get(m.movie_id)), _opt_int(tmdb_of.get(m.movie_id)),
         )
         for m in movies.itertuples(index=False)
     ]

@@ -57,12 +57,14 @@ EMBEDDING_COLUMNS = {
     "n_interactions": ("int32", "ratings of the user"), "n_train": ("int32", "leave-one-out training prefix length"),
     "valid_movie_id": ("int32", "leave-one-out validation target (second to last); null below 3 ratings"),
     "test_movie_id": ("int32", "leave-one-out test target (last); null below 3 ratings")}))
-def user_sequences(ratings: pd.DataFrame) -> dg.Output:
+def user_sequences(ratings: pathlib.Path) -> dg.Output:
     """Each user's ratings in time order (ties keep file order) with the leave-one-out targets:
     last item = test, second-to-last = validation, the rest = train."""
-    from movielens_dag.recommender.data import build_sequences, sequences_table
+    from movielens_dag.recommender.data import user_sequences_table
+    from movielens_dag.warehouse import read_parquet
 
-    table = sequences_table(build_sequences(ratings))
+    # only the three columns it needs, sorted as flat arrays: ~1.5 GiB at ML-32M instead of ~5 through pandas
+    table = user_sequences_table(read_parquet(ratings, "ratings", columns=["user_id", "movie_id", "timestamp"]))
     n = table.column("n_interactions").to_numpy()
     evaluated = table.column("test_movie_id").null_count
     return dg.Output(table, metadata={

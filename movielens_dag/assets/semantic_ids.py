@@ -2,7 +2,8 @@
 
 * ``sid_codebooks``, ``semantic_ids``, ``sid_quality``: one fit (a multi-asset), so the codes, the
   codebooks they index and the figures describing them always come from the same run.
-* ``sid_map``: 2-D UMAP of the embeddings coloured by first code (interactive HTML + PNG preview).
+* ``sid_map``: 2-D UMAP (PCA above ``umap_max_items`` movies) of the embeddings coloured by first code
+  (interactive HTML + PNG preview).
 
 The quantisers live in ``movielens_dag.semantic_ids`` (plain torch); torch, umap and plotly are
 imported inside the asset bodies so the code location loads fast.
@@ -61,6 +62,8 @@ SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
                 "min_utilisation": ("double", "lowest share of a level's codes in use"),
                 "nn_first_code_agreement": ("double", "share of movies whose nearest neighbour has the same first code"),
                 "nn_agreement_chance": ("double", "the same for a random pairing"),
+                "nn_items": ("int64", "movies the neighbour agreement was measured on: all up to 10,000, a seeded "
+                                      "random 10,000 above (each searched against every movie)"),
                 "genre_purity": ("double", "share of a code's movies sharing its most common genre"),
                 "genre_purity_chance": ("double", "the same with codes shuffled"),
                 "seconds": ("double", "fit time")}),
@@ -112,6 +115,7 @@ def semantic_id_fit(
         "perplexity_per_level": ", ".join(f"{p:.1f}" for p in q.perplexity),
         "nn_first_code_agreement": dg.MetadataValue.float(q.nn_first_code_agreement),
         "nn_agreement_chance": dg.MetadataValue.float(q.nn_agreement_chance),
+        "nn_items": dg.MetadataValue.int(q.nn_items),
         "genre_purity": dg.MetadataValue.float(q.genre_purity if q.genre_purity is not None else float("nan")),
         "genre_purity_chance": dg.MetadataValue.float(
             q.genre_purity_chance if q.genre_purity_chance is not None else float("nan")),
@@ -145,18 +149,21 @@ def sid_map(
     sid_quality: pa.Table,
     movies: pa.Table,
 ) -> dg.Output:
-    """UMAP 2-D of the movie embeddings coloured by first SID code: interactive HTML + PNG preview.
+    """UMAP 2-D of the movie embeddings coloured by first SID code: interactive HTML + PNG preview. Above
+    `umap_max_items` movies (projection 'auto') the map is a PCA, which takes seconds where UMAP takes
+    many minutes on a CPU; the `projection` metadata says which and why.
 
     The table holds the 2-D coordinates (movie_id, x, y, first_code, sid) for your own plots.
     """
     from movielens_dag.semantic_ids.visualise import build_sid_map
 
     settings = to_settings(config, SidMapSettings())
-    context.log.info(f"{settings.projection} of {movie_embeddings.num_rows:,} embeddings")
-    table, html, png = build_sid_map(movie_embeddings, semantic_ids, sid_quality, movies, settings,
-                                     data_dir.paths.artifacts / GROUP)
+    table, html, png, projection = build_sid_map(movie_embeddings, semantic_ids, sid_quality, movies, settings,
+                                                 data_dir.paths.artifacts / GROUP)
+    context.log.info(f"{projection} of {table.num_rows:,} embeddings")
     interactive = data_dir.artifact_url(html)
     return dg.Output(table, metadata={
+        "projection": projection,
         "map": data_dir.image_markdown(png, "SID map"),
         **({"interactive_map": dg.MetadataValue.url(interactive)} if interactive else {}),
         "html": dg.MetadataValue.path(str(html)),

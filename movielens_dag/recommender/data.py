@@ -92,6 +92,51 @@ def build_sequences(ratings: pd.DataFrame) -> Sequences:
     return Sequences(user_ids=user_ids, items=items, times=times, item_index=index)
 
 
+def _seconds(timestamps: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Timestamps of any unit (or plain integers, already seconds) -> int64 unix seconds, rounded down."""
+    if not pa.types.is_timestamp(timestamps.type):
+        return np.asarray(timestamps.to_numpy(), dtype=np.int64)
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[timestamps.type.unit]
+    ticks = pc.cast(timestamps, pa.int64()).to_numpy()
+    return ticks // per_second if per_second > 1 else ticks
+
+
+def user_sequences_table(ratings: pa.Table) -> pa.Table:
+    """``sequences_table(build_sequences(ratings))`` computed on columns: the same table (time order, ties
+    in input order, leave-one-out targets) without a pandas copy or a Python object per user.
+
+    ``ratings`` needs user_id, movie_id and timestamp. Memory is a few flat arrays over the ratings
+    (for ML-32M's 32M ratings about 1.5 GiB at the peak, against ~5 GiB through pandas and per-user arrays).
+    """
+    missing = {"user_id", "movie_id", "timestamp"} - set(ratings.column_names)
+    if missing:
+        raise ValueError(f"ratings lacks column(s) {sorted(missing)}")
+    if ratings.num_rows == 0:
+        raise ValueError("ratings is empty")
+    if any(ratings[c].null_count for c in ("user_id", "movie_id", "timestamp")):
+        raise ValueError("ratings has nulls in user_id, movie_id or timestamp")
+    users = ratings["user_id"].to_numpy()
+    secs = _seconds(ratings["timestamp"])
+    order = np.lexsort((secs, users))  # stable: equal (user, time) keep input order
+    users, secs = users[order], secs[order]
+    movies = ratings["movie_id"].to_numpy()[order].astype(np.int32)
+    del order
+    starts = np.flatnonzero(np.concatenate([[True], users[1:] != users[:-1]]))
+    ends = np.append(starts[1:], users.size)
+    lengths = ends - starts
+    offsets = pa.array(np.append(starts, users.size), pa.int32())
+    evaluated = lengths >= 3
+    target = lambda k: pa.array(np.where(evaluated, movies[np.maximum(ends - k, starts)], 0), pa.int32(),  # noqa: E731
+                                mask=~evaluated)
+    return pa.table({
+        "user_id": pa.array(users[starts], pa.int32()),
+        "movie_ids": pa.ListArray.from_arrays(offsets, pa.array(movies, pa.int32())),
+        "timestamps": pa.ListArray.from_arrays(offsets, pa.array(secs, pa.timestamp("s", tz="UTC"))),
+        "n_interactions": pa.array(lengths, pa.int32()),
+        "n_train": pa.array(np.where(evaluated, lengths - 2, lengths), pa.int32()),
+        "valid_movie_id": target(2), "test_movie_id": target(1)})
+
+
 def sequences_table(seqs: Sequences) -> pa.Table:
     """One row per user: movie ids and times in order, plus the leave-one-out targets (null when the
     user has fewer than 3 interactions and is not evaluated)."""

@@ -119,11 +119,17 @@ class SidSettings:
         return self.method + ("-balanced" if self.balanced else "")
 
 
+UMAP_MAX_ITEMS = 30_000
+
+
 @dataclass(frozen=True)
 class SidMapSettings:
     """The 2-D map of the movie embeddings coloured by first SID code."""
 
-    projection: str = setting("umap", "'umap' (cosine) or 'pca' (instant, for huge catalogues).")
+    projection: str = setting("auto", "'auto': UMAP up to umap_max_items movies, PCA above; 'umap' (cosine, "
+                                      "minutes on a CPU at large sizes) or 'pca' (seconds at any size).")
+    umap_max_items: int = setting(UMAP_MAX_ITEMS, "With projection 'auto', the most movies UMAP maps; above it PCA "
+                                                  "does (see docs/benchmarks.md, scale rehearsal, for the times).")
     seed: int = setting(0, "UMAP seed (fixed seed = reproducible, single-threaded).")
     n_neighbors: int = setting(15, "UMAP neighbourhood size.")
     min_dist: float = setting(0.1, "UMAP minimum distance between points.")

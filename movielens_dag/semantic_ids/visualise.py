@@ -1,4 +1,4 @@
-"""The SID map: a 2-D UMAP of the embeddings, one colour per first-level code.
+"""The SID map: a 2-D UMAP (PCA for large catalogues) of the embeddings, one colour per first-level code.
 
 Writes a self-contained interactive Plotly HTML file (works offline) and a small static PNG for UI
 metadata. umap-learn, plotly and matplotlib are imported inside the functions that need them.
@@ -18,6 +18,16 @@ from movielens_dag.semantic_ids.settings import SidMapSettings
 
 
 PROJECTIONS = ("umap", "pca")
+
+
+def choose_projection(settings: SidMapSettings, n_items: int) -> tuple[str, str]:
+    """(projection, why): 'auto' picks UMAP up to ``settings.umap_max_items`` movies and PCA above."""
+    if settings.projection != "auto":
+        return settings.projection, "configured"
+    if n_items <= settings.umap_max_items:
+        return "umap", f"auto: {n_items:,} movies <= umap_max_items {settings.umap_max_items:,}"
+    return "pca", (f"auto: {n_items:,} movies > umap_max_items {settings.umap_max_items:,}, where UMAP takes too long "
+                   "on a CPU; set projection 'umap' to force it")
 
 
 def project_2d(x: np.ndarray, method: str = "umap", seed: int = 0, n_neighbors: int = 15,
@@ -102,8 +112,9 @@ def write_png(coords: np.ndarray, first_codes: np.ndarray, path: Path, title: st
 
 
 def build_sid_map(movie_embeddings: pa.Table, semantic_ids: pa.Table, sid_quality: pa.Table, movies: pa.Table,
-                  settings: SidMapSettings, out_dir: Path) -> tuple[pa.Table, Path, Path]:
-    """The map of the primary fit's own embedding model: (coordinates table, HTML file, PNG file)."""
+                  settings: SidMapSettings, out_dir: Path) -> tuple[pa.Table, Path, Path, str]:
+    """The map of the primary fit's own embedding model: (coordinates table, HTML file, PNG file, why this
+    projection)."""
     sids = SemanticIds.from_table(semantic_ids)
     primary = sid_quality.filter(pc.field("is_primary")).to_pylist()[0]
     ids, x, model_id = tables.embedding_matrix(movie_embeddings, primary["embedding_model"])
@@ -111,14 +122,15 @@ def build_sid_map(movie_embeddings: pa.Table, semantic_ids: pa.Table, sid_qualit
         raise ValueError("semantic_ids and movie_embeddings cover different movies; re-materialize semantic_ids")
     first = sids.codes[:, 0].astype(np.int32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # UMAP's cosine ignores norms anyway
-    coords = project_2d(x, settings.projection, seed=settings.seed, n_neighbors=settings.n_neighbors,
+    projection, why = choose_projection(settings, len(ids))
+    coords = project_2d(x, projection, seed=settings.seed, n_neighbors=settings.n_neighbors,
                         min_dist=settings.min_dist)
     tokens = sids.tokens()
     titles = dict(zip(movies["movie_id"].to_pylist(), movies["title"].to_pylist()))
     years = dict(zip(movies["movie_id"].to_pylist(), movies["year"].to_pylist()))
     hover = [f"{titles.get(int(i), '?')} ({years.get(int(i)) or 'n/a'})<br>{t}" for i, t in zip(ids, tokens)]
     title = (f"Semantic IDs ({sids.method}, {model_id})\n"
-             f"{settings.projection.upper()} of {len(ids):,} movies, colour = first code")
+             f"{projection.upper()} of {len(ids):,} movies, colour = first code")
     html = write_html(coords, first, hover, out_dir / "sid_map.html", title)
     png = write_png(coords, first, out_dir / "sid_map.png", title)
     table = pa.table({
@@ -128,4 +140,4 @@ def build_sid_map(movie_embeddings: pa.Table, semantic_ids: pa.Table, sid_qualit
         "first_code": pa.array(first, pa.int32()),
         "sid": pa.array(tokens, pa.string()),
     })
-    return table, html, png
+    return table, html, png, f"{projection} ({why})"

@@ -59,3 +59,18 @@ def test_quality_bundles_the_figures():
     assert q.genre_purity == pytest.approx(3 / 4)  # code 0: A in 2 of 2; code 1: A or B in 1 of 2
     assert q.genre_purity_chance == pytest.approx(3 / 4)
     assert math.isclose(q.perplexity[0], 2.0)
+
+
+def test_neighbour_agreement_samples_large_sets_and_blocks_do_not_change_results():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 8)).astype(np.float32)
+    codes = rng.integers(0, 4, 600)
+    exact = m.nearest_neighbours(x)
+    assert np.array_equal(m.nearest_neighbours(x, block_bytes=4 * 600 * 7), exact)  # 7-row blocks
+    assert m.nn_sample(600, 600) is None and m.nn_sample(600, None) is None
+    queries = m.nn_sample(600, 100)
+    assert len(queries) == 100 == len(np.unique(queries)) and np.array_equal(queries, m.nn_sample(600, 100))
+    assert np.array_equal(m.nearest_neighbours(x, queries), exact[queries])  # searched against all rows
+    sampled = m.nn_first_code_agreement(x, codes, sample=100)
+    assert sampled == float((codes[queries] == codes[exact[queries]]).mean())
+    assert m.nn_first_code_agreement(x, codes, sample=None) == float((codes == codes[exact]).mean())

@@ -45,3 +45,15 @@ def test_umap_projection_keeps_clusters_apart_and_is_reproducible():
     assert (blob[d.argmin(1)] == blob).mean() > 0.95
     with pytest.raises(ValueError, match="more than n_neighbors=15"):
         project_2d(x[:10], "umap")
+
+
+def test_auto_projection_is_umap_for_small_catalogues_and_pca_for_large_ones():
+    from movielens_dag.semantic_ids.settings import SidMapSettings
+    from movielens_dag.semantic_ids.visualise import choose_projection
+
+    auto = SidMapSettings(umap_max_items=1_000)
+    assert SidMapSettings().projection == "auto"
+    assert choose_projection(auto, 1_000)[0] == "umap"
+    method, why = choose_projection(auto, 1_001)
+    assert method == "pca" and "1,001 movies > umap_max_items 1,000" in why
+    assert choose_projection(SidMapSettings(projection="umap", umap_max_items=10), 87_585) == ("umap", "configured")
