@@ -35,7 +35,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from movielens_dag.embeddings import resolve_model  # noqa: E402
-from movielens_dag.embeddings.encode import load_encoder  # noqa: E402
-from movielens_dag.embeddings.quality import unit_norm_error  # noqa: E402
-from movielens_dag.embeddings.settings import EmbeddingSettings  # noqa: E402
+from movielens_dag.embeddings import resolve_model
+from movielens_dag.embeddings.encode import load_encoder
+from movielens_dag.embeddings.quality import unit_norm_error
+from movielens_dag.embeddings.settings import EmbeddingSettings
 
 ML32M_MOVIES = 87_585
 EOS = "<|endoftext|>"
@@ -79,7 +79,7 @@ def machine(device: str) -> dict:
     except OSError:
         pass
     info = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
@@ -292,7 +292,6 @@ def run_minilm(args) -> dict:
 
 
 def run_qwen3(args) -> dict:
-    import torch
 
     dims = QWEN3_06B if args.qwen3_size == "0.6b" else QWEN3_TINY
     n = args.docs or 10_000

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -63,7 +63,7 @@ async def concurrent_run(port: int, args, store: FetchStore) -> dict:
     requests = [tmdb.movie_request(base, n) for n in range(1, args.movies + 1)]
     async with RateLimitedFetcher({f"127.0.0.1:{port}": policy}, store) as fetcher:
         started = time.monotonic()
-        report = await fetch_needed(requests, store, fetcher, datetime.now(timezone.utc), 30)
+        report = await fetch_needed(requests, store, fetcher, datetime.now(UTC), 30)
         elapsed = time.monotonic() - started
     ok = {k for k, s in store.latest(tmdb.SOURCE_MOVIE).items() if s.status == "ok"}
     return {"elapsed_s": elapsed, "requests": fetcher.stats["attempts"], "ok": len(ok), "retries": fetcher.stats["retries"],
@@ -126,7 +126,7 @@ def main() -> int:
         f"### Enrichment fetch: {args.movies:,} movies, {args.rps:g} req/s limit, {args.latency * 1000:.0f} ms latency, "
         f"{args.error_rate:.0%} injected 429/5xx",
         "",
-        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {machine()}",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {machine()}",
         f"- Command: `python benchmarks/enrichment.py --movies {args.movies} --rps {args.rps:g} --latency {args.latency:g} "
         f"--error-rate {args.error_rate:g}`",
         "",

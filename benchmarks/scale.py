@@ -33,8 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-from movielens_dag.devtools.proctree import ProcessTreeSampler  # noqa: E402
-from movielens_dag.devtools.synthetic_release import ML_32M, write_release  # noqa: E402
+from movielens_dag.devtools.proctree import ProcessTreeSampler
+from movielens_dag.devtools.synthetic_release import ML_32M, write_release
 
 SHAPE_FIELDS = ("movies", "users", "ratings", "tags", "tag_users", "seed", "block_users")
 GIB = 1024**3
@@ -50,7 +50,7 @@ class Step:
 def steps(threads: int | None) -> dict[str, Step]:
     """Every step the rehearsal knows, in dependency order; the non-training DAG first, then extras."""
     cpu = {"threads": threads} if threads else {}
-    one = lambda *names: [Step(n, (n,)) for n in names]  # noqa: E731
+    one = lambda *names: [Step(n, (n,)) for n in names]
     return {s.name: s for s in [
         *one("movielens_files", "movies", "links", "ratings", "tags", "tmdb_ids", "tmdb_movies", "imdb_titles",
              "wikipedia_plots", "enrichment_review_queue", "fetch_log", "movie_documents"),

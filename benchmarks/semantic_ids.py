@@ -137,7 +137,7 @@ def baseline_class(rev: str):
         spec = importlib.util.spec_from_loader(f"baseline_{name}", loader=None)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        exec(sources[name].replace("from movielens_dag.semantic_ids.kmeans import", "from baseline_kmeans import"),  # noqa: S102 - our own code at a git revision
+        exec(sources[name].replace("from movielens_dag.semantic_ids.kmeans import", "from baseline_kmeans import"),
              module.__dict__)
         modules[name] = module
     return modules["rqkmeans"].RQKMeans

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from movielens_dag import runtime
 from movielens_dag.runtime import (
     RuntimeConfigError,
     check_threads,

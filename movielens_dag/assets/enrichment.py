@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import pathlib
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
@@ -19,14 +19,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from movielens_dag.assets.conventions import OWNERS, WEEKLY_REFRESH, code_version, columns, columns_from_arrow
 from movielens_dag.enrichment import pipeline, review, tables, wikipedia
 from movielens_dag.enrichment.overrides import read_overrides
 from movielens_dag.enrichment.posters import POSTER_IMAGES, PosterConfigError, PosterSettings
+from movielens_dag.enrichment.settings import OVERRIDES_FILE, RefreshSettings, TmdbIdSettings
 from movielens_dag.http.blob_store import BlobStore
 from movielens_dag.http.fetch_store import STATUSES, FetchStore
 from movielens_dag.http.fetcher import AuthError
-from movielens_dag.assets.conventions import OWNERS, WEEKLY_REFRESH, code_version, columns, columns_from_arrow
-from movielens_dag.enrichment.settings import OVERRIDES_FILE, RefreshSettings, TmdbIdSettings
 from movielens_dag.resources.config import config_class, to_settings
 from movielens_dag.resources.http import NO_TOKEN, HttpFetcher
 from movielens_dag.resources.sources import WikipediaPlotsSource
@@ -490,7 +490,7 @@ def tmdb_overrides_sensor(context: dg.SensorEvaluationContext):
 
 # ---- helpers -------------------------------------------------------------------------------------
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _opt(value) -> str | None:

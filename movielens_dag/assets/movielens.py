@@ -1,5 +1,5 @@
 import pathlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -38,7 +38,7 @@ def movielens_files(
             "source_dir": str(source_dir),
             "file": [p.name for p in files],
             "bytes": [p.stat().st_size for p in files],
-            "modified_at": [datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) for p in files],
+            "modified_at": [datetime.fromtimestamp(p.stat().st_mtime, UTC) for p in files],
         }
     )
     return dg.Output(

@@ -116,7 +116,7 @@ def _train(context: dg.AssetExecutionContext, config: dg.Config, protocol: str, 
         plot = paths.artifacts / GROUP / dataset / f"{protocol}-{variant}-valid-curve.png"
         plot.parent.mkdir(parents=True, exist_ok=True)
         plot.write_bytes(validation_curve_png(variant, results))
-        stat = lambda c, rows=rows: pm(rows[c].mean(), rows[c].std(ddof=1) if len(rows) > 1 else 0.0)  # noqa: E731
+        stat = lambda c, rows=rows: pm(rows[c].mean(), rows[c].std(ddof=1) if len(rows) > 1 else 0.0)
         prefix = "" if len(context.partition_keys) == 1 else f"{variant}/"
         metadata.update({
             f"{prefix}test_ndcg@10": stat("test_ndcg_10"), f"{prefix}test_hr@10": stat("test_hr_10"),

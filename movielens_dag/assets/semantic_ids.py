@@ -18,8 +18,8 @@ from movielens_dag.assets.conventions import ON_UPSTREAM_CHANGE, OWNERS, code_ve
 from movielens_dag.resources.config import config_class, to_settings
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.semantic_ids import tables
-from movielens_dag.semantic_ids.settings import SidMapSettings, SidSettings
 from movielens_dag.semantic_ids.ids import SemanticIds
+from movielens_dag.semantic_ids.settings import SidMapSettings, SidSettings
 
 GROUP = "semantic_ids"
 VERSION = code_version("movielens_dag.semantic_ids")
@@ -80,8 +80,7 @@ def semantic_id_fit(
     """Give every movie its SID. By default the stored SIDs stay and movies that arrived since get codes from
     the stored codebooks (no refit), so trained recommenders keep working; the quantiser is fitted when
     nothing is stored, when config `refit` is set, or when the stored fit used other settings or vectors."""
-    from movielens_dag.semantic_ids.pipeline import (StoredFit, assign_semantic_ids, build_semantic_ids,
-                                                     refit_reason)
+    from movielens_dag.semantic_ids.pipeline import StoredFit, assign_semantic_ids, build_semantic_ids, refit_reason
     from movielens_dag.warehouse import read_parquet
 
     settings = to_settings(config, SidSettings())

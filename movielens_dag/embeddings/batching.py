@@ -188,7 +188,7 @@ def run_batches(
         if pending is not None:
             try:
                 pending[1].result()
-            except BaseException:  # noqa: BLE001 - only draining the thread
+            except BaseException:
                 pass
         if pool is not None:
             pool.shutdown(wait=True)

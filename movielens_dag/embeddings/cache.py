@@ -133,7 +133,7 @@ class EmbeddingCache:
                 if dim is not None and file_dim != dim:
                     raise ValueError(f"dimension {file_dim} differs from {dim} in the other cache files")
                 table = table.filter(pc.is_in(table["document_hash"], value_set=value_set))
-            except Exception as exc:  # noqa: BLE001 - a broken cache file must not stop a run
+            except Exception as exc:
                 log.warning("ignoring embedding cache file %s: %s", f, exc)
                 ignored.append(f"{f}: {exc}")
                 continue

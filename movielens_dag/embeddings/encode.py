@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from movielens_dag.embeddings.batching import BatchStats, ProgressFn, run_batches
 from movielens_dag.embeddings import st_compat
+from movielens_dag.embeddings.batching import BatchStats, ProgressFn, run_batches
 from movielens_dag.embeddings.models import (
     DEFAULT_MAX_SEQ_LENGTH_CAP,
     LAST_TOKEN_MODEL_TYPES,

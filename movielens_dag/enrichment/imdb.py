@@ -4,7 +4,6 @@ The endpoint is often blocked (403); the asset turns that into "source disabled 
 names follow the public schema served at api.graphql.imdb.com; the parser tolerates missing parts.
 """
 
-from dataclasses import dataclass
 
 from movielens_dag.enrichment import schemas
 from movielens_dag.http.fetcher import FetchRequest

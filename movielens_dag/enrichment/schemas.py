@@ -44,7 +44,7 @@ def _float(value: Any) -> float | None:
     if _missing(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected a number, got {_kind(value)}")  # noqa: TRY004 - pydantic reports ValueError
+        raise ValueError(f"expected a number, got {_kind(value)}")
     try:
         number = float(value)
     except ValueError:
@@ -61,7 +61,7 @@ def _integer(bits: int):
         if _missing(value):
             return None
         if isinstance(value, bool):
-            raise ValueError("expected an integer, got a boolean")  # noqa: TRY004 - pydantic reports ValueError
+            raise ValueError("expected an integer, got a boolean")
         if isinstance(value, int):
             number = value
         elif isinstance(value, float) and value.is_integer():
@@ -99,7 +99,7 @@ def _date(value: Any) -> date | None:
     if _missing(value):
         return None
     if not isinstance(value, str):
-        raise ValueError(f"expected a date (YYYY-MM-DD), got {_kind(value)}")  # noqa: TRY004 - pydantic reports ValueError
+        raise ValueError(f"expected a date (YYYY-MM-DD), got {_kind(value)}")
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
@@ -110,7 +110,7 @@ def _list(value: Any) -> Any:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ValueError(f"expected a list, got {_kind(value)}")  # noqa: TRY004 - pydantic reports ValueError
+        raise ValueError(f"expected a list, got {_kind(value)}")
     return value
 
 

@@ -55,7 +55,7 @@ def _fetched_rows(store: FetchStore, source: str, keys: set[str], parse) -> dict
     for key, payload, fetched_at in store.iter_ok_payloads(source, keys):
         try:
             parsed = parse(json.loads(payload))
-        except Exception as exc:  # noqa: BLE001 - a response we cannot read is shown, never fails the asset
+        except Exception as exc:
             rows[key] = {"fetch_status": "parse_error", "fetched_at": fetched_at, "fetch_error": _error_text(exc)}
             continue
         if parsed is None:
@@ -126,7 +126,7 @@ def fetch_log_table(store: FetchStore) -> pa.Table:
         for key, payload, fetched_at in store.iter_ok_payloads(source, newest_only=False):
             try:
                 parse(json.loads(payload))
-            except Exception as exc:  # noqa: BLE001 - any parser failure is this response's parse_error
+            except Exception as exc:
                 outcomes[(source, key, fetched_at)] = _error_text(exc)
     log = store.log_table()
     status, error = [], []

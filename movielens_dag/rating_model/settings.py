@@ -110,9 +110,9 @@ class TrainSettings:
 class RatingModelSettings:
     """Everything that defines one trained model (the variant gives it; run config may override it)."""
 
-    model: ModelSettings = setting(factory=ModelSettings, help="Model family and shape.")  # noqa: RUF009
-    features: FeatureSettings = setting(factory=FeatureSettings, help="Feature switches.")  # noqa: RUF009
-    train: TrainSettings = setting(factory=TrainSettings, help="Training.")  # noqa: RUF009
+    model: ModelSettings = setting(factory=ModelSettings, help="Model family and shape.")
+    features: FeatureSettings = setting(factory=FeatureSettings, help="Feature switches.")
+    train: TrainSettings = setting(factory=TrainSettings, help="Training.")
 
     def __post_init__(self) -> None:
         f = self.features
@@ -176,13 +176,13 @@ class RatingRunSettings:
 
     seeds: int = setting(3, "Seeds per variant and split (mean ± std in the leaderboard).")
     splits: tuple[str, ...] = setting(SPLITS, f"Which splits to train and test on, from {SPLITS}.")
-    temporal: TemporalSplitSettings = setting(  # noqa: RUF009
+    temporal: TemporalSplitSettings = setting(
         factory=TemporalSplitSettings, help="Where the shared global time cuts fall.")
     random_fractions: tuple[float, ...] = setting((0.8, 0.1, 0.1), "Random split: train/valid/test shares.")
     random_split_seed: int = setting(0, "Random split: the seed of the shuffle (the same for every model seed).")
     threads: int | None = setting(1, "torch CPU threads (None: one per core).")
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
-    sids: SidSettings = setting(  # noqa: RUF009
+    sids: SidSettings = setting(
         factory=SidSettings, help="How each split's semantic IDs are fitted on that split's text vectors.")
     text_model_id: str | None = setting(None, "Which model of movie_embeddings to use when it holds several.")
 

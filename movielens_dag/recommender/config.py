@@ -202,7 +202,7 @@ class RunSettings:
     threads: int | None = setting(1, "torch CPU threads (None: one per core).")
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
     sid_method: str | None = setting(None, "Which method of semantic_ids to use when it holds several.")
-    temporal: TemporalSplitSettings = setting(factory=TemporalSplitSettings,  # noqa: RUF009
+    temporal: TemporalSplitSettings = setting(factory=TemporalSplitSettings,
                                               help="temporal protocol: where the global time cuts fall.")
     max_valid_events: int | None = setting(2000, "temporal protocol: validate on a fixed random subset of this "
                                                  "many validation events (cost); None = all.")

@@ -28,11 +28,11 @@ from movielens_dag.splits import TemporalSplitSettings
 class TemporalContentSettings:
     """What the temporal protocol's content models are built from."""
 
-    split: TemporalSplitSettings = setting(factory=TemporalSplitSettings,  # noqa: RUF009
+    split: TemporalSplitSettings = setting(factory=TemporalSplitSettings,
                                            help="Where the global time cuts fall (the same as the runs').")
     embedding_model: str = setting("bundled", "Embedding model of the documents as of the cut.")
     threads: int | None = setting(1, "torch CPU threads.")
-    sid: SidSettings = setting(factory=SidSettings, help="How the semantic IDs are fitted before the cut.")  # noqa: RUF009
+    sid: SidSettings = setting(factory=SidSettings, help="How the semantic IDs are fitted before the cut.")
 
 
 @dataclass

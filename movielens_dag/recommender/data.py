@@ -15,6 +15,7 @@ import torch
 
 from movielens_dag.semantic_ids.ids import SemanticIds
 
+
 @dataclass(frozen=True)
 class ItemIndex:
     """The item vocabulary: sorted, unique movie ids; item row = position + 1 (0 is padding)."""
@@ -126,7 +127,7 @@ def user_sequences_table(ratings: pa.Table) -> pa.Table:
     lengths = ends - starts
     offsets = pa.array(np.append(starts, users.size), pa.int32())
     evaluated = lengths >= 3
-    target = lambda k: pa.array(np.where(evaluated, movies[np.maximum(ends - k, starts)], 0), pa.int32(),  # noqa: E731
+    target = lambda k: pa.array(np.where(evaluated, movies[np.maximum(ends - k, starts)], 0), pa.int32(),
                                 mask=~evaluated)
     return pa.table({
         "user_id": pa.array(users[starts], pa.int32()),
@@ -147,7 +148,7 @@ def sequences_table(seqs: Sequences) -> pa.Table:
     movies = pa.ListArray.from_arrays(offsets, pa.array(seqs.item_index.movie_id(flat_items), pa.int32()))
     times = pa.ListArray.from_arrays(offsets, pa.array(flat_times, pa.timestamp("s", tz="UTC")))
     ev = lengths >= 3
-    last = lambda k: pa.array([int(seqs.item_index.movie_id(x[-k])) if e else None  # noqa: E731
+    last = lambda k: pa.array([int(seqs.item_index.movie_id(x[-k])) if e else None
                                for x, e in zip(seqs.items, ev)], pa.int32())
     return pa.table({"user_id": pa.array(seqs.user_ids, pa.int32()), "movie_ids": movies, "timestamps": times,
                      "n_interactions": pa.array(lengths, pa.int32()),

@@ -19,11 +19,9 @@ codebooks (``semantic_ids.assign``), exactly as a refresh would give them.
 
 import argparse
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from movielens_dag.paths import BUNDLED_MOVIELENS_DIR, DataPaths, resolve_data_dir

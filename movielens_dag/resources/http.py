@@ -5,16 +5,15 @@ name, never its value). It only ever travels in the Authorization header: it is 
 log line, metadata value, stored record or exception message.
 """
 
-from typing import Optional
 
 import dagster as dg
 import httpx
 
 from movielens_dag.enrichment.tmdb import DEFAULT_BASE_URL
-from movielens_dag.resources import from_env
 from movielens_dag.http.blob_store import BlobStore
 from movielens_dag.http.fetch_store import FetchStore
 from movielens_dag.http.fetcher import Credential, HostPolicy, RateLimitedFetcher
+from movielens_dag.resources import from_env
 from movielens_dag.settings import Environment, read_environment
 
 NO_TOKEN = "no TMDB_READ_ACCESS_TOKEN"
@@ -30,12 +29,12 @@ class HttpFetcher(dg.ConfigurableResource):
     """Rate limits, retries and credentials per source; builds a 'RateLimitedFetcher' per run."""
 
     tmdb_api_base_url: str = DEFAULT_BASE_URL
-    tmdb_read_access_token: Optional[str] = None
+    tmdb_read_access_token: str | None = None
     tmdb_requests_per_second: float = 40.0
     tmdb_max_concurrency: int = 16
     tmdb_image_requests_per_second: float = 20.0
     tmdb_image_max_concurrency: int = 8
-    imdb_graphql_url: Optional[str] = None  # opt-in: unofficial endpoint, often blocked
+    imdb_graphql_url: str | None = None  # opt-in: unofficial endpoint, often blocked
     imdb_requests_per_second: float = 5.0
     imdb_max_concurrency: int = 4
     timeout_s: float = 15.0

@@ -1,13 +1,11 @@
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 
 from movielens_dag.movielens.source import resolve_source_dir
 from movielens_dag.movielens.variants import DEFAULT_BASE_URL, Variant, get_variant
 from movielens_dag.paths import DataPaths
-
 
 # A fixed release's core table with under half its documented rows is a truncated file, not data.
 MIN_FRACTION = 0.5
@@ -24,9 +22,9 @@ class MovieLensSource(dg.ConfigurableResource):
     """
 
     variant: str = "ml-latest-small"
-    source_dir: Optional[str] = None
+    source_dir: str | None = None
     base_url: str = DEFAULT_BASE_URL
-    expected_md5: Optional[str] = None
+    expected_md5: str | None = None
     subset: bool = False  # MOVIELENS_SUBSET: the folder is a deliberate part of the release
 
     def min_fraction(self) -> float | None:

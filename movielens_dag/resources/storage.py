@@ -1,5 +1,4 @@
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 
@@ -11,7 +10,7 @@ class DataDir(dg.ConfigurableResource):
     where 'movielens-dag dev' serves its 'artifacts/' folder ('MOVIELENS_ARTIFACTS_URL')."""
 
     data_dir: str
-    artifacts_url: Optional[str] = None
+    artifacts_url: str | None = None
 
     @property
     def paths(self) -> DataPaths:

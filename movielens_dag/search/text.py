@@ -130,8 +130,8 @@ class TextSearcher:
 
     def __init__(self, catalogue: Catalogue, settings: TextSearchSettings | None = None, models_dir=None):
         from movielens_dag.embeddings.encode import load_encoder
-        from movielens_dag.embeddings.settings import EmbeddingSettings
         from movielens_dag.embeddings.models import resolve_model
+        from movielens_dag.embeddings.settings import EmbeddingSettings
 
         settings = settings or TextSearchSettings()
 

@@ -18,9 +18,9 @@ import pyarrow as pa
 from movielens_dag.runtime import torch_threads
 from movielens_dag.semantic_ids import tables
 from movielens_dag.semantic_ids.fit import SidFit, fit_semantic_ids
-from movielens_dag.semantic_ids.settings import SidSettings
 from movielens_dag.semantic_ids.ids import SemanticIds
 from movielens_dag.semantic_ids.metrics import Quality, per_item_relative_error, quality
+from movielens_dag.semantic_ids.settings import SidSettings
 
 
 @dataclass

@@ -7,7 +7,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 NO_GENRES = "(no genres listed)"
 
 

@@ -16,7 +16,6 @@ from movielens_dag.semantic_ids import tables
 from movielens_dag.semantic_ids.ids import SemanticIds
 from movielens_dag.semantic_ids.settings import SidMapSettings
 
-
 PROJECTIONS = ("umap", "pca")
 
 

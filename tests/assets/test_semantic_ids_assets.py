@@ -2,17 +2,17 @@
 
 from collections import Counter
 
-import duckdb
 import dagster as dg
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from movielens_dag.assets import semantic_ids as sid
-from movielens_dag.semantic_ids.tables import embedding_matrix
 from movielens_dag.paths import DataPaths
 from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
+from movielens_dag.semantic_ids.tables import embedding_matrix
 
 N_MOVIES, DIM = 300, 24
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi"]

@@ -58,7 +58,7 @@ def test_headers_and_row_order_match_the_real_release(release):
     assert unsorted == 0  # sorted by userId then movieId, no (user, movie) twice
     assert {r for (r,) in sql(f"SELECT DISTINCT r FROM {ratings}")} <= {f"{x / 2:.1f}" for x in range(1, 11)}
     (low, high) = sql(f"SELECT min(t), max(t) FROM {ratings}")[0]
-    assert 789_609_600 <= low and high < 1_697_155_200  # 1995-01-09 .. 2023-10-12
+    assert low >= 789_609_600 and high < 1_697_155_200  # 1995-01-09 .. 2023-10-12
     (per_user_min,) = sql(f"SELECT min(n) FROM (SELECT count(*) n FROM {ratings} GROUP BY u)")[0]
     assert per_user_min >= TINY.min_ratings_per_user
     (early,) = sql(f"SELECT count(*) FROM {ratings} JOIN (SELECT movieId AS m, "

@@ -1,6 +1,5 @@
 """Dagster wiring of the embeddings group: materialize, re-run without a model, shards, DuckDB view."""
 
-import os
 import subprocess
 import sys
 

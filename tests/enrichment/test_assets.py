@@ -3,11 +3,11 @@ blocked IMDb, secrets that never leak, the sensor and the refresh job."""
 
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import dagster as dg
 from movielens_dag.assets import documents as documents_assets
 from movielens_dag.assets import enrichment as enrichment_assets
 from movielens_dag.assets import movielens as movielens_assets
@@ -15,8 +15,8 @@ from movielens_dag.definitions import make_resources
 from movielens_dag.devtools.api_emulator import CatalogMovie, EmulatorConfig
 from movielens_dag.movielens.readers import LINKS_SCHEMA, MOVIES_SCHEMA
 from movielens_dag.paths import DataPaths
-from movielens_dag.resources.sources import WikipediaPlotsSource
 from movielens_dag.resources.http import NO_TOKEN, HttpFetcher
+from movielens_dag.resources.sources import WikipediaPlotsSource
 from movielens_dag.warehouse import write_parquet_atomic
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.SECRET-test-token-4b1d"

@@ -1,7 +1,7 @@
 """Id resolution, details refresh, change feed and IMDb against the emulator; re-runs make no call."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from movielens_dag.devtools.api_emulator import CatalogMovie, EmulatorConfig, generated_imdb_id
 from movielens_dag.enrichment import pipeline, tables
@@ -11,7 +11,7 @@ from movielens_dag.http.fetch_store import FetchStore
 from movielens_dag.http.fetcher import RateLimitedFetcher
 from tests.http.conftest import fast_policy
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 MOVIES = [
     MovieRef(1, "Toy Story", 1995, (), "tt0114709", 862),                              # links.csv

@@ -1,11 +1,11 @@
 """Which keys a refresh fetches, and which change-feed windows it asks for."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from movielens_dag.enrichment.refresh import changes_windows, keys_to_fetch
 from movielens_dag.http.fetch_store import LatestState
 
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def state(status, days_ago):

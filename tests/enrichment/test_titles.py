@@ -2,8 +2,8 @@
 
 import pytest
 
-from movielens_dag.enrichment.tmdb import LOW_CONFIDENCE, Candidate, choose
 from movielens_dag.enrichment.titles import normalise_title, title_variants, year_of
+from movielens_dag.enrichment.tmdb import LOW_CONFIDENCE, Candidate, choose
 from movielens_dag.movielens.titles import parse_title
 
 

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from movielens_dag.enrichment.wikipedia import (
-    MovieKey, WikiPlot, WikipediaCsvError, clean_plot, director_names, match_plots, read_plots,
+    MovieKey,
+    WikipediaCsvError,
+    WikiPlot,
+    clean_plot,
+    director_names,
+    match_plots,
+    read_plots,
 )
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "wikipedia" / "sample.csv"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 
@@ -19,7 +19,7 @@ from movielens_dag.http.fetcher import RateLimitedFetcher
 from movielens_dag.paths import PROJECT_ROOT
 from tests.http.conftest import fast_policy
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def record(key: str, status: str = "ok", when: datetime = NOW, payload: str | None = '{"id": 1}') -> FetchRecord:
@@ -102,7 +102,7 @@ def test_kill_dash_9_resumes_without_refetch_or_duplicates(make_emulator, tmp_pa
     async def resume():
         async with RateLimitedFetcher({f"127.0.0.1:{emu.port}": fast_policy()}, store) as fetcher:
             requests = [tmdb.movie_request(emu.tmdb_url, n) for n in range(1, count + 1)]
-            return await fetch_needed(requests, store, fetcher, datetime.now(timezone.utc), 30)
+            return await fetch_needed(requests, store, fetcher, datetime.now(UTC), 30)
 
     report = asyncio.run(resume())
     assert report.reasons == {"new": count - len(committed)}

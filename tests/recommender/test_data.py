@@ -2,8 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movielens_dag.recommender.data import (ItemIndex, build_sequences, eval_batch, leave_one_out, pad_left,
-                                       train_batch)
+from movielens_dag.recommender.data import ItemIndex, build_sequences, eval_batch, leave_one_out, pad_left, train_batch
 
 
 def ratings(rows):

@@ -5,7 +5,14 @@ import dataclasses
 
 import pytest
 
-from movielens_dag.recommender.config import PUBLISHED, SMALL, VARIANTS, parse_variant, preset_for_dataset, variant_config
+from movielens_dag.recommender.config import (
+    PUBLISHED,
+    SMALL,
+    VARIANTS,
+    parse_variant,
+    preset_for_dataset,
+    variant_config,
+)
 
 dg = pytest.importorskip("dagster")
 

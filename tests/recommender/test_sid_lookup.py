@@ -6,10 +6,10 @@ import pyarrow as pa
 import pytest
 import torch
 
-from movielens_dag.recommender.data import ItemSids, build_sequences, item_sids
-from movielens_dag.semantic_ids.ids import SemanticIds
 from movielens_dag.recommender.config import ItemEmbeddingConfig
+from movielens_dag.recommender.data import ItemSids, build_sequences, item_sids
 from movielens_dag.recommender.item_embeddings import ItemEmbedding
+from movielens_dag.semantic_ids.ids import SemanticIds
 
 
 def test_each_movie_gets_its_own_codes_with_sparse_ids_and_shuffled_rows():

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from movielens_dag.recommender.config import EncoderConfig, RecConfig, TrainConfig
-from movielens_dag.settings import override
 from movielens_dag.recommender.data import build_sequences, leave_one_out
 from movielens_dag.recommender.results import leaderboard, run_rows
 from movielens_dag.recommender.train import evaluate, train_run
+from movielens_dag.settings import override
 
 N_ITEMS = 60
 

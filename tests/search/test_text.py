@@ -75,8 +75,8 @@ def test_qwen3_style_models_embed_queries_with_their_saved_query_prompt(tmp_path
     """A tiny random Qwen3 saved with a 'query' prompt: the searcher uses it, and its vector is the
     encoder's vector of prompt + query (documents, embedded without a prompt, are not)."""
     from movielens_dag.embeddings.encode import load_encoder
-    from movielens_dag.embeddings.settings import EmbeddingSettings
     from movielens_dag.embeddings.models import resolve_model
+    from movielens_dag.embeddings.settings import EmbeddingSettings
     from tests.embeddings.tiny_qwen3 import QUERY_PROMPT, build
 
     tiny = build(tmp_path / "qwen3")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..config import EncoderConfig
 from .common import InputEmbedding, allowed_attention
 
+
 def time_buckets(dt: torch.Tensor, num_buckets: int) -> torch.Tensor:
     """|dt| seconds -> log buckets 0..num_buckets (as the reference: log(|dt|) / 0.301)."""
     return (torch.log(dt.abs().clamp(min=1).float()) / 0.301).long().clamp(0, num_buckets)
