@@ -305,9 +305,10 @@ def run_qwen3(args) -> dict:
         source = resolve_model(str(st_dir))
         print(f"  built and fingerprinted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
-        ours = load_encoder(source, EmbeddingSettings(device=args.device, dtype=args.dtype, max_seq_length=args.max_seq_length))
+        ours = load_encoder(source, EmbeddingSettings(device=args.device, dtype=args.dtype,
+                                                      max_seq_length=args.max_seq_length))
         ours.encode(texts[:32])  # warm-up (kernels, allocator)
-        for rep in range(args.repeats):
+        for _rep in range(args.repeats):
             rows.append(timed_encode(f"ours: {ours.settings['dtype']}, {ours.attn_implementation}, sorted, "
                                      "token budget", ours, texts, args.device, token_budget=args.token_budget))
         ours_row = median_row(rows)
@@ -315,7 +316,8 @@ def run_qwen3(args) -> dict:
         del ours
         _peak_reset(args.device)
 
-        fp32 = load_encoder(source, EmbeddingSettings(device=args.device, dtype="float32", max_seq_length=args.max_seq_length))
+        fp32 = load_encoder(source, EmbeddingSettings(device=args.device, dtype="float32",
+                                                      max_seq_length=args.max_seq_length))
         fp32.encode(base[:8])
         fp32_row = timed_encode("fp32 + our batching (sorted, token budget)", fp32, base, args.device,
                                 token_budget=args.token_budget)
@@ -343,7 +345,8 @@ def markdown(report: dict, args) -> str:
              f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads)"
              + (f", GPU {m['gpu']}, bf16 {m['bf16']}, flash_attn installed: {m['flash_attn']}" if "gpu" in m else ""),
              f"- Documents: {report['documents']}; max_seq_length {report.get('max_seq_length')}", "",
-             "| method | docs | tokens | seconds | docs/s | tokens/s | padding | batches | OOM retries | peak GPU GiB |",
+             "| method | docs | tokens | seconds | docs/s | tokens/s | padding | batches | OOM retries "
+             "| peak GPU GiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         pad = "" if r["padding_overhead"] is None else f"{r['padding_overhead']:.0%}"

@@ -40,7 +40,8 @@ def free_port() -> int:
 
 def start_emulator(port: int, args) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "movielens_dag.devtools.api_emulator", "--port", str(port), "--rps", str(args.rps),
-           "--latency", str(args.latency), "--error-rate", str(args.error_rate), "--faults", "429,500,502,503", "--seed", "7"]
+           "--latency", str(args.latency), "--error-rate", str(args.error_rate), "--faults", "429,500,502,503",
+           "--seed", "7"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -66,7 +67,8 @@ async def concurrent_run(port: int, args, store: FetchStore) -> dict:
         report = await fetch_needed(requests, store, fetcher, datetime.now(UTC), 30)
         elapsed = time.monotonic() - started
     ok = {k for k, s in store.latest(tmdb.SOURCE_MOVIE).items() if s.status == "ok"}
-    return {"elapsed_s": elapsed, "requests": fetcher.stats["attempts"], "ok": len(ok), "retries": fetcher.stats["retries"],
+    return {"elapsed_s": elapsed, "requests": fetcher.stats["attempts"], "ok": len(ok),
+            "retries": fetcher.stats["retries"],
             "lost": args.movies - len(ok), "outcomes": dict(report.outcomes), "stats": dict(fetcher.stats)}
 
 
@@ -91,7 +93,8 @@ def sequential_run(port: int, args) -> dict:
 def machine() -> str:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor() or "unknown CPU")
-    return f"{cpu}, {os.cpu_count()} cores visible, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (f"{cpu}, {os.cpu_count()} cores visible, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
 
 
 def main() -> int:
@@ -123,11 +126,13 @@ def main() -> int:
     served = {k: after["statuses"].get(k, 0) - before["statuses"].get(k, 0) for k in after["statuses"]}
     passed = ratio >= 0.95 and conc["lost"] == 0 and rerun["requests"] == 0
     lines = [
-        f"### Enrichment fetch: {args.movies:,} movies, {args.rps:g} req/s limit, {args.latency * 1000:.0f} ms latency, "
+        f"### Enrichment fetch: {args.movies:,} movies, {args.rps:g} req/s limit, "
+        f"{args.latency * 1000:.0f} ms latency, "
         f"{args.error_rate:.0%} injected 429/5xx",
         "",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {machine()}",
-        f"- Command: `python benchmarks/enrichment.py --movies {args.movies} --rps {args.rps:g} --latency {args.latency:g} "
+        f"- Command: `python benchmarks/enrichment.py --movies {args.movies} --rps {args.rps:g} "
+        f"--latency {args.latency:g} "
         f"--error-rate {args.error_rate:g}`",
         "",
         "| client | wall time | HTTP requests | requests/s | share of limit | retries | movies ok | lost |",
@@ -137,7 +142,8 @@ def main() -> int:
     ]
     if seq:
         seq_rate = seq["requests"] / seq["elapsed_s"]
-        lines.append(f"| sequential, sleep 1/limit, no retries (prior art) | {seq['elapsed_s']:.1f} s | {seq['requests']:,} | "
+        lines.append(f"| sequential, sleep 1/limit, no retries (prior art) | {seq['elapsed_s']:.1f} s | "
+                     f"{seq['requests']:,} | "
                      f"{seq_rate:.2f} | {seq_rate / args.rps:.1%} | 0 | {seq['ok']:,} | {seq['lost']} |")
     lines += [
         "",

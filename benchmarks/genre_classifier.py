@@ -75,7 +75,8 @@ def main() -> None:
     print(f"review list: {(predictions.review == 'check genres').sum()} movies flagged, "
           f"{(predictions.review == 'propose genres').sum()} proposals for movies without genres")
     proposals = predictions[predictions.review == "propose genres"][["movie_id", "title", "predicted_genres"]]
-    print(proposals.assign(predicted_genres=proposals.predicted_genres.map(", ".join)).head(10).to_markdown(index=False))
+    print(proposals.assign(predicted_genres=proposals.predicted_genres.map(", ".join))
+          .head(10).to_markdown(index=False))
     print("\nchart:", f1_chart(result, paths.artifacts / "genre_f1.png"))
 
 

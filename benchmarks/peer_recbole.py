@@ -120,7 +120,8 @@ def run_recbole(args: argparse.Namespace) -> dict:
         # RecBole's SASRec.yaml defaults (a model class, unlike a model name, does not load them)
         "inner_size": 256, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
         "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "learning_rate": 1e-3, "train_batch_size": 128,
-        "loss_type": "CE", "train_neg_sample_args": None, "eval_args": {"order": "TO", "mode": "full", "group_by": "user"},
+        "loss_type": "CE", "train_neg_sample_args": None,
+        "eval_args": {"order": "TO", "mode": "full", "group_by": "user"},
         "metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "epochs": args.epochs,
         "stopping_step": 10, "eval_batch_size": 256, "device": "cpu", "use_gpu": False, "seed": args.seed,
         "reproducibility": True, "show_progress": False, "save_dataset": False, "save_dataloaders": False,
@@ -131,7 +132,8 @@ def run_recbole(args: argparse.Namespace) -> dict:
     train, valid, test = data_preparation(config, dataset)
     uid = dataset.field2token_id["user_id"]
     iid = dataset.field2token_id["item_id"]
-    HistoryExcludedSASRec.mask = {uid[u]: torch.tensor([iid[str(m)] for m in h if str(m) in iid]) for u, h in history.items()}
+    HistoryExcludedSASRec.mask = {uid[u]: torch.tensor([iid[str(m)] for m in h if str(m) in iid])
+                                  for u, h in history.items()}
     model = HistoryExcludedSASRec(config, train.dataset)
     seconds: list[float] = []
     cpu: list[float] = []
@@ -176,7 +178,8 @@ def run_ours(args: argparse.Namespace) -> dict:
         torch.manual_seed(args.seed)
         model = build_model(cfg, split.num_items, None)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
-        rng, gen, ctx = np.random.default_rng(args.seed), torch.Generator().manual_seed(args.seed), LossContext.of(split, "cpu")
+        rng, gen = np.random.default_rng(args.seed), torch.Generator().manual_seed(args.seed)
+        ctx = LossContext.of(split, "cpu")
         train_s, cpu_s, eval_s = [], [], []
         for epoch in range(args.epochs):
             t0, c0 = time.perf_counter(), time.process_time()

@@ -109,7 +109,8 @@ def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.Data
             centred = np.sqrt(((err - err.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)).mean()
             refs.append(f"- {split_name} `{variant}`: mean prediction minus truth {err.mean():+.3f}; RMSE with that "
                         f"offset removed (a diagnostic that looks at the test mean) {centred:.4f}")
-        refs.append(f"- {split_name}: predicting the training mean {mean:.3f} gives test RMSE {rmse(np.full(y.size, mean), y):.4f}; "
+        refs.append(f"- {split_name}: predicting the training mean {mean:.3f} gives test RMSE "
+                    f"{rmse(np.full(y.size, mean), y):.4f}; "
                     f"ranking each user's test movies in random order gives NDCG@10 {random_ndcg(users, y):.4f}; "
                     f"test mean rating {y.mean():.3f}.")
         counts = train_counts(ratings.movie_ids[test], ratings.movie_ids[split.rows("train")])

@@ -111,7 +111,8 @@ def main() -> None:
     print(f"# Recommender throughput ({datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, device {args.device})\n")
     print(f"ml-latest-small: {len(split.eval_users)} users, {split.num_items} items; {args.steps} timed steps.\n")
-    print("| variant | preset | batch | negatives | threads | params | train seq/s | train positions/s | eval users/s |")
+    print("| variant | preset | batch | negatives | threads | params | train seq/s | train positions/s "
+          "| eval users/s |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     for n in threads:
         torch.set_num_threads(n)

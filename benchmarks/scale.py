@@ -188,7 +188,8 @@ def run_step(step: Step, env: dict[str, str], log_dir: Path) -> dict:
         "run_id": run["run_id"], "run_status": run["status"],
     }
     failed = [c["check"] for c in run["checks"] if not c["passed"]]
-    print(f"   {'ok' if record['ok'] else 'FAILED'} in {record['wall_seconds']} s (asset {record['asset_seconds']:.1f} s, "
+    print(f"   {'ok' if record['ok'] else 'FAILED'} in {record['wall_seconds']} s "
+          f"(asset {record['asset_seconds']:.1f} s, "
           f"checks {record['checks_seconds']:.1f} s), asset peak {record['asset_peak_rss_gib']} GiB, tree peak "
           f"{record['peak_tree_rss_gib']} GiB, rows {run['rows']}, load {load_before[0]:.1f}"
           + (f", failed checks: {failed}" if failed else ""), flush=True)
@@ -212,7 +213,8 @@ def markdown(records: list[dict]) -> str:
                      f"{r['load_before'][0]:.1f} |")
     main = [r for r in records if r["step"] not in EXTRAS]
     lines.append(f"| **total (non-training DAG)** | **{sum(r['wall_seconds'] for r in main):.1f}** | "
-                 f"**{sum(r['asset_seconds'] for r in main):.1f}** | **{sum(r['checks_seconds'] for r in main):.1f}** | "
+                 f"**{sum(r['asset_seconds'] for r in main):.1f}** | "
+                 f"**{sum(r['checks_seconds'] for r in main):.1f}** | "
                  f"**{sum(r['cpu_seconds'] for r in main):.1f}** | "
                  f"**{_gib(max((r['asset_peak_rss_gib'] or 0 for r in main), default=0))}** | "
                  f"**{_gib(max((r['peak_tree_rss_gib'] for r in main), default=0))}** | | | |")

@@ -274,7 +274,8 @@ def run_size(n: int, dim: int, args: argparse.Namespace) -> dict:
         print("incremental", result["incremental_top20"], flush=True)
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         folder = Path(tmp)
-        result.update(bench_sql(x, queries[: args.sql_queries], args.k, args.threads, exact[: args.sql_queries], folder))
+        result.update(bench_sql(x, queries[: args.sql_queries], args.k, args.threads, exact[: args.sql_queries],
+                                folder))
         print("sql", {k: v for k, v in result.items() if k.startswith("sql")}, flush=True)
         if not args.no_hnsw:
             python = Path(args.vss_python)

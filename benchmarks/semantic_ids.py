@@ -275,7 +275,8 @@ def main() -> None:
         ours, ref = rows[0], rows[-1]
         speed = ref["seconds"] / ours["seconds"]
         ok = speed >= 10 and ours["rel_err"] <= ref["rel_err"] and ours["collision_rate"] <= ref["collision_rate"]
-        print(f"target ({ours['case']}): {speed:.1f}x faster than sklearn, error {ours['rel_err'] / ref['rel_err'] - 1:+.2%}, "
+        print(f"target ({ours['case']}): {speed:.1f}x faster than sklearn, "
+              f"error {ours['rel_err'] / ref['rel_err'] - 1:+.2%}, "
               f"collisions {ours['collision_rate']:.2%} vs {ref['collision_rate']:.2%} -> {'MET' if ok else 'NOT MET'}")
 
 

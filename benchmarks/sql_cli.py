@@ -37,7 +37,8 @@ PROBE = textwrap.dedent("""
            f"FROM range({rows}) t(i)")
     with open("/dev/null", "w") as out:
         rc = cli.run_sql(DataPaths(root), sql, fmt, 40 if max_rows is None and sys.argv[5] else max_rows, out=out)
-    print(json.dumps({"rc": rc, "growth_mib": round(hwm() - before, 1), "seconds": round(time.perf_counter() - start, 1)}))
+    print(json.dumps({"rc": rc, "growth_mib": round(hwm() - before, 1),
+                      "seconds": round(time.perf_counter() - start, 1)}))
 """)
 
 

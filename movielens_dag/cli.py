@@ -69,10 +69,12 @@ def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int | None = None, o
                     shown, more = _write_csv(batches, out, limit)
                 else:
                     head = _first_rows(batches, limit)
-                    shown, more = min(head.num_rows, limit or head.num_rows), limit is not None and head.num_rows > limit
+                    shown = min(head.num_rows, limit or head.num_rows)
+                    more = limit is not None and head.num_rows > limit
                     out.write(warehouse.preview_markdown(head, rows=shown, max_chars=200) + "\n")
                 if more:
-                    print(f"(first {shown:,} rows shown; --max-rows N to change, --max-rows 0 for all)", file=sys.stderr)
+                    print(f"(first {shown:,} rows shown; --max-rows N to change, --max-rows 0 for all)",
+                          file=sys.stderr)
             except duckdb.Error as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1

@@ -93,12 +93,14 @@ def build_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Ta
         base = {"movie_id": movie_id, "title": movie.title, "year": year, "genres": list(movie.genres),
                 "alt_titles": list(movie.alt_titles)}
         tags_here = tag_lists.get(movie_id, [])
-        record = merge.merge_movie(base, tags_here, tmdb_rows.get(movie_id), imdb_rows.get(movie_id), wiki_rows.get(movie_id))
+        record = merge.merge_movie(base, tags_here, tmdb_rows.get(movie_id), imdb_rows.get(movie_id),
+                                   wiki_rows.get(movie_id))
         if record.enriched:
             text, version = render_enriched_document(record), ENRICHED_TEMPLATE_VERSION
         else:
             text = render_document(movie.title, year, base["genres"], base["alt_titles"], tags_here)
             version = TEMPLATE_VERSION
         rows.append({**{f: getattr(record, f) for f in merge.FIELDS}, "movie_id": movie_id, "document": text,
-                     "document_hash": document_hash(text), "template_version": version, "provenance": record.provenance})
+                     "document_hash": document_hash(text), "template_version": version,
+                     "provenance": record.provenance})
     return pa.Table.from_pylist(rows, schema=DOCUMENTS_SCHEMA)

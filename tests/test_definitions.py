@@ -20,7 +20,8 @@ def test_definitions_load_every_group_and_check():
 def test_loading_definitions_does_not_import_heavy_libraries():
     code = (
         "import sys, movielens_dag.definitions as d; d.defs.get_repository_def();"
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'umap', 'plotly', 'sklearn') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'umap', 'plotly', 'sklearn') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -54,7 +55,8 @@ def test_dg_cli_lists_the_same_assets():
     from movielens_dag.definitions import defs
 
     dg_bin = shutil.which("dg", path=str(PROJECT_ROOT / ".venv" / "bin")) or shutil.which("dg")
-    out = subprocess.run([dg_bin, "list", "defs", "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([dg_bin, "list", "defs", "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     listed = {a["asset_key"] for a in json.loads(out.stdout)["assets"]}
     expected = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}

@@ -55,7 +55,7 @@ def test_publish_staged_refuses_a_non_parquet_file(tmp_path):
     warehouse.write_parquet_atomic(pd.DataFrame({"a": [1]}), dest)
     bogus = tmp_path / "staged.parquet"
     bogus.write_bytes(b"not parquet")
-    with pytest.raises(Exception):
+    with pytest.raises(pa.ArrowInvalid):
         warehouse.publish_staged(warehouse.StagedParquet(bogus), dest)
     assert pq.read_table(dest).num_rows == 1
 

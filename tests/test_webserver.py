@@ -42,11 +42,12 @@ def dagster_dev(tmp_path_factory):
     shutil.copy(PROJECT_ROOT / "workspace.yaml", home / "workspace.yaml")
     port = free_port()
     env = os.environ | {"DAGSTER_HOME": str(home), "MOVIELENS_DATA_DIR": str(home / "data")}
-    log = open(home / "dagster_dev.log", "w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(home / "dagster_dev.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+             "-p", str(port)],
+            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -64,7 +65,6 @@ def dagster_dev(tmp_path_factory):
         proc.wait(30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:

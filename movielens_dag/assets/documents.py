@@ -43,7 +43,8 @@ def movie_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Ta
         metadata={
             "template_version": documents.ENRICHED_TEMPLATE_VERSION,
             "documents": len(texts),
-            "enriched_documents": int(pc.sum(pc.equal(docs["template_version"], documents.ENRICHED_TEMPLATE_VERSION)).as_py() or 0),
+            "enriched_documents": int(pc.sum(pc.equal(docs["template_version"],
+                                                      documents.ENRICHED_TEMPLATE_VERSION)).as_py() or 0),
             "plot_sources": plot_sources.value_counts().to_dict(),
             "mean_chars": float(lengths.mean()) if texts else 0.0,
             "max_chars": int(lengths.max()) if texts else 0,

@@ -209,9 +209,11 @@ def poster_images(context: dg.AssetExecutionContext, config: PosterConfig, tmdb_
     "imdb_year": ("int32", "release year on IMDb"), "title_type": ("string", "movie, tvMovie, ..."),
     "plot": ("string", "IMDb plot"), "rating": ("float", "IMDb rating"), "votes": ("int64", "IMDb votes"),
     "genres": ("list<string>", "IMDb genres"), "keywords": ("list<string>", "IMDb keywords"),
-    "directors": ("list<string>", "directors"), "writers": ("list<string>", "writers"), "stars": ("list<string>", "stars"),
+    "directors": ("list<string>", "directors"), "writers": ("list<string>", "writers"),
+    "stars": ("list<string>", "stars"),
     "languages": ("list<string>", "languages"), "countries": ("list<string>", "countries"),
-    "featured_reviews": ("list<string>", "review excerpts"), "similar_titles": ("list<string>", "IMDb 'more like this'")}))
+    "featured_reviews": ("list<string>", "review excerpts"),
+    "similar_titles": ("list<string>", "IMDb 'more like this'")}))
 def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_ids: pd.DataFrame,
                 tmdb_movies: pd.DataFrame, http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
     """IMDb GraphQL per title: plot, keywords, rating, credits, languages, countries, reviews, similar.
@@ -255,11 +257,13 @@ def wikipedia_plots(context: dg.AssetExecutionContext, wikipedia_source: Wikiped
     directors = {int(r.movie_id): tuple(r.directors) for r in tmdb_movies.itertuples(index=False)
                  if r.fetch_status == "ok" and r.directors is not None}
     keys = [wikipedia.MovieKey(int(m.movie_id), m.title, None if pd.isna(m.year) else int(m.year),
-                               tuple(m.alt_titles), directors.get(int(m.movie_id), ())) for m in movies.itertuples(index=False)]
+                               tuple(m.alt_titles), directors.get(int(m.movie_id), ()))
+            for m in movies.itertuples(index=False)]
     result = wikipedia.match_plots(keys, plots)
     table = tables.wikipedia_table(result)
     titles = dict(zip(movies["movie_id"].astype(int), movies["title"]))
-    ambiguous = pd.DataFrame([{"movie_id": m, "title": titles[m], "candidates": "; ".join(f"{p.title} ({p.year}, {p.director})" for p in ps)}
+    ambiguous = pd.DataFrame([{"movie_id": m, "title": titles[m],
+                               "candidates": "; ".join(f"{p.title} ({p.year}, {p.director})" for p in ps)}
                               for m, ps in result.ambiguous.items()])
     return dg.Output(table, metadata={
         "csv": dg.MetadataValue.path(str(path)), "plots_in_csv": len(plots),
@@ -282,7 +286,8 @@ def wikipedia_plots(context: dg.AssetExecutionContext, wikipedia_source: Wikiped
     "candidates": ("list<struct>", "candidates to choose from"),
     "suggested_override": ("string", "the line to append to data/overrides/tmdb_ids.csv")}))
 def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids: pd.DataFrame,
-                            tmdb_movies: pd.DataFrame, wikipedia_plots: pd.DataFrame, ratings: pathlib.Path) -> dg.Output:
+                            tmdb_movies: pd.DataFrame, wikipedia_plots: pd.DataFrame,
+                            ratings: pathlib.Path) -> dg.Output:
     """Movies a person should check, most-rated first, each with the override line that fixes it."""
     with duckdb.connect() as con:
         counts = dict(con.sql(f"SELECT movie_id, count(*) FROM read_parquet('{_glob(ratings)}') GROUP BY 1").fetchall())
@@ -290,7 +295,8 @@ def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids:
     return dg.Output(table, metadata={
         "by_issue": dict(Counter(table["issue"].to_pylist())) or "nothing to review",
         "overrides_file": dg.MetadataValue.path(str(OVERRIDES_FILE)),
-        "top": dg.MetadataValue.md(preview_markdown(table.select(["movie_id", "title", "issue", "suggested_override"]), rows=10)),
+        "top": dg.MetadataValue.md(preview_markdown(table.select(["movie_id", "title", "issue", "suggested_override"]),
+                                                    rows=10)),
     })
 
 
@@ -298,8 +304,10 @@ def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids:
           metadata=columns({
     "source": ("string", "tmdb_find | tmdb_search | tmdb_movie | tmdb_changes | tmdb_configuration | tmdb_poster | "
                          "imdb_title ..."),
-    "key": ("string", "what was asked for (an id or a query)"), "status": ("string", "ok | not_found | client_error | failed"),
-    "http_status": ("int16", "last HTTP status; null when no response"), "url": ("string", "request URL (no credential)"),
+    "key": ("string", "what was asked for (an id or a query)"),
+    "status": ("string", "ok | not_found | client_error | failed"),
+    "http_status": ("int16", "last HTTP status; null when no response"),
+    "url": ("string", "request URL (no credential)"),
     "error": ("string", "error message (no credential)"), "attempts": ("int16", "tries including retries"),
     "elapsed_ms": ("int32", "time for the last try"), "fetched_at": ("timestamp[us, UTC]", "when"),
     "run_id": ("string", "the Dagster run that fetched it"), "payload_bytes": ("int64", "stored response size"),

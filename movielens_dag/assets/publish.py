@@ -21,7 +21,8 @@ PublishConfig = config_class(PublishSettings, name="PublishConfig")
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"huggingface", "parquet"}, code_version=code_version("movielens_dag.publish"),
+    group_name=GROUP, owners=OWNERS, kinds={"huggingface", "parquet"},
+    code_version=code_version("movielens_dag.publish"),
     metadata=columns({"config": ("string", "a dataset config (folder): movies, documents, semantic_ids, ..."),
                       "rows": ("int64", "rows in it"), "files": ("int64", "Parquet shards"),
                       "bytes": ("int64", "size on disk")}),

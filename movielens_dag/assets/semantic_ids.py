@@ -60,7 +60,8 @@ SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
                 "rel_recon_error": ("double", "sum |x - x_hat|^2 / sum |x|^2"),
                 "collision_rate": ("double", "share of movies sharing all L codes with another"),
                 "min_utilisation": ("double", "lowest share of a level's codes in use"),
-                "nn_first_code_agreement": ("double", "share of movies whose nearest neighbour has the same first code"),
+                "nn_first_code_agreement": ("double", "share of movies whose nearest neighbour has the same "
+                                                      "first code"),
                 "nn_agreement_chance": ("double", "the same for a random pairing"),
                 "nn_items": ("int64", "movies the neighbour agreement was measured on: all up to 10,000, a seeded "
                                       "random 10,000 above (each searched against every movie)"),
@@ -205,8 +206,10 @@ def every_level_uses_a_quarter_of_its_codes(semantic_ids: pa.Table, sid_codebook
     """Each quantisation level uses at least 25% of its K codes (a collapsed codebook fails)."""
     from movielens_dag.semantic_ids.pipeline import level_utilisation
 
-    k_per_level = {int(lvl): int(n) for lvl, n in zip(*np.unique(sid_codebooks["level"].to_numpy(), return_counts=True))}
-    util = {f"level_{lvl}": u for lvl, u in level_utilisation(SemanticIds.from_table(semantic_ids), k_per_level).items()}
+    levels, counts = np.unique(sid_codebooks["level"].to_numpy(), return_counts=True)
+    k_per_level = {int(lvl): int(n) for lvl, n in zip(levels, counts)}
+    util = {f"level_{lvl}": u
+            for lvl, u in level_utilisation(SemanticIds.from_table(semantic_ids), k_per_level).items()}
     worst = min(util.values()) if util else 0.0
     return dg.AssetCheckResult(
         passed=bool(worst >= MIN_LEVEL_UTILISATION),

@@ -37,6 +37,9 @@ HOST = "127.0.0.1"
 FAULTS = ("429", "500", "502", "503", "timeout", "reset", "malformed", "401", "403")
 SINNERS_IMDB_ID = "tt31193180"  # the movie in the recorded /find response
 POSTER_SIZES = ["w92", "w154", "w185", "w342", "w500", "w780", "original"]  # TMDB's /configuration lists these
+# TMDB's error bodies (only ever serialised, never mutated)
+RATE_LIMITED = {"status_code": 25, "status_message": "Your request count is over the allowed limit."}
+INTERNAL_ERROR = {"status_code": 11, "status_message": "Internal error: Something went wrong, contact TMDB."}
 
 
 def fixture(name: str) -> dict:
@@ -165,8 +168,7 @@ class Emulator:
         self.last_authorization[path] = headers.get("authorization")
         if not self._take_token():
             self.statuses["429-rate-limit"] += 1
-            await self._send(writer, 429, {"status_code": 25, "status_message": "Your request count is over the allowed limit."},
-                             {"Retry-After": str(self.config.retry_after_s)})
+            await self._send(writer, 429, RATE_LIMITED, {"Retry-After": str(self.config.retry_after_s)})
             return True
         if self.config.latency_s:
             await asyncio.sleep(self.config.latency_s)
@@ -195,10 +197,9 @@ class Emulator:
 
     async def _send_fault(self, writer, fault: str, path: str) -> bool:
         if fault == "429":
-            await self._send(writer, 429, {"status_code": 25, "status_message": "Your request count is over the allowed limit."},
-                             {"Retry-After": str(self.config.retry_after_s)})
+            await self._send(writer, 429, RATE_LIMITED, {"Retry-After": str(self.config.retry_after_s)})
         elif fault in ("500", "502", "503"):
-            await self._send(writer, int(fault), {"status_code": 11, "status_message": "Internal error: Something went wrong, contact TMDB."})
+            await self._send(writer, int(fault), INTERNAL_ERROR)
         elif fault == "401":
             await self._send(writer, 401, fixture("tmdb/invalid-api-key.json"))
         elif fault == "403":
@@ -274,14 +275,16 @@ class Emulator:
         extras = [a for a in append.split(",") if a]
         if tmdb_id == 550 and tmdb_id not in self.catalog:
             doc = fixture("tmdb/movie-details.json")
-            names = {"keywords": "movie-keywords.json", "credits": "movie-credits.json", "external_ids": "movie-external-ids.json"}
+            names = {"keywords": "movie-keywords.json", "credits": "movie-credits.json",
+                     "external_ids": "movie-external-ids.json"}
             for extra in extras:
                 if extra in names:
                     part = fixture(f"tmdb/{names[extra]}")
                     part.pop("id", None)
                     doc[extra] = part
             return 200, doc
-        doc = generated_details(self.catalog.get(tmdb_id) or CatalogMovie(tmdb_id, f"Generated Movie {tmdb_id}", 1950 + tmdb_id % 70), extras)
+        movie = self.catalog.get(tmdb_id) or CatalogMovie(tmdb_id, f"Generated Movie {tmdb_id}", 1950 + tmdb_id % 70)
+        doc = generated_details(movie, extras)
         if tmdb_id in self.config.no_poster_tmdb_ids:
             doc["poster_path"] = None
         return 200, doc
@@ -319,13 +322,15 @@ class Emulator:
                  if wanted and (wanted in normalise_title(m.title) or wanted in normalise_title(m.original_title or ""))
                  and (not year or m.year == int(year))]  # like TMDB's `year`: that release year only
         found.sort(key=lambda m: -m.vote_count)
-        return {"page": 1, "results": [search_result(m) for m in found[:20]], "total_pages": 1, "total_results": len(found)}
+        return {"page": 1, "results": [search_result(m) for m in found[:20]], "total_pages": 1,
+                "total_results": len(found)}
 
     def _changes(self, page: int) -> dict:
         ids = self.config.changed_tmdb_ids
         pages = max(1, -(-len(ids) // 100))
         chunk = ids[(page - 1) * 100: page * 100]
-        return {"results": [{"id": i, "adult": False} for i in chunk], "page": page, "total_pages": pages, "total_results": len(ids)}
+        return {"results": [{"id": i, "adult": False} for i in chunk], "page": page, "total_pages": pages,
+                "total_results": len(ids)}
 
     def _imdb(self, request: dict) -> dict:
         query, variables = request.get("query", ""), request.get("variables") or {}
@@ -394,7 +399,8 @@ def generated_details(m: CatalogMovie, extras: list[str]) -> dict:
         doc["external_ids"] = {"imdb_id": imdb_id, "wikidata_id": f"Q{n}", "facebook_id": None}
     if "credits" in extras:
         doc["credits"] = {
-            "cast": [{"id": n * 100 + i, "name": f"Actor {(n + i) % 991}", "character": f"Role {i}", "order": i} for i in range(6)],
+            "cast": [{"id": n * 100 + i, "name": f"Actor {(n + i) % 991}", "character": f"Role {i}", "order": i}
+                     for i in range(6)],
             "crew": [{"id": n * 100 + 50, "name": f"Director {n % 97}", "job": "Director", "department": "Directing"},
                      {"id": n * 100 + 51, "name": f"Writer {n % 89}", "job": "Screenplay", "department": "Writing"}],
         }
@@ -411,13 +417,20 @@ def generated_imdb_title(imdb_id: str) -> dict:
         "genres": {"genres": [{"text": _GENRES[n % len(_GENRES)]}]},
         "keywords": {"edges": [{"node": {"text": f"imdb keyword {(n + i) % 53}"}} for i in range(3)]},
         "principalCredits": [
-            {"category": {"id": "director", "text": "Director"}, "credits": [{"name": {"id": f"nm{n % 997:07d}", "nameText": {"text": f"Director {n % 97}"}}}]},
-            {"category": {"id": "cast", "text": "Stars"}, "credits": [{"name": {"id": f"nm{n % 991 + i:07d}", "nameText": {"text": f"Star {(n + i) % 991}"}}} for i in range(3)]},
+            {"category": {"id": "director", "text": "Director"},
+             "credits": [{"name": {"id": f"nm{n % 997:07d}", "nameText": {"text": f"Director {n % 97}"}}}]},
+            {"category": {"id": "cast", "text": "Stars"},
+             "credits": [{"name": {"id": f"nm{n % 991 + i:07d}", "nameText": {"text": f"Star {(n + i) % 991}"}}}
+                         for i in range(3)]},
         ],
         "spokenLanguages": {"spokenLanguages": [{"id": "en", "text": "English"}]},
         "countriesOfOrigin": {"countries": [{"id": "US", "text": "United States"}]},
-        "featuredReviews": {"edges": [{"node": {"summary": {"originalText": f"Review of {n}"}, "text": {"originalText": {"plainText": "Worth a look."}}, "authorRating": 7}}]},
-        "moreLikeThisTitles": {"edges": [{"node": {"id": f"tt{n + i:07d}", "titleText": {"text": f"IMDb Title {n + i}"}}} for i in (1, 2)]},
+        "featuredReviews": {"edges": [{"node": {"summary": {"originalText": f"Review of {n}"},
+                                                "text": {"originalText": {"plainText": "Worth a look."}},
+                                                "authorRating": 7}}]},
+        "moreLikeThisTitles": {"edges": [{"node": {"id": f"tt{n + i:07d}",
+                                                   "titleText": {"text": f"IMDb Title {n + i}"}}}
+                                         for i in (1, 2)]},
     }
 
 
@@ -426,7 +439,8 @@ _REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 
 
 
 @contextlib.contextmanager
-def running_emulator(config: EmulatorConfig | None = None, catalog: list[CatalogMovie] = (), port: int = 0) -> Iterator[Emulator]:
+def running_emulator(config: EmulatorConfig | None = None, catalog: list[CatalogMovie] = (),
+                     port: int = 0) -> Iterator[Emulator]:
     """Run an emulator on a background thread's event loop for the duration of a ``with`` block."""
     emulator = Emulator(config, catalog)
     loop = asyncio.new_event_loop()

@@ -31,39 +31,90 @@ AFFINITY = {
     "Film-Noir": ["Crime", "Mystery", "Thriller"], "IMAX": ["Documentary", "Adventure", "Animation"],
 }
 
-ADJECTIVES = ["Last", "First", "Dark", "Silent", "Broken", "Hidden", "Golden", "Crimson", "Lost", "Secret", "Wild", "Endless", "Little", "Big", "Lonely", "Perfect", "Final", "Long", "Cold", "Burning", "Sweet", "Bitter", "Savage", "Quiet", "Strange", "Deadly", "Empty", "Electric", "Eternal", "Fallen", "Frozen", "Hollow", "Innocent", "Invisible", "Iron", "Midnight", "Modern", "Naked", "Northern", "Pale", "Red", "Black", "White", "Blue", "Green", "Restless", "Sacred", "Shattered", "Southern", "Stolen", "Twisted", "Wicked", "Young", "Old", "Lucky", "Brave", "Crazy", "Beautiful", "Happy", "Dangerous", "American", "Forgotten", "Summer", "Winter", "Second", "Private", "Royal", "Lovely", "Bright", "Distant", "Cruel", "Gentle", "Hungry"]
-NOUNS = ["Road", "River", "House", "City", "Heart", "Night", "Day", "Man", "Woman", "Girl", "Boy", "Child", "Game", "Dream", "Fire", "Water", "Rain", "Storm", "Sky", "Island", "Garden", "Door", "Window", "Mirror", "Shadow", "Light", "Line", "Edge", "Border", "Bridge", "Town", "Station", "Hotel", "Room", "Letter", "Promise", "Secret", "Truth", "Lie", "Voice", "Song", "Dance", "Party", "Wedding", "Funeral", "Journey", "Escape", "Return", "Revenge", "Justice", "Empire", "Kingdom", "Code", "Machine", "Signal", "Circle", "Hunt", "Ghost", "Stranger", "Friend", "Brother", "Sister", "Father", "Mother", "Family", "Year", "Summer", "Winter", "Morning", "Harbor", "Valley", "Mountain", "Desert", "Ocean", "Forest", "Field", "Street", "Alley", "Season", "Affair", "Ticket", "Money", "Diamond", "Gold", "Crown", "Sword", "Ring", "Key", "Train", "Ship", "Plane", "Car", "Horse", "Dog", "Cat", "Bird"]
+ADJECTIVES = ["Last", "First", "Dark", "Silent", "Broken", "Hidden", "Golden", "Crimson", "Lost", "Secret", "Wild",
+              "Endless", "Little", "Big", "Lonely", "Perfect", "Final", "Long", "Cold", "Burning", "Sweet", "Bitter",
+              "Savage", "Quiet", "Strange", "Deadly", "Empty", "Electric", "Eternal", "Fallen", "Frozen", "Hollow",
+              "Innocent", "Invisible", "Iron", "Midnight", "Modern", "Naked", "Northern", "Pale", "Red", "Black",
+              "White", "Blue", "Green", "Restless", "Sacred", "Shattered", "Southern", "Stolen", "Twisted", "Wicked",
+              "Young", "Old", "Lucky", "Brave", "Crazy", "Beautiful", "Happy", "Dangerous", "American", "Forgotten",
+              "Summer", "Winter", "Second", "Private", "Royal", "Lovely", "Bright", "Distant", "Cruel", "Gentle",
+              "Hungry"]
+NOUNS = ["Road", "River", "House", "City", "Heart", "Night", "Day", "Man", "Woman", "Girl", "Boy", "Child", "Game",
+         "Dream", "Fire", "Water", "Rain", "Storm", "Sky", "Island", "Garden", "Door", "Window", "Mirror", "Shadow",
+         "Light", "Line", "Edge", "Border", "Bridge", "Town", "Station", "Hotel", "Room", "Letter", "Promise", "Secret",
+         "Truth", "Lie", "Voice", "Song", "Dance", "Party", "Wedding", "Funeral", "Journey", "Escape", "Return",
+         "Revenge", "Justice", "Empire", "Kingdom", "Code", "Machine", "Signal", "Circle", "Hunt", "Ghost", "Stranger",
+         "Friend", "Brother", "Sister", "Father", "Mother", "Family", "Year", "Summer", "Winter", "Morning", "Harbor",
+         "Valley", "Mountain", "Desert", "Ocean", "Forest", "Field", "Street", "Alley", "Season", "Affair", "Ticket",
+         "Money", "Diamond", "Gold", "Crown", "Sword", "Ring", "Key", "Train", "Ship", "Plane", "Car", "Horse", "Dog",
+         "Cat", "Bird"]
 GENRE_NOUNS = {
-    "Horror": ["Curse", "Haunting", "Blood", "Dead", "Evil", "Grave", "Nightmare", "Beast", "Demon", "Witch", "Ritual", "Cellar", "Scream", "Hunger"],
-    "Sci-Fi": ["Planet", "Star", "Galaxy", "Android", "Future", "Signal", "Colony", "Orbit", "Clone", "Machine", "Frontier", "Moon", "Portal"],
-    "Romance": ["Love", "Kiss", "Heart", "Affair", "Wedding", "Valentine", "Honeymoon", "Promise", "Sweetheart", "Darling"],
-    "War": ["Battle", "Soldier", "Front", "Siege", "Regiment", "Bomber", "Trench", "Invasion", "Platoon", "Victory", "Resistance"],
-    "Western": ["Gun", "Ranch", "Outlaw", "Sheriff", "Trail", "Canyon", "Saddle", "Bounty", "Frontier", "Stagecoach", "Rider"],
-    "Crime": ["Heist", "Job", "Score", "Murder", "Killer", "Detective", "Witness", "Gang", "Con", "Deal", "Bullet", "Case"],
-    "Children": ["Puppy", "Dragon", "Treasure", "Adventure", "Friends", "Christmas", "Magic", "Princess", "Robot", "Circus"],
+    "Horror": ["Curse", "Haunting", "Blood", "Dead", "Evil", "Grave", "Nightmare", "Beast", "Demon", "Witch", "Ritual",
+               "Cellar", "Scream", "Hunger"],
+    "Sci-Fi": ["Planet", "Star", "Galaxy", "Android", "Future", "Signal", "Colony", "Orbit", "Clone", "Machine",
+               "Frontier", "Moon", "Portal"],
+    "Romance": ["Love", "Kiss", "Heart", "Affair", "Wedding", "Valentine", "Honeymoon", "Promise", "Sweetheart",
+                "Darling"],
+    "War": ["Battle", "Soldier", "Front", "Siege", "Regiment", "Bomber", "Trench", "Invasion", "Platoon", "Victory",
+            "Resistance"],
+    "Western": ["Gun", "Ranch", "Outlaw", "Sheriff", "Trail", "Canyon", "Saddle", "Bounty", "Frontier", "Stagecoach",
+                "Rider"],
+    "Crime": ["Heist", "Job", "Score", "Murder", "Killer", "Detective", "Witness", "Gang", "Con", "Deal", "Bullet",
+              "Case"],
+    "Children": ["Puppy", "Dragon", "Treasure", "Adventure", "Friends", "Christmas", "Magic", "Princess", "Robot",
+                 "Circus"],
     "Animation": ["Dragon", "Kingdom", "Friends", "Island", "Magic", "Robot", "Forest", "Tale", "Rabbit", "Penguin"],
     "Fantasy": ["Dragon", "Sword", "Wizard", "Kingdom", "Quest", "Realm", "Spell", "Throne", "Prophecy", "Tower"],
     "Musical": ["Song", "Melody", "Dance", "Rhythm", "Stage", "Band", "Music", "Ballad", "Broadway"],
     "Comedy": ["Wedding", "Party", "Vacation", "Roommate", "Neighbor", "Date", "Prank", "Boss", "Weekend", "Mess"],
-    "Thriller": ["Witness", "Trap", "Target", "Pursuit", "Conspiracy", "Alibi", "Ransom", "Hostage", "Stranger", "Deadline"],
+    "Thriller": ["Witness", "Trap", "Target", "Pursuit", "Conspiracy", "Alibi", "Ransom", "Hostage", "Stranger",
+                 "Deadline"],
     "Mystery": ["Mystery", "Secret", "Clue", "Riddle", "Disappearance", "Manor", "Case", "Puzzle"],
     "Action": ["Strike", "Force", "Mission", "Fury", "Chase", "Impact", "Showdown", "Collision", "Takedown", "Rampage"],
     "Film-Noir": ["Dame", "Alibi", "Shadow", "Double", "Rain", "Cigarette", "Sin", "Street"],
 }
-FIRST_NAMES = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Betty", "Mark", "Helen", "Paul", "Sandra", "Steven", "Donna", "Andrew", "Carol", "Kenneth", "Ruth", "Joshua", "Sharon", "Kevin", "Michelle", "Brian", "Laura", "George", "Emily", "Edward", "Kim", "Jean", "Pierre", "Marie", "Luc", "Hans", "Greta", "Akira", "Yuki", "Hiro", "Mei", "Li", "Chen", "Raj", "Priya", "Ahmed", "Fatima", "Ivan", "Olga", "Pedro", "Lucia", "Marco", "Giulia", "Sven", "Ingrid", "Kofi", "Amara", "Diego", "Sofia"]
-LAST_NAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Garcia", "Rodriguez", "Wilson", "Martinez", "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Hill", "Green", "Adams", "Baker", "Nelson", "Carter", "Mitchell", "Roberts", "Turner", "Phillips", "Campbell", "Parker", "Evans", "Edwards", "Dubois", "Moreau", "Laurent", "Schmidt", "Weber", "Rossi", "Bianchi", "Tanaka", "Suzuki", "Kim", "Park", "Wang", "Zhang", "Singh", "Patel", "Khan", "Ivanov", "Petrov", "Silva", "Santos", "Lindqvist", "Nilsson", "Okafor", "Mensah", "Herrera", "Castillo"]
-PLACES = ["Paris", "London", "Tokyo", "Berlin", "Rome", "Chicago", "Brooklyn", "Texas", "Alaska", "Mexico", "Havana", "Cairo", "Bombay", "Shanghai", "Vienna", "Venice", "Naples", "Lisbon", "Dublin", "Glasgow", "Montana", "Memphis", "Detroit", "Harlem", "Casablanca", "Manhattan", "Hollywood", "Vegas", "Saigon", "Kabul", "Moscow", "Warsaw", "Prague", "Budapest", "Istanbul", "Marrakech", "Rio", "Lagos", "Nairobi", "Seoul", "Sicily", "Tuscany"]
+FIRST_NAMES = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
+               "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
+               "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Betty", "Mark", "Helen", "Paul", "Sandra", "Steven",
+               "Donna", "Andrew", "Carol", "Kenneth", "Ruth", "Joshua", "Sharon", "Kevin", "Michelle", "Brian", "Laura",
+               "George", "Emily", "Edward", "Kim", "Jean", "Pierre", "Marie", "Luc", "Hans", "Greta", "Akira", "Yuki",
+               "Hiro", "Mei", "Li", "Chen", "Raj", "Priya", "Ahmed", "Fatima", "Ivan", "Olga", "Pedro", "Lucia",
+               "Marco", "Giulia", "Sven", "Ingrid", "Kofi", "Amara", "Diego", "Sofia"]
+LAST_NAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Garcia", "Rodriguez", "Wilson",
+              "Martinez", "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White",
+              "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Hill",
+              "Green", "Adams", "Baker", "Nelson", "Carter", "Mitchell", "Roberts", "Turner", "Phillips", "Campbell",
+              "Parker", "Evans", "Edwards", "Dubois", "Moreau", "Laurent", "Schmidt", "Weber", "Rossi", "Bianchi",
+              "Tanaka", "Suzuki", "Kim", "Park", "Wang", "Zhang", "Singh", "Patel", "Khan", "Ivanov", "Petrov", "Silva",
+              "Santos", "Lindqvist", "Nilsson", "Okafor", "Mensah", "Herrera", "Castillo"]
+PLACES = ["Paris", "London", "Tokyo", "Berlin", "Rome", "Chicago", "Brooklyn", "Texas", "Alaska", "Mexico", "Havana",
+          "Cairo", "Bombay", "Shanghai", "Vienna", "Venice", "Naples", "Lisbon", "Dublin", "Glasgow", "Montana",
+          "Memphis", "Detroit", "Harlem", "Casablanca", "Manhattan", "Hollywood", "Vegas", "Saigon", "Kabul", "Moscow",
+          "Warsaw", "Prague", "Budapest", "Istanbul", "Marrakech", "Rio", "Lagos", "Nairobi", "Seoul", "Sicily",
+          "Tuscany"]
 FOREIGN = {  # (article, words) per language: "Nuit des loups, La"
-    "fr": (["Le", "La", "Les", "L'"], ["nuit", "amour", "jour", "vie", "ville", "mer", "enfants", "loups", "rêve", "secret", "chemin"]),
-    "es": (["El", "La", "Los", "Las"], ["noche", "amor", "día", "vida", "ciudad", "mar", "niños", "lobos", "sueño", "secreto", "camino"]),
-    "de": (["Der", "Die", "Das"], ["Nacht", "Liebe", "Tag", "Leben", "Stadt", "Meer", "Kinder", "Wölfe", "Traum", "Geheimnis", "Weg"]),
-    "it": (["Il", "La", "I", "Le"], ["notte", "amore", "giorno", "vita", "città", "mare", "bambini", "lupi", "sogno", "segreto", "strada"]),
+    "fr": (["Le", "La", "Les", "L'"], ["nuit", "amour", "jour", "vie", "ville", "mer", "enfants", "loups", "rêve",
+                                       "secret", "chemin"]),
+    "es": (["El", "La", "Los", "Las"], ["noche", "amor", "día", "vida", "ciudad", "mar", "niños", "lobos", "sueño",
+                                        "secreto", "camino"]),
+    "de": (["Der", "Die", "Das"], ["Nacht", "Liebe", "Tag", "Leben", "Stadt", "Meer", "Kinder", "Wölfe", "Traum",
+                                   "Geheimnis", "Weg"]),
+    "it": (["Il", "La", "I", "Le"], ["notte", "amore", "giorno", "vita", "città", "mare", "bambini", "lupi", "sogno",
+                                     "segreto", "strada"]),
     "ja": ([], ["Yoru", "no", "Ai", "Hikari", "Kaze", "Tokyo", "Monogatari", "Samurai", "Yume", "Sakura", "Umi"]),
 }
 NUMERALS = ["2", "3", "II", "III", "4", "Part II", "Chapter 2"]
 
-MOODS = ["atmospheric", "dark", "funny", "quirky", "thought-provoking", "surreal", "emotional", "intense", "slow", "tense", "suspenseful", "visually appealing", "beautiful cinematography", "great soundtrack", "feel-good", "sad", "depressing", "witty", "stylized", "gritty", "violent", "bleak", "heartwarming", "clever", "boring", "overrated", "underrated", "masterpiece", "classic", "cult film", "predictable", "original"]
-THEMES = ["twist ending", "based on a book", "true story", "time travel", "coming of age", "revenge", "friendship", "family", "road trip", "small town", "high school", "serial killer", "police corruption", "artificial intelligence", "dystopia", "post-apocalyptic", "aliens", "space", "zombies", "vampires", "heist", "mafia", "prison", "war", "politics", "religion", "mental illness", "psychology", "addiction", "racism", "feminism", "social commentary", "satire", "nonlinear", "adapted from comic", "remake", "sequel", "parody", "based on a true story", "biography", "history", "Oscar (Best Picture)", "In Netflix queue"]
+MOODS = ["atmospheric", "dark", "funny", "quirky", "thought-provoking", "surreal", "emotional", "intense", "slow",
+         "tense", "suspenseful", "visually appealing", "beautiful cinematography", "great soundtrack", "feel-good",
+         "sad", "depressing", "witty", "stylized", "gritty", "violent", "bleak", "heartwarming", "clever", "boring",
+         "overrated", "underrated", "masterpiece", "classic", "cult film", "predictable", "original"]
+THEMES = ["twist ending", "based on a book", "true story", "time travel", "coming of age", "revenge", "friendship",
+          "family", "road trip", "small town", "high school", "serial killer", "police corruption",
+          "artificial intelligence", "dystopia", "post-apocalyptic", "aliens", "space", "zombies", "vampires", "heist",
+          "mafia", "prison", "war", "politics", "religion", "mental illness", "psychology", "addiction", "racism",
+          "feminism", "social commentary", "satire", "nonlinear", "adapted from comic", "remake", "sequel", "parody",
+          "based on a true story", "biography", "history", "Oscar (Best Picture)", "In Netflix queue"]
 GENRE_TAGS = {
     "Horror": ["scary", "gore", "creepy", "jump scares", "slasher", "supernatural", "haunted house"],
     "Sci-Fi": ["sci-fi", "space", "aliens", "futuristic", "cyberpunk", "robots", "dystopia"],

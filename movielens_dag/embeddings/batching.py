@@ -12,6 +12,7 @@ names it (lower ``max_seq_length``).
 overlaps with the device computing the previous batch.
 """
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -186,10 +187,8 @@ def run_batches(
                 progress(pos, n, stats)
     finally:
         if pending is not None:
-            try:
+            with contextlib.suppress(BaseException):
                 pending[1].result()
-            except BaseException:
-                pass
         if pool is not None:
             pool.shutdown(wait=True)
     stats.seconds = time.perf_counter() - start

@@ -25,7 +25,9 @@ query Title($id: ID!) {
     principalCredits { category { id text } credits { name { id nameText { text } } } }
     spokenLanguages { spokenLanguages { id text } }
     countriesOfOrigin { countries { id text } }
-    featuredReviews(first: 3) { edges { node { summary { originalText } text { originalText { plainText } } authorRating } } }
+    featuredReviews(first: 3) {
+      edges { node { summary { originalText } text { originalText { plainText } } authorRating } }
+    }
     moreLikeThisTitles(first: 12) { edges { node { id titleText { text } } } }
   }
 }

@@ -112,7 +112,8 @@ async def resolve_tmdb_ids(
             need_find.append((m, imdb_id))
     unreadable: dict[str, str] = {}  # response key -> why its payload does not fit the schema
     # /find/{imdb_id}
-    found = await fetch_needed([tmdb.find_request(base_url, i) for _, i in need_find], store, fetcher, now, max_age_days, progress=progress)
+    found = await fetch_needed([tmdb.find_request(base_url, i) for _, i in need_find], store, fetcher, now,
+                               max_age_days, progress=progress)
     report.add(found)
     payloads = {k: p for k, p, _ in store.iter_ok_payloads(tmdb.SOURCE_FIND, [i for _, i in need_find])}
     for m, imdb_id in need_find:
@@ -122,8 +123,10 @@ async def resolve_tmdb_ids(
                                           "TMDB /find by IMDb id", [candidates[0].as_dict()])
         elif candidates:
             choice = tmdb.choose(candidates, title_variants(m.title, list(m.alt_titles)), m.year)
-            done[m.movie_id] = Resolution(m.movie_id, choice.candidate.tmdb_id, imdb_id, "find", min(choice.confidence, 0.85),
-                                          f"/find gave {len(candidates)} movies; {choice.reason}", [c.as_dict() for c in candidates])
+            done[m.movie_id] = Resolution(m.movie_id, choice.candidate.tmdb_id, imdb_id, "find",
+                                          min(choice.confidence, 0.85),
+                                          f"/find gave {len(candidates)} movies; {choice.reason}",
+                                          [c.as_dict() for c in candidates])
     # /search/movie with each title variant and the year; then without the year if nothing came back
     pending = [m for m in movies if m.movie_id not in done]
     for with_year in (True, False):

@@ -10,7 +10,8 @@ import pyarrow as pa
 from movielens_dag.enrichment.tables import CANDIDATE
 from movielens_dag.enrichment.tmdb import LOW_CONFIDENCE
 
-ISSUES = ["unresolved", "tmdb_not_found", "imdb_mismatch", "low_confidence", "parse_error", "fetch_failed", "wikipedia_ambiguous"]
+ISSUES = ["unresolved", "tmdb_not_found", "imdb_mismatch", "low_confidence", "parse_error", "fetch_failed",
+          "wikipedia_ambiguous"]
 FIXABLE_BY_OVERRIDE = ("unresolved", "tmdb_not_found", "imdb_mismatch", "low_confidence")  # rows carry the line
 SCHEMA = pa.schema([
     ("movie_id", pa.int32()), ("title", pa.string()), ("year", pa.int32()), ("num_ratings", pa.int64()),
@@ -67,6 +68,7 @@ def build_review_queue(movies: pd.DataFrame, tmdb_ids: pd.DataFrame, tmdb_movies
                 None, f"{r.movie_id},<right tmdb_id>,{imdb_id},{note}")
     for r in wikipedia[wikipedia["match"] == "ambiguous"].itertuples(index=False):
         listed = "; ".join(f"{c['title']} ({c['year']}, {c['director']})" for c in r.candidates)
-        add(r.movie_id, "wikipedia_ambiguous", f"several Wikipedia plots fit and the director does not decide: {listed}")
+        add(r.movie_id, "wikipedia_ambiguous",
+            f"several Wikipedia plots fit and the director does not decide: {listed}")
     rows.sort(key=lambda x: (ISSUES.index(x["issue"]), -x["num_ratings"], x["movie_id"]))
     return pa.Table.from_pylist(rows, schema=SCHEMA)

@@ -13,8 +13,10 @@ from movielens_dag.enrichment.wikipedia import MatchResult
 from movielens_dag.http.fetch_store import FetchStore
 
 STRINGS = pa.list_(pa.string())
-CANDIDATE = pa.struct([("tmdb_id", pa.int64()), ("title", pa.string()), ("year", pa.int32()), ("vote_count", pa.int64())])
-WIKI_CANDIDATE = pa.struct([("title", pa.string()), ("year", pa.int32()), ("director", pa.string()), ("page", pa.string())])
+CANDIDATE = pa.struct([("tmdb_id", pa.int64()), ("title", pa.string()), ("year", pa.int32()),
+                       ("vote_count", pa.int64())])
+WIKI_CANDIDATE = pa.struct([("title", pa.string()), ("year", pa.int32()), ("director", pa.string()),
+                            ("page", pa.string())])
 FETCHED = [("fetch_status", pa.string()), ("fetched_at", pa.timestamp("us", tz="UTC")), ("fetch_error", pa.string())]
 
 TMDB_IDS = pa.schema([
@@ -39,7 +41,8 @@ IMDB_TITLES = pa.schema([
 ])
 WIKIPEDIA_PLOTS = pa.schema([
     ("movie_id", pa.int32()), ("match", pa.string()), ("wiki_title", pa.string()), ("wiki_year", pa.int32()),
-    ("director", pa.string()), ("cast", pa.string()), ("origin", pa.string()), ("wiki_page", pa.string()), ("csv_line", pa.int32()),
+    ("director", pa.string()), ("cast", pa.string()), ("origin", pa.string()), ("wiki_page", pa.string()),
+    ("csv_line", pa.int32()),
     ("plot", pa.string()), ("candidates", pa.list_(WIKI_CANDIDATE)),
 ])
 
@@ -141,7 +144,8 @@ def fetch_log_table(store: FetchStore) -> pa.Table:
 def wikipedia_table(result: MatchResult) -> pa.Table:
     rows = []
     for movie_id, (p, how) in result.matches.items():
-        rows.append({"movie_id": movie_id, "match": how, "wiki_title": p.title, "wiki_year": p.year, "director": p.director, "cast": p.cast,
+        rows.append({"movie_id": movie_id, "match": how, "wiki_title": p.title, "wiki_year": p.year,
+                     "director": p.director, "cast": p.cast,
                      "origin": p.origin, "wiki_page": p.page, "csv_line": p.line, "plot": p.plot, "candidates": []})
     for movie_id, plots in result.ambiguous.items():
         rows.append({"movie_id": movie_id, "match": "ambiguous", "candidates": [

@@ -94,7 +94,8 @@ def choose(candidates: list[Candidate], variants: list[str], year: int | None) -
     if year is not None:
         tiers += [
             (0.95, "exact title and year", [c for c in candidates if exact(c) and c.year == year]),
-            (0.8, "exact title, year ±1", [c for c in candidates if exact(c) and c.year is not None and abs(c.year - year) <= 1]),
+            (0.8, "exact title, year ±1",
+             [c for c in candidates if exact(c) and c.year is not None and abs(c.year - year) <= 1]),
             (0.5, "same year, most votes", [c for c in candidates if c.year == year]),
             (0.4, "exact title, other year", [c for c in candidates if exact(c)]),
         ]

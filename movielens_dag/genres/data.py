@@ -30,7 +30,8 @@ def split_of(movie_ids: np.ndarray, valid_fraction: float, test_fraction: float,
     are added or removed, and the same seed always gives the same split."""
     u = np.array([int.from_bytes(hashlib.blake2b(f"{seed}:{int(m)}".encode(), digest_size=8).digest(), "big")
                   for m in movie_ids], dtype=np.float64) / 2.0**64
-    return np.where(u < test_fraction, "test", np.where(u < test_fraction + valid_fraction, "valid", "train")).astype(object)
+    return np.where(u < test_fraction, "test",
+                    np.where(u < test_fraction + valid_fraction, "valid", "train")).astype(object)
 
 
 def genre_data(movie_ids: np.ndarray, x: np.ndarray, movies: pa.Table, valid_fraction: float, test_fraction: float,

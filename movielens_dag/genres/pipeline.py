@@ -143,7 +143,8 @@ def train_genre_classifier(movie_ids: np.ndarray, x: np.ndarray, movies: pa.Tabl
 PREDICTION_SCHEMA = pa.schema([
     pa.field("movie_id", pa.int32()),
     pa.field("title", pa.string()),
-    pa.field("split", pa.string(), metadata={"description": "train / valid / test / unlabelled ('(no genres listed)')"}),
+    pa.field("split", pa.string(),
+             metadata={"description": "train / valid / test / unlabelled ('(no genres listed)')"}),
     pa.field("movielens_genres", pa.list_(pa.string())),
     pa.field("predicted_genres", pa.list_(pa.string()),
              metadata={"description": "genres at or above their threshold (at least one)"}),
@@ -202,7 +203,8 @@ def summary_markdown(run: GenreRun) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for r in run.summary():
         mark = " (selected)" if r["selected"] else ""
-        lines.append(f"| {r['model']}{mark} | {r['seeds']} | {r['valid_micro_f1']:.4f} ± {r['valid_micro_f1_std']:.4f} | "
+        lines.append(f"| {r['model']}{mark} | {r['seeds']} | "
+                     f"{r['valid_micro_f1']:.4f} ± {r['valid_micro_f1_std']:.4f} | "
                      f"{r['test_micro_f1']:.4f} ± {r['test_micro_f1_std']:.4f} | "
                      f"{r['test_macro_f1']:.4f} ± {r['test_macro_f1_std']:.4f} | "
                      f"{r['test_micro_precision']:.3f} / {r['test_micro_recall']:.3f} |")

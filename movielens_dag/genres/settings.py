@@ -53,5 +53,6 @@ class GenreClassifierSettings:
         if not self.logreg_c or min(self.logreg_c) <= 0:
             raise ValueError(f"logreg_c must be positive numbers, got {list(self.logreg_c)}")
         if not 0 < self.review_missing < self.review_extra < 1:
-            raise ValueError(f"need 0 < review_missing ({self.review_missing}) < review_extra ({self.review_extra}) < 1")
+            raise ValueError(f"need 0 < review_missing ({self.review_missing}) "
+                             f"< review_extra ({self.review_extra}) < 1")
         check_threads(self.threads)

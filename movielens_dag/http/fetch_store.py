@@ -227,5 +227,7 @@ class FetchStore:
         result = self._query(f"SELECT {select} FROM {{log}} ORDER BY fetched_at, source, key")
         if result is None:
             empty = pa.schema([SCHEMA.field(c) for c in columns])
-            return empty.empty_table() if with_payload else empty.append(pa.field("payload_bytes", pa.int64())).empty_table()
+            if with_payload:
+                return empty.empty_table()
+            return empty.append(pa.field("payload_bytes", pa.int64())).empty_table()
         return result.to_arrow_table()

@@ -72,7 +72,8 @@ def movies_with_ids(movies: pa.Table, links: pa.Table | None) -> pa.Table:
     """movies plus imdb_id / tmdb_id from links (null where the release has none)."""
     if links is None or links.num_rows == 0:
         n = movies.num_rows
-        return movies.append_column("imdb_id", pa.nulls(n, pa.string())).append_column("tmdb_id", pa.nulls(n, pa.int64()))
+        return (movies.append_column("imdb_id", pa.nulls(n, pa.string()))
+                .append_column("tmdb_id", pa.nulls(n, pa.int64())))
     at = pc.index_in(movies["movie_id"], value_set=links["movie_id"])  # row of each movie in links, or null
     return (movies.append_column("imdb_id", pc.take(links["imdb_id"], at))
             .append_column("tmdb_id", pc.take(links["tmdb_id"], at)).sort_by("movie_id"))
@@ -230,7 +231,8 @@ def verify_folder(folder: Path, variant: str) -> dict:
                 for info in (header or {}).get("dataset_info", [])}
     counted = {name: sum(pq.read_metadata(folder / f).num_rows for f in meta["files"])
                for name, meta in manifest.get("tables", {}).items()}
-    mismatched = sorted(n for n in counted if counted[n] != examples.get(n) or counted[n] != manifest["tables"][n]["rows"])
+    mismatched = sorted(n for n in counted
+                        if counted[n] != examples.get(n) or counted[n] != manifest["tables"][n]["rows"])
     forbidden = [] if licence_of(variant).redistributable or manifest.get("acknowledge_licence") else [
         n for n in USER_TABLES if (folder / n).exists()]
     return {"ok": bool(card and manifest and counted and not mismatched and not forbidden),

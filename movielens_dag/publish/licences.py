@@ -55,7 +55,8 @@ def licence_of(variant: str) -> ReleaseLicence:
     try:
         return LICENCES[variant]
     except KeyError:
-        raise ValueError(f"no licence is recorded for MovieLens variant {variant!r}; known: {sorted(LICENCES)}") from None
+        raise ValueError(f"no licence is recorded for MovieLens variant {variant!r}; "
+                         f"known: {sorted(LICENCES)}") from None
 
 
 def usage_licence_section(readme_text: str) -> str | None:

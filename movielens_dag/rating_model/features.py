@@ -37,7 +37,8 @@ class MovieVectors:
     name: str = "unknown"  # the model that made them
 
     @classmethod
-    def from_table(cls, table: pa.Table, model_id: str | None = None, source: str = "movie_embeddings") -> "MovieVectors":
+    def from_table(cls, table: pa.Table, model_id: str | None = None,
+                   source: str = "movie_embeddings") -> "MovieVectors":
         """A ``movie_embeddings``-shaped table (movie_id, model_id, embedding); ``model_id`` picks one model."""
         missing = {"movie_id", "embedding"} - set(table.column_names)
         if missing:

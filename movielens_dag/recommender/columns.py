@@ -14,7 +14,8 @@ def col(name: str) -> str:
 
 def run_columns() -> dict[str, tuple[str, str]]:
     """Column types and descriptions of recommender_runs (one row per seed)."""
-    out = {"variant": ("string", "model-representation[-fusion][-lN], e.g. hstu-prefixn_id-sum-l2 (N: SID levels used)"),
+    out = {"variant": ("string", "model-representation[-fusion][-lN], e.g. hstu-prefixn_id-sum-l2 "
+                                 "(N: SID levels used)"),
            "dataset": ("string", "MovieLens release"),
            "protocol": ("string", "leave_one_out (last item per user) or temporal (events after a global cut)"),
            "model": ("string", "hstu, sasrec, popularity or content"),

@@ -31,10 +31,9 @@ class ItemEmbeddingConfig:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        if not self.uses_id or not self.uses_sid:
-            if self.fusion != "sum":
-                raise ValueError(f"fusion {self.fusion!r} needs both SID and ID parts; "
-                                 f"{self.representation!r} has one, use fusion 'sum'")
+        if (not self.uses_id or not self.uses_sid) and self.fusion != "sum":
+            raise ValueError(f"fusion {self.fusion!r} needs both SID and ID parts; "
+                             f"{self.representation!r} has one, use fusion 'sum'")
         if self.sid_levels is not None and self.sid_levels < 1:
             raise ValueError("sid_levels must be >= 1")
         if self.ngram_n < 1:

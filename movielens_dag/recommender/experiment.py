@@ -19,7 +19,8 @@ def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: 
                 checkpoint_root: Path, *, resume: bool = True, device: str = "cpu",
                 log: Callable[[str], None] = print, protocol: str = "leave_one_out",
                 first_seed: int = 0) -> tuple[pd.DataFrame, list[RunResult]]:
-    """Seeds first_seed..first_seed+seeds-1: early stopping on validation NDCG@10, one test pass each. One row per seed."""
+    """Seeds first_seed..first_seed+seeds-1: early stopping on validation NDCG@10, one test pass each.
+    One row per seed."""
     results = []
     for seed in range(first_seed, first_seed + seeds):
         def on_epoch(e: EpochLog, seed: int = seed) -> None:

@@ -38,7 +38,7 @@ def sid_table_keys(sids: ItemSids, cfg: ItemEmbeddingConfig) -> list[tuple[int, 
     if cfg.representation in ("prefixn", "prefixn_id"):
         return [tuple(range(n)) for n in range(1, levels + 1)]
     if cfg.representation == "rqsum_id":
-        return [(l,) for l in range(levels)]
+        return [(lvl,) for lvl in range(levels)]
     if cfg.representation == "ngram":
         n = min(cfg.ngram_n, levels)
         return [tuple(range(s, s + n)) for s in range(levels - n + 1)]

@@ -80,7 +80,8 @@ def add_intervals(row: dict, g: pd.DataFrame, base: pd.DataFrame | None, new_ite
         row.update({f"test_new_{col(m)}_low": est.low, f"test_new_{col(m)}_high": est.high})
         if base is not None:
             d = paired_bootstrap(v[new], seed_mean_events(base, m)[0][new], users[new])["micro"]
-            row.update({f"diff_new_{col(m)}": d.value, f"diff_new_{col(m)}_low": d.low, f"diff_new_{col(m)}_high": d.high})
+            row.update({f"diff_new_{col(m)}": d.value, f"diff_new_{col(m)}_low": d.low,
+                        f"diff_new_{col(m)}_high": d.high})
 
 
 def leaderboard(runs: pd.DataFrame, new_items: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -128,7 +129,8 @@ def pm(mean: float, std: float) -> str:
 def markdown(board: pd.DataFrame) -> str:
     """The README table: test metrics mean ± std, validation NDCG@10, slices, CPU minutes."""
     header = ("| # | variant | seeds | test NDCG@10 | test HR@10 | test HR@50 | test MRR | valid NDCG@10 "
-              "| cold HR@10 | cold HR@200 | tail NDCG@10 | head NDCG@10 | params | CPU min/seed | test NDCG@10 [95% CI] |")
+              "| cold HR@10 | cold HR@200 | tail NDCG@10 | head NDCG@10 | params | CPU min/seed "
+              "| test NDCG@10 [95% CI] |")
     lines = [header, "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|---:|---|"]
     for _, r in board.iterrows():
         cells = [str(r["rank"]), f"`{r['variant']}`", str(r["seeds"])]
@@ -162,7 +164,8 @@ def temporal_markdown(board: pd.DataFrame, info: dict | None = None) -> str:
 
     for _, r in board.iterrows():
         lines.append("| " + " | ".join([
-            str(r["rank"]), f"`{r['variant']}`", str(r["seeds"]), ci(r, "test_ndcg_10_micro"), ci(r, "test_hr_10_micro"),
+            str(r["rank"]), f"`{r['variant']}`", str(r["seeds"]), ci(r, "test_ndcg_10_micro"),
+            ci(r, "test_hr_10_micro"),
             ci(r, "test_ndcg_10_macro"), f"{r['test_new_hr_10']:.4f}", ci(r, "test_new_hr_50"),
             f"{r['test_new_ndcg_10']:.4f}", diff(r, "diff_ndcg_10_micro"), diff(r, "diff_new_hr_50"),
             pm(r["valid_ndcg_10"], r["valid_ndcg_10_std"]), f"{r['cpu_minutes_per_seed']:.1f}"]) + " |")

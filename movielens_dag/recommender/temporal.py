@@ -54,7 +54,8 @@ def temporal_split(seqs: Sequences, settings: TemporalSplitSettings | None = Non
     counts = split.train_counts()
     split.candidates = np.flatnonzero(counts[1:] > 0) + 1  # items known before the training cut
     split.info = {"valid_start": cuts.valid_start, "test_start": cuts.test_start,
-                  "train_events": int(n_train.sum()), "valid_events": len(valid), "valid_events_in_period": all_valid, "test_events": len(test),
+                  "train_events": int(n_train.sum()), "valid_events": len(valid), "valid_events_in_period": all_valid,
+                  "test_events": len(test),
                   "valid_users": len(np.unique(valid.users)), "test_users": len(split.eval_users),
                   "valid_events_without_history": no_history[1], "test_events_without_history": no_history[2],
                   "known_items": len(split.candidates), "items": split.num_items}

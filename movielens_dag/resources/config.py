@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import types
 import typing
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 import dagster as dg
 from pydantic import Field, create_model
@@ -28,7 +28,7 @@ def _config_type(tp: Any, optional: bool) -> Any:
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         inner = _config_type(args[0], optional) if len(args) == 1 else tp
-        return Optional[inner]
+        return inner | None
     if origin is tuple:
         return list[typing.get_args(tp)[0]]
     return tp
@@ -47,7 +47,7 @@ def config_class(settings_cls: type, *, optional: bool = False, name: str | None
         desc = help_of(f)
         if optional:
             nested = dataclasses.is_dataclass(hints[f.name])
-            fields[f.name] = (tp if nested else Optional[tp],
+            fields[f.name] = (tp if nested else tp | None,
                               Field(default_factory=tp, description=desc) if nested else
                               Field(default=None, description=desc + " (empty: the preset's value)"))
             continue

@@ -10,7 +10,8 @@ class SimilarMoviesSettings:
     """How 'similar_movies' is built and judged."""
 
     k: int = setting(20, "Neighbours kept per movie.")
-    model_id: str | None = setting(None, "Embedding model to use when movie_embeddings holds several; None: the only one.")
+    model_id: str | None = setting(None, "Embedding model to use when movie_embeddings holds several; "
+                                         "None: the only one.")
     incremental: bool = setting(True, "Recompute only movies whose vector or neighbours can have changed "
                                       "(False: every movie, e.g. after a code change).")
     block_mb: int = setting(256, "Memory for one block of similarity scores (chunk of movies x all movies).")

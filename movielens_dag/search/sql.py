@@ -83,7 +83,8 @@ def search_macros_ddl(
                     "coalesce(list_position(list_transform(range(1, len(q.codes) + 1), "
                     "lambda i: cs.codes[i] = q.codes[i]), false) - 1, len(q.codes)) END AS sid_shared_levels")
     else:
-        sid_join, sid_query, sid_cols = "", "NULL::INTEGER[]", "NULL::VARCHAR AS sid, NULL::INTEGER AS sid_shared_levels"
+        sid_join, sid_query = "", "NULL::INTEGER[]"
+        sid_cols = "NULL::VARCHAR AS sid, NULL::INTEGER AS sid_shared_levels"
 
     statements.append(f"""CREATE OR REPLACE MACRO {s}.similar_to(query, k := 10, genre := NULL, min_year := NULL,
                                           max_year := NULL) AS TABLE

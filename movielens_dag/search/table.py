@@ -42,7 +42,8 @@ def genre_sets(movies: pa.Table) -> dict[int, frozenset[str]]:
             for m, gs in zip(movies["movie_id"].to_pylist(), movies["genres"].to_pylist())}
 
 
-def genre_overlap(left: np.ndarray, right: np.ndarray, genres: dict[int, frozenset[str]]) -> tuple[np.ndarray, np.ndarray]:
+def genre_overlap(left: np.ndarray, right: np.ndarray,
+                  genres: dict[int, frozenset[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Per pair: shared genre count (int32) and Jaccard (float32, NaN when neither has a genre)."""
     empty: frozenset[str] = frozenset()
     shared = np.empty(left.size, dtype=np.int32)

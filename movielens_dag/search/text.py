@@ -47,7 +47,8 @@ class Catalogue:
         frame = movies.select(["movie_id", "title", "year", "genres"]).to_pandas().set_index("movie_id")
         missing = np.setdiff1d(ids, frame.index.to_numpy())
         if missing.size:
-            raise ValueError(f"{missing.size} embedded movie(s) are not in movies, e.g. movie_id {missing[:5].tolist()}; "
+            raise ValueError(f"{missing.size} embedded movie(s) are not in movies, "
+                             f"e.g. movie_id {missing[:5].tolist()}; "
                              "re-materialize movie_embeddings for the same release")
         frame = frame.loc[ids]
         genres = [[g for g in (gs if gs is not None else []) if g != NO_GENRES] for gs in frame["genres"]]

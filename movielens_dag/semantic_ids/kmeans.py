@@ -223,7 +223,7 @@ def _lloyd_moved(scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter
     sums, counts = _update(x, labels, k)
     timings["assign"] += time.perf_counter() - tick
     passes, prev, it = 1.0, math.inf, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is read after the loop: the iterations run
         tick = time.perf_counter()
         inertia = _inertia(x_sq_sum, c, sums, counts)
         if prev - inertia <= tol * inertia:
@@ -249,7 +249,8 @@ def _lloyd_moved(scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter
         if changed.numel():
             old, new = labels[changed], new_labels[changed]
             sums.index_add_(0, new, x[changed]).index_add_(0, old, x[changed], alpha=-1.0)
-            counts += torch.bincount(new, minlength=k).to(counts.dtype) - torch.bincount(old, minlength=k).to(counts.dtype)
+            counts += (torch.bincount(new, minlength=k).to(counts.dtype)
+                       - torch.bincount(old, minlength=k).to(counts.dtype))
             labels = new_labels
         if empty.any():  # re-seeded centroids: recount exactly
             sums, counts = _update(x, labels, k)
@@ -266,7 +267,7 @@ def _lloyd_full(x: Tensor, centroids: Tensor, x_sq: Tensor, x_sq_sum: float, max
     assign = _balanced if balanced else _nearest
     search = Scorer(x, bf16=fast)  # prepared once, not per iteration
     prev, it = math.inf, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is read after the loop: the iterations run
         tick = time.perf_counter()
         labels, dist = assign(search, centroids, x_sq)
         timings["assign"] += time.perf_counter() - tick

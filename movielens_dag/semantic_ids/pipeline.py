@@ -113,7 +113,8 @@ def refit_reason(stored: StoredFit | None, settings: SidSettings, movie_embeddin
     changed = [f"{k} {primary[0].get(k)!r} -> {want[k]!r}" for k in FIT_IDENTITY if primary[0].get(k) != want[k]]
     if changed:
         return "the stored fit differs: " + ", ".join(changed)
-    if settings.method == "rqvae" and (checkpoint_dir is None or not rqvae_checkpoint(checkpoint_dir, settings).exists()):
+    if settings.method == "rqvae" and (checkpoint_dir is None
+                                       or not rqvae_checkpoint(checkpoint_dir, settings).exists()):
         return "the RQ-VAE checkpoint that encodes new movies is missing"
     share = float(np.isin(ids, stored.semantic_ids["movie_id"].to_numpy()).mean()) if len(ids) else 0.0
     if share < MIN_STORED_SHARE:

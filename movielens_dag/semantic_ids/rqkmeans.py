@@ -170,7 +170,8 @@ class RQKMeans:
         codes = codes.to(self.device, torch.long)
         if codes.ndim != 2 or codes.shape[1] < self.levels:
             raise SemanticIdConfigError(f"codes must be (N, >= {self.levels}), got {tuple(codes.shape)}")
-        if codes.numel() and (int(codes[:, : self.levels].min()) < 0 or int(codes[:, : self.levels].max()) >= self.codes):
+        used = codes[:, : self.levels]
+        if codes.numel() and (int(used.min()) < 0 or int(used.max()) >= self.codes):
             raise SemanticIdConfigError(f"codes must lie in [0, {self.codes}) for a codebook of {self.codes} codes")
         return sum(books[level][codes[:, level]] for level in range(self.levels))
 

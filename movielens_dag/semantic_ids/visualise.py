@@ -79,7 +79,8 @@ def write_html(coords: np.ndarray, first_codes: np.ndarray, hover: Sequence[str]
         x=centres[:, 0], y=centres[:, 1], mode="text", text=[str(c) for c in uniq],
         textfont={"size": 9, "color": "#222"}, hoverinfo="skip", name="first code",
     ))
-    fig.update_layout(title=title.replace("\n", "<br>"), showlegend=False, template="plotly_white", width=1100, height=850,
+    fig.update_layout(title=title.replace("\n", "<br>"), showlegend=False, template="plotly_white",
+                      width=1100, height=850,
                       xaxis={"visible": False}, yaxis={"visible": False})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

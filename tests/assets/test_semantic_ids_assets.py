@@ -90,8 +90,8 @@ def test_group_materializes_with_passing_checks_and_queryable_views(tmp_path):
     assert all(len(codes) == 3 and sid_ == "".join(f"<{'abc'[i]}_{c}>" for i, c in enumerate(codes))
                for _, codes, sid_, _ in ids)
     assert {row[3] for row in ids} == {"rqkmeans"}
-    books = con.execute("SELECT level, count(*), sum(n_items), any_value(len(centroid)) FROM semantic_ids.sid_codebooks "
-                    "GROUP BY level ORDER BY level").fetchall()
+    books = con.execute("SELECT level, count(*), sum(n_items), any_value(len(centroid)) "
+                        "FROM semantic_ids.sid_codebooks GROUP BY level ORDER BY level").fetchall()
     assert books == [(0, 32, N_MOVIES, DIM), (1, 32, N_MOVIES, DIM)]
     quality = con.execute("SELECT method, balanced, is_primary, genre_purity, genre_purity_chance, "
                       "rel_recon_error, nn_first_code_agreement, nn_agreement_chance FROM semantic_ids.sid_quality "
@@ -133,7 +133,8 @@ def con_value(paths: DataPaths, sql: str):
 
 
 def test_rqvae_method_writes_latent_codebooks_and_a_checkpoint(tmp_path):
-    config = {**CONFIG, "method": "rqvae", "rqvae": {"epochs": 3, "batch_size": 128, "hidden_dims": [32], "latent_dim": 8}}
+    config = {**CONFIG, "method": "rqvae",
+              "rqvae": {"epochs": 3, "batch_size": 128, "hidden_dims": [32], "latent_dim": 8}}
     result = _materialize(tmp_path, config)
     assert result.success
     paths = DataPaths(tmp_path)

@@ -32,7 +32,8 @@ def sql(query: str) -> list[tuple]:
 
 def test_files_read_with_the_project_readers_to_exact_counts(release, tmp_path):
     folder, stats = release
-    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "links.csv", "movies.csv", "ratings.csv", "tags.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "links.csv", "movies.csv", "ratings.csv",
+                                                        "tags.csv"]
     assert "SYNTHETIC" in (folder / "README.txt").read_text()
     variant = get_variant("ml-latest")  # same CSV format as ml-32m, no documented counts to compare
     movies, meta = readers.read_movies(folder, variant)
@@ -41,15 +42,19 @@ def test_files_read_with_the_project_readers_to_exact_counts(release, tmp_path):
     assert links.num_rows == TINY.movies and links["imdb_id"].null_count == 0
     ids = tmp_path / "ids.parquet"
     pq.write_table(movies.select(["movie_id"]), ids)
-    rated = readers.convert_interactions(folder, variant, "ratings", ids, tmp_path / "r.parquet", tmp_path / "s", lambda m: None)
-    assert (rated["rows"], rated["users"], rated["movies"]) == (TINY.ratings, TINY.users, TINY.movies)  # every movie rated
-    tagged = readers.convert_interactions(folder, variant, "tags", ids, tmp_path / "t.parquet", tmp_path / "s", lambda m: None)
+    rated = readers.convert_interactions(folder, variant, "ratings", ids, tmp_path / "r.parquet", tmp_path / "s",
+                                         lambda m: None)
+    # every movie rated
+    assert (rated["rows"], rated["users"], rated["movies"]) == (TINY.ratings, TINY.users, TINY.movies)
+    tagged = readers.convert_interactions(folder, variant, "tags", ids, tmp_path / "t.parquet", tmp_path / "s",
+                                          lambda m: None)
     assert tagged["rows"] == TINY.tags == stats["tags"]
 
 
 def test_headers_and_row_order_match_the_real_release(release):
     folder, _ = release
-    heads = {name: (folder / name).read_text().splitlines()[0] for name in ("movies.csv", "ratings.csv", "tags.csv", "links.csv")}
+    heads = {name: (folder / name).read_text().splitlines()[0]
+             for name in ("movies.csv", "ratings.csv", "tags.csv", "links.csv")}
     assert heads == {"movies.csv": "movieId,title,genres", "ratings.csv": "userId,movieId,rating,timestamp",
                      "tags.csv": "userId,movieId,tag,timestamp", "links.csv": "movieId,imdbId,tmdbId"}
     ratings = f"read_csv('{folder / 'ratings.csv'}', columns={{'u': 'INT', 'm': 'INT', 'r': 'VARCHAR', 't': 'BIGINT'}})"
@@ -62,7 +67,8 @@ def test_headers_and_row_order_match_the_real_release(release):
     (per_user_min,) = sql(f"SELECT min(n) FROM (SELECT count(*) n FROM {ratings} GROUP BY u)")[0]
     assert per_user_min >= TINY.min_ratings_per_user
     (early,) = sql(f"SELECT count(*) FROM {ratings} JOIN (SELECT movieId AS m, "
-                   f"try_cast(regexp_extract(title, '\\((\\d{{4}})\\)$', 1) AS INT) AS y FROM read_csv('{folder / 'movies.csv'}')) "
+                   f"try_cast(regexp_extract(title, '\\((\\d{{4}})\\)$', 1) AS INT) AS y "
+                   f"FROM read_csv('{folder / 'movies.csv'}')) "
                    "USING (m) WHERE y >= 1995 AND year(to_timestamp(t)) < y")[0]
     assert early == 0  # nobody rates a movie before its year
 

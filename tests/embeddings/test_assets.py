@@ -220,7 +220,8 @@ def test_environment_is_not_read_at_import():
     """Importing the asset modules reads no environment variable (definitions.py reads it once)."""
     code = ("import os; seen = []; get = os.environ.get\n"
             "os.environ.get = lambda k, d=None: (seen.append(k), get(k, d))[1]\n"
-            "import movielens_dag.assets.embeddings, movielens_dag.assets.enrichment, movielens_dag.assets.recommender\n"
+            "import movielens_dag.assets.embeddings, movielens_dag.assets.enrichment, "
+            "movielens_dag.assets.recommender\n"
             "print(sorted(k for k in seen if k.startswith(('MOVIELENS', 'TMDB', 'IMDB', 'WIKIPEDIA'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

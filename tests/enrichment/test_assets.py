@@ -34,7 +34,8 @@ MOVIES = [  # movie_id, title, year, genres, alt titles, imdb id, links tmdb id
     (8, "Wrong Link", 2002, ["Drama"], [], "tt0000008", 555),
 ]
 CATALOG = [CatalogMovie(862, "Toy Story", 1995, "tt0114709"), CatalogMovie(244, "King Kong", 1933, "tt0024216"),
-           CatalogMovie(301, "Found By Imdb", 1980), CatalogMovie(101, "Léon: The Professional", 1994, "tt0110413", 900),
+           CatalogMovie(301, "Found By Imdb", 1980),
+           CatalogMovie(101, "Léon: The Professional", 1994, "tt0110413", 900),
            CatalogMovie(555, "Another Movie", 2002, "tt5555555")]
 
 
@@ -44,9 +45,11 @@ def upstream(tmp_path) -> DataPaths:
     paths = DataPaths(tmp_path / "data")
     movies = pa.Table.from_pylist([dict(movie_id=m, title=t, year=y, genres=g, alt_titles=a, raw_title=f"{t} ({y})")
                                    for m, t, y, g, a, _, _ in MOVIES], schema=MOVIES_SCHEMA)
-    links = pa.Table.from_pylist([dict(movie_id=m, imdb_id=i, tmdb_id=k) for m, *_, i, k in MOVIES], schema=LINKS_SCHEMA)
+    links = pa.Table.from_pylist([dict(movie_id=m, imdb_id=i, tmdb_id=k) for m, *_, i, k in MOVIES],
+                                 schema=LINKS_SCHEMA)
     ratings = pa.table({"user_id": pa.array([1, 1, 2], pa.int32()), "movie_id": pa.array([2, 7, 7], pa.int32()),
-                        "rating": pa.array([4.0, 3.0, 5.0], pa.float32()), "timestamp": pa.array([1, 2, 3], pa.int64())})
+                        "rating": pa.array([4.0, 3.0, 5.0], pa.float32()),
+                        "timestamp": pa.array([1, 2, 3], pa.int64())})
     tags = pa.table({"user_id": pa.array([1], pa.int32()), "movie_id": pa.array([2], pa.int32()),
                      "tag": ["twist ending"], "timestamp": pa.array([4], pa.int64())})
     for name, table in [("movies", movies), ("links", links), ("ratings", ratings), ("tags", tags)]:
@@ -142,7 +145,8 @@ def test_no_token_skips_tmdb_and_the_rest_runs(make_emulator, upstream):
     versions = {r["movie_id"]: r["template_version"] for r in
                 pq.read_table(upstream.asset_file("documents", "movie_documents")).to_pylist()}
     assert versions == {m: ("enriched-v1" if m == 3 else "movielens-v1") for m in range(1, 9)}  # Wikipedia only
-    assert unresolved[0]["movie_id"] == 7 and unresolved[0]["suggested_override"] == "7,<tmdb_id from themoviedb.org>,,Nothing Like It (2001)"
+    assert unresolved[0]["movie_id"] == 7
+    assert unresolved[0]["suggested_override"] == "7,<tmdb_id from themoviedb.org>,,Nothing Like It (2001)"
 
 
 def test_wrong_token_fails_fast_and_never_shows_it(make_emulator, upstream, capfd):
@@ -169,7 +173,8 @@ def test_overrides_sensor(tmp_path, monkeypatch):
     assert isinstance(sensor(dg.build_sensor_context(cursor=cursor)), dg.SkipReason)
     path.write_text("movie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n", encoding="utf-8")
     request = sensor(dg.build_sensor_context(cursor=cursor))
-    assert isinstance(request, dg.RunRequest) and request.run_key == f"overrides-{enrichment_assets.overrides_digest(path)}"
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == f"overrides-{enrichment_assets.overrides_digest(path)}"
 
 
 def test_refresh_job_schedule_and_pools(tmp_path):

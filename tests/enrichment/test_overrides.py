@@ -14,10 +14,12 @@ def write(tmp_path, text: str):
 
 
 def test_valid_file_with_comments(tmp_path):
-    path = write(tmp_path, "# comment\nmovie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n\n2,,tt0113497,\"Jumanji, by IMDb id\"\n")
+    path = write(tmp_path, "# comment\nmovie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n\n"
+                           "2,,tt0113497,\"Jumanji, by IMDb id\"\n")
     overrides = read_overrides(path, KNOWN)
     assert overrides[1].tmdb_id == 862 and overrides[1].imdb_id is None and overrides[1].line == 3
-    assert overrides[2].tmdb_id is None and overrides[2].imdb_id == "tt0113497" and overrides[2].note == "Jumanji, by IMDb id"
+    assert overrides[2].tmdb_id is None and overrides[2].imdb_id == "tt0113497"
+    assert overrides[2].note == "Jumanji, by IMDb id"
 
 
 def test_missing_or_comment_only_file_means_no_overrides(tmp_path):
@@ -72,6 +74,8 @@ def test_excel_csv_utf8_with_bom_and_crlf_is_accepted(tmp_path):
 
 def test_a_file_that_is_not_utf8_names_its_line_and_the_fix(tmp_path):
     path = tmp_path / "tmdb_ids.csv"
-    path.write_bytes("movie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n2,8844,,Jumanji \u2013 caf\xe9\n".encode("cp1252"))
-    with pytest.raises(OverridesError, match=r"tmdb_ids.csv line 3: bytes .* are not UTF-8; save the file as 'CSV UTF-8'"):
+    path.write_bytes("movie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n"
+                     "2,8844,,Jumanji \u2013 caf\xe9\n".encode("cp1252"))
+    with pytest.raises(OverridesError,
+                       match=r"tmdb_ids.csv line 3: bytes .* are not UTF-8; save the file as 'CSV UTF-8'"):
         read_overrides(path, KNOWN)

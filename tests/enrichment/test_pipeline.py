@@ -65,7 +65,8 @@ def test_resolution_order_and_zero_call_rerun(make_emulator, tmp_path):
 
     again, report = resolve(emu, store)
     assert emu.total_hits() == first and report.requested == 0  # nothing changed: no HTTP call
-    assert [(r.tmdb_id, r.method, r.confidence) for r in again] == [(r.tmdb_id, r.method, r.confidence) for r in resolutions]
+    assert ([(r.tmdb_id, r.method, r.confidence) for r in again]
+            == [(r.tmdb_id, r.method, r.confidence) for r in resolutions])
 
     offline, report = resolve(emu, store, fetcher=False)  # no token: stored responses still count
     assert [(r.tmdb_id, r.method) for r in offline] == [(r.tmdb_id, r.method) for r in resolutions]
@@ -114,7 +115,8 @@ def test_details_refresh_changes_feed_and_failures(make_emulator, tmp_path):
     assert emu.total_hits() == hits and report.requested == 0
 
     # much later everything is stale and refetched (the 404 too: movies come back)
-    report = run(emu, store, lambda f: pipeline.refresh_tmdb_movies(ids, store, f, emu.tmdb_url, NOW + timedelta(days=200), 90, use_changes=False))
+    report = run(emu, store, lambda f: pipeline.refresh_tmdb_movies(ids, store, f, emu.tmdb_url,
+                                                                    NOW + timedelta(days=200), 90, use_changes=False))
     assert report.reasons == {"stale": 4}
 
 
@@ -132,7 +134,8 @@ def test_imdb_403_disables_the_source_without_a_storm(make_emulator, tmp_path):
 def test_imdb_titles(make_emulator, tmp_path):
     emu = make_emulator(EmulatorConfig(missing_imdb_ids={"tt0000002"}))
     store = FetchStore(tmp_path)
-    report = run(emu, store, lambda f: pipeline.refresh_imdb_titles(["tt0000001", "tt0000002"], store, f, emu.imdb_url, NOW, 90))
+    report = run(emu, store, lambda f: pipeline.refresh_imdb_titles(["tt0000001", "tt0000002"], store, f,
+                                                                    emu.imdb_url, NOW, 90))
     assert report.outcomes == {"ok": 2}
     table, counts = tables.imdb_titles_table(store, {1: "tt0000001", 2: "tt0000002"})
     assert counts == {"ok": 1, "not_found": 1}

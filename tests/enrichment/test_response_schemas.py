@@ -26,7 +26,8 @@ def load(name: str) -> dict:
 
 def fight_club(**changes) -> dict:
     doc = load("tmdb/movie-details.json")
-    for extra, name in [("keywords", "movie-keywords"), ("credits", "movie-credits"), ("external_ids", "movie-external-ids")]:
+    for extra, name in [("keywords", "movie-keywords"), ("credits", "movie-credits"),
+                        ("external_ids", "movie-external-ids")]:
         doc[extra] = load(f"tmdb/{name}.json")
     doc = copy.deepcopy(doc)
     for path, value in changes.items():  # "credits__cast__0__name" -> doc["credits"]["cast"][0]["name"]
@@ -105,7 +106,8 @@ def test_every_bad_field_is_listed_at_once():
 
 
 def record(source: str, key: str, payload, fetched_at=NOW) -> FetchRecord:
-    return FetchRecord(source, key, "ok", 200, f"http://127.0.0.1/{key}", json.dumps(payload), None, 1, 5, fetched_at, "run")
+    return FetchRecord(source, key, "ok", 200, f"http://127.0.0.1/{key}", json.dumps(payload), None, 1, 5,
+                       fetched_at, "run")
 
 
 @pytest.fixture
@@ -147,7 +149,8 @@ def test_fetch_log_says_which_responses_did_not_parse(store):
 
 def test_review_queue_lists_the_parse_errors(store):
     table, _ = tables.tmdb_movies_table(store, {1: 550, 3: 552})
-    movies = pa.Table.from_pylist([{"movie_id": i, "title": t, "year": 1999, "genres": [], "alt_titles": [], "raw_title": ""}
+    movies = pa.Table.from_pylist([{"movie_id": i, "title": t, "year": 1999, "genres": [], "alt_titles": [],
+                                    "raw_title": ""}
                                    for i, t in [(1, "Fight Club"), (3, "Fight Club Again")]], schema=MOVIES_SCHEMA)
     links = pa.Table.from_pylist([{"movie_id": i, "imdb_id": None, "tmdb_id": t} for i, t in [(1, 550), (3, 552)]],
                                  schema=LINKS_SCHEMA)

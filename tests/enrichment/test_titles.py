@@ -49,7 +49,8 @@ def cand(tmdb_id, title, year, votes, original=None):
 
 
 def test_exact_title_and_year_beats_votes():
-    pool = [cand(1, "The Matrix Reloaded", 1999, 90000), cand(2, "The Matrix", 1999, 20000), cand(3, "The Matrix", 2021, 50000)]
+    pool = [cand(1, "The Matrix Reloaded", 1999, 90000), cand(2, "The Matrix", 1999, 20000),
+            cand(3, "The Matrix", 2021, 50000)]
     choice = choose(pool, ["Matrix, The", "The Matrix"], 1999)
     assert choice.candidate.tmdb_id == 2 and choice.confidence >= LOW_CONFIDENCE
 
@@ -58,7 +59,9 @@ def test_original_title_and_year_off_by_one():
     pool = [cand(5, "Amelie", 2002, 100, original="Le Fabuleux Destin d'Amélie Poulain")]
     choice = choose(pool, ["Amélie", "Fabuleux destin d'Amélie Poulain, Le"], 2001)
     assert choice.candidate.tmdb_id == 5 and choice.reason == "exact title, year ±1"
-    assert choose([cand(6, "Le Fabuleux Destin d'Amélie Poulain", 2001, 5)], ["Le Fabuleux Destin d'Amélie Poulain"], 2001).confidence == 0.95
+    exact = choose([cand(6, "Le Fabuleux Destin d'Amélie Poulain", 2001, 5)], ["Le Fabuleux Destin d'Amélie Poulain"],
+                   2001)
+    assert exact.confidence == 0.95
 
 
 def test_no_exact_title_falls_back_to_most_votes_with_low_confidence():

@@ -39,7 +39,8 @@ def test_full_extract(shared_dir):
 
 def test_bad_year_and_header_name_the_line(tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text(SAMPLE.read_text(encoding="utf-8").split("\n", 1)[0] + '\n1933.0,A,American,X,,drama,u,"one\ntwo"\nabc,B,American,Y,,drama,u2,p\n', encoding="utf-8")
+    bad.write_text(SAMPLE.read_text(encoding="utf-8").split("\n", 1)[0]
+                   + '\n1933.0,A,American,X,,drama,u,"one\ntwo"\nabc,B,American,Y,,drama,u2,p\n', encoding="utf-8")
     with pytest.raises(WikipediaCsvError, match=r"bad.csv line 4: release year 'abc'"):
         read_plots(bad)
     bad.write_text("Year,Title\n", encoding="utf-8")

@@ -150,7 +150,8 @@ def test_duplicate_requests_go_out_once(emulator):
     assert len(records) == 1 and emulator.hits["/3/movie/5"] == 1
 
 
-@pytest.mark.parametrize("title", ["Tom & Jerry: #1?", "Amélie", "What's Up, Doc? (a.k.a. Doc)", "100% Wolf", "C'est+la vie"])
+@pytest.mark.parametrize("title", ["Tom & Jerry: #1?", "Amélie", "What's Up, Doc? (a.k.a. Doc)", "100% Wolf",
+                                   "C'est+la vie"])
 def test_queries_are_encoded_by_httpx(make_emulator, title):
     emu = make_emulator(catalog=[CatalogMovie(77, title, 2001)])
     (record,), _ = fetch_all(emu, [tmdb.search_request(emu.tmdb_url, title, 2001)])

@@ -20,7 +20,8 @@ ML1M = get_variant("ml-1m")
 def ml1m_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("ml-1m/movies.dat", "1::Toy Story (1995)::Animation\n2::Heat (1995)::Action\n".encode("latin-1"))
+        archive.writestr("ml-1m/movies.dat",
+                         "1::Toy Story (1995)::Animation\n2::Heat (1995)::Action\n".encode("latin-1"))
         # Enough bytes that the connection can be cut half-way through.
         archive.writestr("ml-1m/ratings.dat", "".join(f"{u}::{1 + u % 2}::4::97830{u:04d}\n" for u in range(1, 4000)))
         archive.writestr("ml-1m/README", "test release")
@@ -73,7 +74,8 @@ def server():
 
 def publish(body: bytes, md5: str | None = None) -> None:
     Release.files["/datasets/movielens/ml-1m.zip"] = body
-    Release.files["/datasets/movielens/ml-1m.zip.md5"] = f"MD5 (ml-1m.zip) = {md5 or hashlib.md5(body).hexdigest()}\n".encode()
+    digest = md5 or hashlib.md5(body).hexdigest()
+    Release.files["/datasets/movielens/ml-1m.zip.md5"] = f"MD5 (ml-1m.zip) = {digest}\n".encode()
 
 
 def test_interrupted_download_resumes_verifies_and_extracts(server, tmp_path):

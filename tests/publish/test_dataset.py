@@ -171,7 +171,8 @@ def test_cli_publish_without_token_prints_the_plan_and_with_token_uploads(tmp_pa
     paths = DataPaths(tmp_path / "data")
     t = tables()
     for group, asset, table in [("movielens", "movies", t["movies"]), ("movielens", "links", t["links"]),
-                                ("movielens", "ratings", t["ratings"]), ("embeddings", "movie_embeddings", t["embeddings"])]:
+                                ("movielens", "ratings", t["ratings"]),
+                                ("embeddings", "movie_embeddings", t["embeddings"])]:
         path = paths.asset_file(group, asset)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)

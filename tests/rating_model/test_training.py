@@ -13,7 +13,8 @@ from movielens_dag.rating_model.train import train_model
 
 from .synthetic import planted
 
-FAST = TrainSettings(lr=1e-2, batch_size=256, max_epochs=40, patience=4, user_id_dropout=0.0, movie_id_dropout=0.0, l2=1e-5)
+FAST = TrainSettings(lr=1e-2, batch_size=256, max_epochs=40, patience=4, user_id_dropout=0.0, movie_id_dropout=0.0,
+                     l2=1e-5)
 
 
 @pytest.fixture(scope="module")

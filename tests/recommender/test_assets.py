@@ -20,7 +20,8 @@ def write_inputs(paths: DataPaths) -> None:
     rng = np.random.default_rng(0)
     rows = [(u, int(10 * (1 + (u + t) % 40)), pd.Timestamp(1_000_000 + 60 * t, unit="s", tz="UTC"))
             for u in range(30) for t in range(12)]
-    ratings = pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).astype({"user_id": "int32", "movie_id": "int32"})
+    ratings = pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).astype({"user_id": "int32",
+                                                                                      "movie_id": "int32"})
     ratings["rating"] = np.float32(4.0)
     warehouse.write_parquet_atomic(ratings, paths.asset_file("movielens", "ratings"))
     movie_ids = np.arange(10, 410, 10)[::-1]  # SID rows in a different order than the item index
@@ -74,7 +75,8 @@ def test_runs_and_leaderboard_end_to_end(tmp_path, capsys):
     assert "leave_one_out" in meta and "temporal" not in meta
     with duckdb.connect(str(paths.duckdb_file), read_only=True) as con:
         board = con.execute("SELECT variant, seeds, test_ndcg_10, test_ndcg_10_std, test_cold_hr_10 "
-                            "FROM recommender.recommender_leaderboard WHERE protocol = 'leave_one_out' ORDER BY rank").df()
+                            "FROM recommender.recommender_leaderboard WHERE protocol = 'leave_one_out' "
+                            "ORDER BY rank").df()
         runs = con.execute("SELECT count(*) FROM recommender.recommender_runs").fetchone()[0]
     assert sorted(board["variant"]) == ["hstu-id", "hstu-prefixn_id-sum", "popularity"]
     assert board.set_index("variant")["seeds"].to_dict() == {"hstu-id": 2, "hstu-prefixn_id-sum": 2, "popularity": 1}

@@ -58,7 +58,8 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
         assert (enc["dim"], enc["num_blocks"], enc["max_len"], train["num_negatives"], train["batch_size"]) == (
             50, 2, 200, 128, 128)
     board = run(["recommender_leaderboard"]).asset_materializations_for_node("recommender_leaderboard")[0]
-    assert {"`hstu-id`", "`sasrec-id`", "`popularity`"} <= set(board.metadata["leave_one_out"].value.replace("|", " ").split())
+    listed = set(board.metadata["leave_one_out"].value.replace("|", " ").split())
+    assert {"`hstu-id`", "`sasrec-id`", "`popularity`"} <= listed
 
 
 def test_variant_names_and_presets():

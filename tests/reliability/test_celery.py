@@ -99,10 +99,11 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
     runs = []
     try:
         for k in range(SHARDS):
-            runs.append(subprocess.Popen(
-                [str(BIN / "dg"), "launch", "-m", "movielens_dag.deploy.celery",
-                 "--job", "embedding_shards_celery_job", "--partition", f"shard-{k:02d}-of-{SHARDS:02d}"],
-                cwd=PROJECT_ROOT, env=env, stdout=open(tmp_path / f"run{k}.log", "w"), stderr=subprocess.STDOUT))
+            with open(tmp_path / f"run{k}.log", "w") as log:  # the child keeps its own copy of the descriptor
+                runs.append(subprocess.Popen(
+                    [str(BIN / "dg"), "launch", "-m", "movielens_dag.deploy.celery",
+                     "--job", "embedding_shards_celery_job", "--partition", f"shard-{k:02d}-of-{SHARDS:02d}"],
+                    cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 600
         while not _worker_running_a_step(home, "w1"):
             assert time.monotonic() < deadline, "w1 never started a step:\n" + (tmp_path / "w1.log").read_text()[-3000:]

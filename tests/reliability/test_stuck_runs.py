@@ -45,8 +45,9 @@ def test_a_killed_run_frees_its_pool_slot_and_the_next_run_completes(tmp_path, b
     env = os.environ | {"DAGSTER_HOME": str(home), "MOVIELENS_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     launch = [str(BIN / "dg"), "launch", "--assets", "movie_embeddings"]
 
-    first = subprocess.Popen(launch, cwd=PROJECT_ROOT, env=env, stdout=open(tmp_path / "first.log", "w"),
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp_path / "first.log", "w") as log:  # the child keeps its own copy of the descriptor
+        first = subprocess.Popen(launch, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
     deadline = time.monotonic() + 300
     while not _slot_holders(home, "embedding_model"):  # the embedding step holds the pool's only slot
         assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
@@ -56,9 +57,9 @@ def test_a_killed_run_frees_its_pool_slot_and_the_next_run_completes(tmp_path, b
     os.killpg(first.pid, signal.SIGKILL)  # the run's process and its step process, mid-step
     first.wait()
 
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
-                              env=env, stdout=open(tmp_path / "daemon.log", "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    with open(tmp_path / "daemon.log", "w") as log:
+        daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         started = time.monotonic()
         second = subprocess.run(launch, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -128,7 +128,8 @@ def test_enriched_dataset_round_trips_with_datasets(tmp_path, bundled_release):
     books = pa.table({"method": ["rqkmeans"] * 4, "level": pa.array([0, 0, 1, 1], pa.int32()),
                       "code": pa.array([0, 1, 0, 1], pa.int32()), "n_items": pa.array([1, 1, 1, 1], pa.int32()),
                       "space": ["input"] * 4,
-                      "centroid": pa.FixedSizeListArray.from_arrays(pa.array(rng.normal(size=8).astype(np.float32)), 2)})
+                      "centroid": pa.FixedSizeListArray.from_arrays(pa.array(rng.normal(size=8).astype(np.float32)),
+                                                                    2)})
     files = pa.table({"variant": ["ml-latest-small"], "source_dir": [str(bundled_release)], "file": ["movies.csv"],
                       "bytes": [1], "modified_at": pa.array([0], pa.timestamp("us", tz="UTC"))})
     tags = pa.table({"user_id": pa.array([1], pa.int32()), "movie_id": pa.array([3], pa.int32()), "tag": ["funny"],
@@ -141,7 +142,8 @@ def test_enriched_dataset_round_trips_with_datasets(tmp_path, bundled_release):
         ("movielens", "movies"), ("movielens", "ratings"), ("movielens", "links"), ("movielens", "tags"),
         ("movielens", "movielens_files"), ("embeddings", "movie_embeddings"), ("semantic_ids", "semantic_ids"),
         ("semantic_ids", "sid_codebooks"), ("semantic_ids", "sid_quality"), ("documents", "movie_documents")]]
-    result = dg.materialize([*specs, publish_assets.enriched_dataset, publish_assets.card_matches_the_shards_and_the_licence],
+    result = dg.materialize([*specs, publish_assets.enriched_dataset,
+                             publish_assets.card_matches_the_shards_and_the_licence],
                             resources=make_resources(str(tmp_path)), instance=dg.DagsterInstance.ephemeral(),
                             selection=["enriched_dataset"])
     assert result.success and all(checks(result).values())

@@ -38,7 +38,7 @@ def test_fast_search_precision_costs_little():
 def test_same_seed_same_result_other_seed_other_result():
     x = torch.from_numpy(clustered(500, 12, levels=2, branching=10, seed=2, noise=0.3))
     a, b, c = (RQKMeans(2, 24, seed=s) for s in (7, 7, 8))
-    ca, cb, cc = a.fit(x), b.fit(x), c.fit(x)
+    ca, cb, _ = a.fit(x), b.fit(x), c.fit(x)
     assert torch.equal(ca, cb) and torch.equal(a.codebooks, b.codebooks)
     assert not torch.equal(a.codebooks, c.codebooks)
 
