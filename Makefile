@@ -62,8 +62,9 @@ published: setup  ## hstu-id + sasrec-id on ML-1M with the published settings (o
 	$(BIN)/dg launch --job leaderboard_job
 	$(BIN)/movielens-dag leaderboard
 
-test: setup  ## lint, then the whole test suite (what CI runs)
+test: setup  ## lint and format check, then the whole test suite (what CI runs)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000 (plots served on :3001); Ctrl-C or SIGTERM stops it

@@ -51,13 +51,29 @@ from movielens_dag.embeddings.settings import EmbeddingSettings
 ML32M_MOVIES = 87_585
 EOS = "<|endoftext|>"
 QWEN3_06B = dict(  # config.json of Qwen/Qwen3-Embedding-0.6B
-    vocab_size=151_669, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
-    num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=32_768,
-    rms_norm_eps=1e-6, tie_word_embeddings=True, rope_parameters={"rope_theta": 1_000_000.0, "rope_type": "default"},
+    vocab_size=151_669,
+    hidden_size=1024,
+    intermediate_size=3072,
+    num_hidden_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=32_768,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
+    rope_parameters={"rope_theta": 1_000_000.0, "rope_type": "default"},
 )
 QWEN3_TINY = dict(
-    vocab_size=4096, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-    num_key_value_heads=2, head_dim=16, max_position_embeddings=8192, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    vocab_size=4096,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    max_position_embeddings=8192,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
 )
 # (share, min words, max words): MovieLens-only texts, TMDB overviews, Wikipedia plots, very long plots
 LENGTH_MIX = [(0.35, 15, 60), (0.45, 60, 250), (0.17, 250, 1200), (0.03, 1200, 6000)]
@@ -123,9 +139,12 @@ def real_documents(data_dir: str | None) -> tuple[list[str], str]:
         defs = build_definitions(tmp)
         # enrichment without API tokens makes no HTTP call: documents are MovieLens text plus what the
         # bundled sources give (the same as the quick start)
-        result = dg.materialize(list(defs.assets),
-                                selection=dg.AssetSelection.groups("movielens", "enrichment", "documents"),
-                                resources=defs.resources, raise_on_error=True)
+        result = dg.materialize(
+            list(defs.assets),
+            selection=dg.AssetSelection.groups("movielens", "enrichment", "documents"),
+            resources=defs.resources,
+            raise_on_error=True,
+        )
         assert result.success
         texts = pq.read_table(DataPaths(tmp).asset_file("documents", "movie_documents"))["document"].to_pylist()
     return texts, "movie_documents materialized from the bundled ml-latest-small (temp data dir)"
@@ -168,8 +187,14 @@ def build_qwen3(folder: Path, size: str, device: str) -> Path:
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     backend.post_processor = processors.TemplateProcessing(single=f"$A {EOS}", special_tokens=[(EOS, 0)])
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=EOS, eos_token=EOS, unk_token="[UNK]",
-                                  padding_side="left", model_max_length=dims["max_position_embeddings"])
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=EOS,
+        eos_token=EOS,
+        unk_token="[UNK]",
+        padding_side="left",
+        model_max_length=dims["max_position_embeddings"],
+    )
     config = Qwen3Config(**dims, pad_token_id=0, bos_token_id=0, eos_token_id=0)
     torch.manual_seed(0)
     with torch.device(device):  # initialise straight on the GPU: 0.6B params in seconds
@@ -224,8 +249,12 @@ def timed_encode(name: str, encoder, texts: list[str], device: str, **kwargs) ->
         "peak_gib": _peak_gib(device),
         "norm_error": unit_norm_error(result.vectors),
     }
-    print(f"  {name}: {row['docs_per_s']:,.1f} docs/s, {row['tokens_per_s']:,.0f} tokens/s "
-          f"({seconds:.1f} s, {s.batches} batches, padding {s.padding_overhead:.0%})", file=sys.stderr, flush=True)
+    print(
+        f"  {name}: {row['docs_per_s']:,.1f} docs/s, {row['tokens_per_s']:,.0f} tokens/s "
+        f"({seconds:.1f} s, {s.batches} batches, padding {s.padding_overhead:.0%})",
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
@@ -234,13 +263,27 @@ def st_library_encode(encoder, texts: list[str], batch_size: int = 32) -> dict:
     vectors = encoder.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     seconds = time.perf_counter() - t0
     tokens = int(encoder.tokenize(texts).lengths.sum())
-    print(f"  sentence-transformers encode(batch_size={batch_size}): {len(texts) / seconds:,.1f} docs/s",
-          file=sys.stderr, flush=True)
-    return {"method": f"sentence-transformers encode(batch_size={batch_size})", "docs": len(texts),
-            "tokens": tokens, "seconds": seconds, "docs_per_s": len(texts) / seconds,
-            "tokens_per_s": tokens / seconds, "padding_overhead": None, "batches": -(-len(texts) // batch_size),
-            "oom_retries": 0, "truncated": None, "dtype": encoder.settings["dtype"],
-            "attention": encoder.attn_implementation, "peak_gib": None, "norm_error": unit_norm_error(vectors)}
+    print(
+        f"  sentence-transformers encode(batch_size={batch_size}): {len(texts) / seconds:,.1f} docs/s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "method": f"sentence-transformers encode(batch_size={batch_size})",
+        "docs": len(texts),
+        "tokens": tokens,
+        "seconds": seconds,
+        "docs_per_s": len(texts) / seconds,
+        "tokens_per_s": tokens / seconds,
+        "padding_overhead": None,
+        "batches": -(-len(texts) // batch_size),
+        "oom_retries": 0,
+        "truncated": None,
+        "dtype": encoder.settings["dtype"],
+        "attention": encoder.attn_implementation,
+        "peak_gib": None,
+        "norm_error": unit_norm_error(vectors),
+    }
 
 
 def median_row(rows: list[dict]) -> dict:
@@ -273,22 +316,34 @@ def run_minilm(args) -> dict:
     rows_ours, rows_prior, rows_st, rows_full = [], [], [], []
     for rep in range(args.repeats):
         print(f"repeat {rep + 1}/{args.repeats} on {len(base):,} documents", file=sys.stderr, flush=True)
-        rows_ours.append(timed_encode("ours: sorted, token budget", ours, base, args.device,
-                                      token_budget=args.token_budget))
-        rows_prior.append(timed_encode("prior art: fp32, batch 2, unsorted", ours, base, args.device,
-                                       sort_by_length=False, fixed_batch_size=2))
+        rows_ours.append(
+            timed_encode("ours: sorted, token budget", ours, base, args.device, token_budget=args.token_budget)
+        )
+        rows_prior.append(
+            timed_encode(
+                "prior art: fp32, batch 2, unsorted", ours, base, args.device, sort_by_length=False, fixed_batch_size=2
+            )
+        )
         if not args.no_library:
             rows_st.append(st_library_encode(ours, base))
     if len(texts) > len(base):
         print(f"ours on all {len(texts):,} documents", file=sys.stderr, flush=True)
-        rows_full.append(timed_encode("ours: sorted, token budget (all documents)", ours, texts, args.device,
-                                      token_budget=args.token_budget))
+        rows_full.append(
+            timed_encode(
+                "ours: sorted, token budget (all documents)", ours, texts, args.device, token_budget=args.token_budget
+            )
+        )
     rows = [median_row(rows_ours), median_row(rows_prior)] + ([median_row(rows_st)] if rows_st else [])
     rows += [median_row(rows_full)] if rows_full else []
-    return {"mode": "minilm", "model": source.model_id, "documents": where, "rows": rows,
-            "ratio": rows[0]["docs_per_s"] / rows[1]["docs_per_s"],
-            "ratio_label": "ours / prior art (same documents, median of repeats)",
-            "max_seq_length": ours.max_seq_length}
+    return {
+        "mode": "minilm",
+        "model": source.model_id,
+        "documents": where,
+        "rows": rows,
+        "ratio": rows[0]["docs_per_s"] / rows[1]["docs_per_s"],
+        "ratio_label": "ours / prior art (same documents, median of repeats)",
+        "max_seq_length": ours.max_seq_length,
+    }
 
 
 def run_qwen3(args) -> dict:
@@ -305,59 +360,86 @@ def run_qwen3(args) -> dict:
         source = resolve_model(str(st_dir))
         print(f"  built and fingerprinted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
-        ours = load_encoder(source, EmbeddingSettings(device=args.device, dtype=args.dtype,
-                                                      max_seq_length=args.max_seq_length))
+        ours = load_encoder(
+            source, EmbeddingSettings(device=args.device, dtype=args.dtype, max_seq_length=args.max_seq_length)
+        )
         ours.encode(texts[:32])  # warm-up (kernels, allocator)
         for _rep in range(args.repeats):
-            rows.append(timed_encode(f"ours: {ours.settings['dtype']}, {ours.attn_implementation}, sorted, "
-                                     "token budget", ours, texts, args.device, token_budget=args.token_budget))
+            rows.append(
+                timed_encode(
+                    f"ours: {ours.settings['dtype']}, {ours.attn_implementation}, sorted, token budget",
+                    ours,
+                    texts,
+                    args.device,
+                    token_budget=args.token_budget,
+                )
+            )
         ours_row = median_row(rows)
         budget = ours.auto_token_budget() if args.token_budget is None else args.token_budget
         del ours
         _peak_reset(args.device)
 
-        fp32 = load_encoder(source, EmbeddingSettings(device=args.device, dtype="float32",
-                                                      max_seq_length=args.max_seq_length))
+        fp32 = load_encoder(
+            source, EmbeddingSettings(device=args.device, dtype="float32", max_seq_length=args.max_seq_length)
+        )
         fp32.encode(base[:8])
-        fp32_row = timed_encode("fp32 + our batching (sorted, token budget)", fp32, base, args.device,
-                                token_budget=args.token_budget)
-        prior_row = timed_encode("prior art: fp32, batch 2, unsorted", fp32, base, args.device,
-                                 sort_by_length=False, fixed_batch_size=2)
+        fp32_row = timed_encode(
+            "fp32 + our batching (sorted, token budget)", fp32, base, args.device, token_budget=args.token_budget
+        )
+        prior_row = timed_encode(
+            "prior art: fp32, batch 2, unsorted", fp32, base, args.device, sort_by_length=False, fixed_batch_size=2
+        )
         max_seq = fp32.max_seq_length
         del fp32
         _peak_reset(args.device)
     lengths = np.array([len(t.split()) + 1 for t in texts])
-    mix = {"p50": int(np.percentile(lengths, 50)), "p90": int(np.percentile(lengths, 90)),
-           "p99": int(np.percentile(lengths, 99)), "max": int(lengths.max()), "mean": float(lengths.mean())}
-    return {"mode": "qwen3", "model": f"Qwen3-Embedding-{args.qwen3_size} architecture, random init",
-            "documents": f"{n:,} synthetic documents, tokens per document {mix}",
-            "rows": [ours_row, fp32_row, prior_row], "ratio": ours_row["docs_per_s"] / prior_row["docs_per_s"],
-            "ratio_label": f"ours ({n:,} docs) / prior art ({len(base):,} docs of the same mix)",
-            "ml32m_projection_s": ML32M_MOVIES / ours_row["docs_per_s"], "token_budget": budget,
-            "max_seq_length": max_seq}
+    mix = {
+        "p50": int(np.percentile(lengths, 50)),
+        "p90": int(np.percentile(lengths, 90)),
+        "p99": int(np.percentile(lengths, 99)),
+        "max": int(lengths.max()),
+        "mean": float(lengths.mean()),
+    }
+    return {
+        "mode": "qwen3",
+        "model": f"Qwen3-Embedding-{args.qwen3_size} architecture, random init",
+        "documents": f"{n:,} synthetic documents, tokens per document {mix}",
+        "rows": [ours_row, fp32_row, prior_row],
+        "ratio": ours_row["docs_per_s"] / prior_row["docs_per_s"],
+        "ratio_label": f"ours ({n:,} docs) / prior art ({len(base):,} docs of the same mix)",
+        "ml32m_projection_s": ML32M_MOVIES / ours_row["docs_per_s"],
+        "token_budget": budget,
+        "max_seq_length": max_seq,
+    }
 
 
 def markdown(report: dict, args) -> str:
     m = report["machine"]
-    lines = [f"### Embeddings ({report['mode']}): {report['model']}", "",
-             f"- Date: {m['date']}. Command: `python benchmarks/embeddings.py {' '.join(args.argv)}`".rstrip(),
-             f"- Machine: {m['cpu']}, {m['cores']} cores (load average at the end {m['load_average']}), "
-             f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads)"
-             + (f", GPU {m['gpu']}, bf16 {m['bf16']}, flash_attn installed: {m['flash_attn']}" if "gpu" in m else ""),
-             f"- Documents: {report['documents']}; max_seq_length {report.get('max_seq_length')}", "",
-             "| method | docs | tokens | seconds | docs/s | tokens/s | padding | batches | OOM retries "
-             "| peak GPU GiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### Embeddings ({report['mode']}): {report['model']}",
+        "",
+        f"- Date: {m['date']}. Command: `python benchmarks/embeddings.py {' '.join(args.argv)}`".rstrip(),
+        f"- Machine: {m['cpu']}, {m['cores']} cores (load average at the end {m['load_average']}), "
+        f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads)"
+        + (f", GPU {m['gpu']}, bf16 {m['bf16']}, flash_attn installed: {m['flash_attn']}" if "gpu" in m else ""),
+        f"- Documents: {report['documents']}; max_seq_length {report.get('max_seq_length')}",
+        "",
+        "| method | docs | tokens | seconds | docs/s | tokens/s | padding | batches | OOM retries | peak GPU GiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in report["rows"]:
         pad = "" if r["padding_overhead"] is None else f"{r['padding_overhead']:.0%}"
         peak = "" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
-        lines.append(f"| {r['method']} | {r['docs']:,} | {r['tokens']:,} | {r['seconds']:.1f} | "
-                     f"{r['docs_per_s']:,.1f} | {r['tokens_per_s']:,.0f} | {pad} | {r['batches']:,} | "
-                     f"{r['oom_retries']} | {peak} |")
+        lines.append(
+            f"| {r['method']} | {r['docs']:,} | {r['tokens']:,} | {r['seconds']:.1f} | "
+            f"{r['docs_per_s']:,.1f} | {r['tokens_per_s']:,.0f} | {pad} | {r['batches']:,} | "
+            f"{r['oom_retries']} | {peak} |"
+        )
     lines += ["", f"Ratio {report['ratio_label']}: **{report['ratio']:.1f}×** docs/s."]
     if "ml32m_projection_s" in report:
-        lines.append(f"Projected ML-32M ({ML32M_MOVIES:,} movies) at this length mix: "
-                     f"{report['ml32m_projection_s']:.0f} s.")
+        lines.append(
+            f"Projected ML-32M ({ML32M_MOVIES:,} movies) at this length mix: {report['ml32m_projection_s']:.0f} s."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -365,11 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--mode", choices=["minilm", "qwen3"], default=None,
-                   help="default: qwen3 on cuda, minilm otherwise")
+    p.add_argument("--mode", choices=["minilm", "qwen3"], default=None, help="default: qwen3 on cuda, minilm otherwise")
     p.add_argument("--docs", type=int, default=None, help="documents for 'ours' (default: all / 10,000)")
-    p.add_argument("--baseline-docs", type=int, default=None,
-                   help="documents for the prior-art runs (default: 1,500 on CPU, 10,000 on GPU)")
+    p.add_argument(
+        "--baseline-docs",
+        type=int,
+        default=None,
+        help="documents for the prior-art runs (default: 1,500 on CPU, 10,000 on GPU)",
+    )
     p.add_argument("--repeats", type=int, default=None, help="default: 3 on CPU, 2 on GPU")
     p.add_argument("--token-budget", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

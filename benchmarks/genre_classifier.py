@@ -41,8 +41,11 @@ def main() -> None:
     paths = DataPaths(args.data_dir)
     if not paths.asset_file("documents", "movie_documents").exists():
         defs = build_definitions(str(paths.root))
-        result = dg.materialize(list(defs.assets) + list(defs.asset_checks), resources=defs.resources,
-                                selection=dg.AssetSelection.groups("movielens", "enrichment", "documents"))
+        result = dg.materialize(
+            list(defs.assets) + list(defs.asset_checks),
+            resources=defs.resources,
+            selection=dg.AssetSelection.groups("movielens", "enrichment", "documents"),
+        )
         assert result.success
 
     def read(group: str, asset: str):
@@ -51,17 +54,26 @@ def main() -> None:
 
     movies = read("movielens", "movies")
     t0 = time.perf_counter()
-    blind = build_blind_documents(movies.to_pandas(), read("movielens", "tags").to_pandas(),
-                                  read("enrichment", "tmdb_movies"), read("enrichment", "imdb_titles"),
-                                  read("enrichment", "wikipedia_plots"))
+    blind = build_blind_documents(
+        movies.to_pandas(),
+        read("movielens", "tags").to_pandas(),
+        read("enrichment", "tmdb_movies"),
+        read("enrichment", "imdb_titles"),
+        read("enrichment", "wikipedia_plots"),
+    )
     own = int(pc.sum(blind["own_text_mentions_genre"]).as_py())
-    print(f"{blind.num_rows:,} genre-blind documents ({own:,} with a genre word in their title or plot), "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"{blind.num_rows:,} genre-blind documents ({own:,} with a genre word in their title or plot), "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     t0 = time.perf_counter()
-    run = embed_movie_documents(blind, EmbeddingSettings(threads=args.threads), cache_root=paths.cache / "embeddings",
-                                models_dir=paths.models)
-    print(f"embedded with {run.metadata['model_id']}: {run.metadata['embedded']:,} new, "
-          f"{run.metadata['reused']:,} cached, {time.perf_counter() - t0:.1f} s")
+    run = embed_movie_documents(
+        blind, EmbeddingSettings(threads=args.threads), cache_root=paths.cache / "embeddings", models_dir=paths.models
+    )
+    print(
+        f"embedded with {run.metadata['model_id']}: {run.metadata['embedded']:,} new, "
+        f"{run.metadata['reused']:,} cached, {time.perf_counter() - t0:.1f} s"
+    )
     ids, x, _ = embedding_matrix(run.table)
     t0 = time.perf_counter()
     result = train_genre_classifier(ids, x, movies, GenreClassifierSettings(threads=args.threads))
@@ -72,11 +84,14 @@ def main() -> None:
     wide.insert(0, "test support", report[report.model == result.selected].set_index("genre")["support"])
     print(wide.sort_values("test support", ascending=False).to_markdown(), "\n")
     predictions = predictions_table(result, movies).to_pandas()
-    print(f"review list: {(predictions.review == 'check genres').sum()} movies flagged, "
-          f"{(predictions.review == 'propose genres').sum()} proposals for movies without genres")
+    print(
+        f"review list: {(predictions.review == 'check genres').sum()} movies flagged, "
+        f"{(predictions.review == 'propose genres').sum()} proposals for movies without genres"
+    )
     proposals = predictions[predictions.review == "propose genres"][["movie_id", "title", "predicted_genres"]]
-    print(proposals.assign(predicted_genres=proposals.predicted_genres.map(", ".join))
-          .head(10).to_markdown(index=False))
+    print(
+        proposals.assign(predicted_genres=proposals.predicted_genres.map(", ".join)).head(10).to_markdown(index=False)
+    )
     print("\nchart:", f1_chart(result, paths.artifacts / "genre_f1.png"))
 
 

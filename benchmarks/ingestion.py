@@ -73,9 +73,7 @@ def make_release(folder: Path, rows: int, movies: int, users: int) -> None:
 
 def measure(script: str, src: Path, work: Path) -> dict:
     """Run one method in a fresh interpreter; it reports its own peak RSS (ru_maxrss)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", script, str(src), str(work)], capture_output=True, text=True, cwd=ROOT
-    )
+    proc = subprocess.run([sys.executable, "-c", script, str(src), str(work)], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -102,17 +100,24 @@ def main() -> None:
         print(f"synthetic ratings.csv: {rows:,} rows, {size / 2**30:.2f} GiB, made in {time.perf_counter() - t0:.0f}s")
         ours = measure(OURS, src, work)
         base = {} if args.skip_pandas else measure(PANDAS, src, work)
-    print(f"\nmachine: {platform.processor() or platform.machine()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores, python {platform.python_version()}")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, "
+        f"{len(__import__('os').sched_getaffinity(0))} cores, python {platform.python_version()}"
+    )
     print("\n| method | rows | seconds | peak RSS (GiB) |\n|---|---|---|---|")
     for name, r in [("ours: DuckDB stream → Parquet", ours), ("baseline: pandas read_csv → to_parquet", base)]:
         if r:
-            print(f"| {name} | {r.get('rows', '-'):,} | {r.get('seconds', float('nan')):.1f} | "
-                  f"{r.get('peak_rss_gib', float('nan')):.2f} |" if "error" not in r
-                  else f"| {name} | error: {r['error']} | | |")
+            print(
+                f"| {name} | {r.get('rows', '-'):,} | {r.get('seconds', float('nan')):.1f} | "
+                f"{r.get('peak_rss_gib', float('nan')):.2f} |"
+                if "error" not in r
+                else f"| {name} | error: {r['error']} | | |"
+            )
     if ours and base and "error" not in ours and "error" not in base:
-        print(f"\nratio (pandas / ours): time {base['seconds'] / ours['seconds']:.2f}×, "
-              f"peak memory {base['peak_rss_gib'] / ours['peak_rss_gib']:.2f}×")
+        print(
+            f"\nratio (pandas / ours): time {base['seconds'] / ours['seconds']:.2f}×, "
+            f"peak memory {base['peak_rss_gib'] / ours['peak_rss_gib']:.2f}×"
+        )
 
 
 if __name__ == "__main__":

@@ -70,11 +70,14 @@ def write_benchmark(folder: Path, name: str) -> dict[str, list[int]]:
     for u, seq in zip(users, seqs):
         n_train = len(seq) - 2 if len(seq) >= 3 else len(seq)
         for t in range(1, n_train):
-            files["train"].write(f"{u}\t{' '.join(map(str, seq[max(0, t - MAX_LEN):t]))}\t{seq[t]}\n")
+            files["train"].write(f"{u}\t{' '.join(map(str, seq[max(0, t - MAX_LEN) : t]))}\t{seq[t]}\n")
         if len(seq) >= 3:
-            files["valid"].write(f"{u}\t{' '.join(map(str, seq[max(0, n_train - MAX_LEN):n_train]))}\t{seq[n_train]}\n")
-            files["test"].write(f"{u}\t{' '.join(map(str, seq[max(0, n_train + 1 - MAX_LEN):n_train + 1]))}\t"
-                                f"{seq[n_train + 1]}\n")
+            files["valid"].write(
+                f"{u}\t{' '.join(map(str, seq[max(0, n_train - MAX_LEN) : n_train]))}\t{seq[n_train]}\n"
+            )
+            files["test"].write(
+                f"{u}\t{' '.join(map(str, seq[max(0, n_train + 1 - MAX_LEN) : n_train + 1]))}\t{seq[n_train + 1]}\n"
+            )
             history[str(u)] = seq[: n_train + 1]
     for f in files.values():
         f.close()
@@ -113,27 +116,56 @@ def run_recbole(args: argparse.Namespace) -> dict:
             scores[:, 0] = float("-inf")  # padding
             return scores
 
-    config = Config(model=HistoryExcludedSASRec, dataset="mlsmall", config_dict={
-        "data_path": str(work), "benchmark_filename": ["train", "valid", "test"],
-        "load_col": {"inter": ["user_id", "item_id_list", "item_id"]}, "USER_ID_FIELD": "user_id",
-        "ITEM_ID_FIELD": "item_id", "MAX_ITEM_LIST_LENGTH": MAX_LEN, "hidden_size": 50, "n_layers": 2, "n_heads": 1,
-        # RecBole's SASRec.yaml defaults (a model class, unlike a model name, does not load them)
-        "inner_size": 256, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
-        "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "learning_rate": 1e-3, "train_batch_size": 128,
-        "loss_type": "CE", "train_neg_sample_args": None,
-        "eval_args": {"order": "TO", "mode": "full", "group_by": "user"},
-        "metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10", "epochs": args.epochs,
-        "stopping_step": 10, "eval_batch_size": 256, "device": "cpu", "use_gpu": False, "seed": args.seed,
-        "reproducibility": True, "show_progress": False, "save_dataset": False, "save_dataloaders": False,
-        "checkpoint_dir": str(work / "saved"), "log_wandb": False,
-    })
+    config = Config(
+        model=HistoryExcludedSASRec,
+        dataset="mlsmall",
+        config_dict={
+            "data_path": str(work),
+            "benchmark_filename": ["train", "valid", "test"],
+            "load_col": {"inter": ["user_id", "item_id_list", "item_id"]},
+            "USER_ID_FIELD": "user_id",
+            "ITEM_ID_FIELD": "item_id",
+            "MAX_ITEM_LIST_LENGTH": MAX_LEN,
+            "hidden_size": 50,
+            "n_layers": 2,
+            "n_heads": 1,
+            # RecBole's SASRec.yaml defaults (a model class, unlike a model name, does not load them)
+            "inner_size": 256,
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-12,
+            "initializer_range": 0.02,
+            "hidden_dropout_prob": 0.2,
+            "attn_dropout_prob": 0.2,
+            "learning_rate": 1e-3,
+            "train_batch_size": 128,
+            "loss_type": "CE",
+            "train_neg_sample_args": None,
+            "eval_args": {"order": "TO", "mode": "full", "group_by": "user"},
+            "metrics": ["Hit", "NDCG"],
+            "topk": [10],
+            "valid_metric": "NDCG@10",
+            "epochs": args.epochs,
+            "stopping_step": 10,
+            "eval_batch_size": 256,
+            "device": "cpu",
+            "use_gpu": False,
+            "seed": args.seed,
+            "reproducibility": True,
+            "show_progress": False,
+            "save_dataset": False,
+            "save_dataloaders": False,
+            "checkpoint_dir": str(work / "saved"),
+            "log_wandb": False,
+        },
+    )
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train, valid, test = data_preparation(config, dataset)
     uid = dataset.field2token_id["user_id"]
     iid = dataset.field2token_id["item_id"]
-    HistoryExcludedSASRec.mask = {uid[u]: torch.tensor([iid[str(m)] for m in h if str(m) in iid])
-                                  for u, h in history.items()}
+    HistoryExcludedSASRec.mask = {
+        uid[u]: torch.tensor([iid[str(m)] for m in h if str(m) in iid]) for u, h in history.items()
+    }
     model = HistoryExcludedSASRec(config, train.dataset)
     seconds: list[float] = []
     cpu: list[float] = []
@@ -151,12 +183,19 @@ def run_recbole(args: argparse.Namespace) -> dict:
     cpu0 = time.process_time()
     _, best_valid = trainer.fit(train, valid, saved=True, show_progress=False)
     result = trainer.evaluate(test, load_best_model=True, show_progress=False)
-    return {"peer": "recbole-1.2.1-sasrec", "seed": args.seed, "epochs_run": len(seconds),
-            "best_epoch": trainer.best_valid_result and (len(seconds) - trainer.cur_step) or None,
-            "train_rows": len(train.dataset), "seconds_per_epoch": float(np.mean(seconds)),
-            "cpu_seconds_per_epoch": float(np.mean(cpu)),
-            "cpu_seconds": time.process_time() - cpu0, "threads": args.threads,
-            "valid": {k: float(v) for k, v in best_valid.items()}, "test": {k: float(v) for k, v in result.items()}}
+    return {
+        "peer": "recbole-1.2.1-sasrec",
+        "seed": args.seed,
+        "epochs_run": len(seconds),
+        "best_epoch": trainer.best_valid_result and (len(seconds) - trainer.cur_step) or None,
+        "train_rows": len(train.dataset),
+        "seconds_per_epoch": float(np.mean(seconds)),
+        "cpu_seconds_per_epoch": float(np.mean(cpu)),
+        "cpu_seconds": time.process_time() - cpu0,
+        "threads": args.threads,
+        "valid": {k: float(v) for k, v in best_valid.items()},
+        "test": {k: float(v) for k, v in result.items()},
+    }
 
 
 def run_ours(args: argparse.Namespace) -> dict:
@@ -189,11 +228,19 @@ def run_ours(args: argparse.Namespace) -> dict:
             evaluate(model, split, "valid", cfg.encoder.max_len, cfg.train.eval_batch_size)
             train_s.append(t1 - t0)
             eval_s.append(time.perf_counter() - t1)
-            print(f"{variant} epoch {epoch + 1}: train {train_s[-1]:.1f} s wall, {cpu_s[-1]:.1f} s CPU, "
-                  f"validation {eval_s[-1]:.1f} s", flush=True)
-        out[variant] = {"seconds_per_epoch": float(np.mean(train_s)), "cpu_seconds_per_epoch": float(np.mean(cpu_s)),
-                        "validation_seconds": float(np.mean(eval_s)),
-                        "loss": cfg.train.loss, "windows": cfg.train.windows, "batch_size": cfg.train.batch_size}
+            print(
+                f"{variant} epoch {epoch + 1}: train {train_s[-1]:.1f} s wall, {cpu_s[-1]:.1f} s CPU, "
+                f"validation {eval_s[-1]:.1f} s",
+                flush=True,
+            )
+        out[variant] = {
+            "seconds_per_epoch": float(np.mean(train_s)),
+            "cpu_seconds_per_epoch": float(np.mean(cpu_s)),
+            "validation_seconds": float(np.mean(eval_s)),
+            "loss": cfg.train.loss,
+            "windows": cfg.train.windows,
+            "batch_size": cfg.train.batch_size,
+        }
     return {"ours": out, "threads": args.threads}
 
 

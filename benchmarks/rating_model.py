@@ -49,10 +49,10 @@ def ensure_warehouse(paths: DataPaths) -> None:
 
     print(f"materializing movielens, enrichment, documents and movie_embeddings into {paths.root} ...", flush=True)
     defs = build_definitions(str(paths.root))
-    selection = dg.AssetSelection.groups("movielens", "enrichment", "documents") | \
-        dg.AssetSelection.assets("movie_embeddings")
-    result = dg.materialize(list(defs.assets) + list(defs.asset_checks), selection=selection,
-                            resources=defs.resources)
+    selection = dg.AssetSelection.groups("movielens", "enrichment", "documents") | dg.AssetSelection.assets(
+        "movie_embeddings"
+    )
+    result = dg.materialize(list(defs.assets) + list(defs.asset_checks), selection=selection, resources=defs.resources)
     if not result.success:
         raise SystemExit("materializing the inputs failed; see the log above")
 
@@ -75,13 +75,22 @@ def load_inputs(paths: DataPaths, log=print):
     movies = movies_table.to_pandas()
     all_docs = table("documents", "movie_documents")
     cut = temporal_split(ratings).cuts.valid_start
-    docs_at_cut = documents_as_of(cut, movies, pd.read_parquet(paths.asset_file("movielens", "tags")),
-                                  table("enrichment", "tmdb_movies"), table("enrichment", "imdb_titles"),
-                                  table("enrichment", "wikipedia_plots"))
-    log(f"temporal split: {len(changed_documents(all_docs, docs_at_cut))} movie documents lose tags applied after "
-        f"the first cut")
-    vectors = {"random": MovieVectors.from_table(table("embeddings", "movie_embeddings")),
-               "temporal": text_vectors(docs_at_cut, paths.cache / "embeddings", logger=log)}
+    docs_at_cut = documents_as_of(
+        cut,
+        movies,
+        pd.read_parquet(paths.asset_file("movielens", "tags")),
+        table("enrichment", "tmdb_movies"),
+        table("enrichment", "imdb_titles"),
+        table("enrichment", "wikipedia_plots"),
+    )
+    log(
+        f"temporal split: {len(changed_documents(all_docs, docs_at_cut))} movie documents lose tags applied after "
+        f"the first cut"
+    )
+    vectors = {
+        "random": MovieVectors.from_table(table("embeddings", "movie_embeddings")),
+        "temporal": text_vectors(docs_at_cut, paths.cache / "embeddings", logger=log),
+    }
     sid_settings = dataclasses.replace(RatingRunSettings().sids, threads=1)  # the demo's default fit, seed 0
     return ratings, split_inputs(movies_table, vectors, sid_settings)
 
@@ -94,8 +103,10 @@ def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.Data
     from movielens_dag.rating_model.data import make_split, train_counts
     from movielens_dag.rating_model.metrics import paired_bootstrap, random_ndcg, rmse
 
-    lines = ["| split | a | b | ratings | RMSE(a) - RMSE(b) | 95% CI (users resampled) | share of draws a not better |",
-             "|---|---|---|---|---:|---|---:|"]
+    lines = [
+        "| split | a | b | ratings | RMSE(a) - RMSE(b) | 95% CI (users resampled) | share of draws a not better |",
+        "|---|---|---|---|---:|---|---:|",
+    ]
     refs = []
     run = RatingRunSettings()
     for split_name in dict.fromkeys(runs["split"]):
@@ -107,20 +118,27 @@ def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.Data
         for variant in g["variant"]:
             err = _pred_matrix(preds, split_name, variant, test) - y  # [seeds, n_test]
             centred = np.sqrt(((err - err.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)).mean()
-            refs.append(f"- {split_name} `{variant}`: mean prediction minus truth {err.mean():+.3f}; RMSE with that "
-                        f"offset removed (a diagnostic that looks at the test mean) {centred:.4f}")
-        refs.append(f"- {split_name}: predicting the training mean {mean:.3f} gives test RMSE "
-                    f"{rmse(np.full(y.size, mean), y):.4f}; "
-                    f"ranking each user's test movies in random order gives NDCG@10 {random_ndcg(users, y):.4f}; "
-                    f"test mean rating {y.mean():.3f}.")
+            refs.append(
+                f"- {split_name} `{variant}`: mean prediction minus truth {err.mean():+.3f}; RMSE with that "
+                f"offset removed (a diagnostic that looks at the test mean) {centred:.4f}"
+            )
+        refs.append(
+            f"- {split_name}: predicting the training mean {mean:.3f} gives test RMSE "
+            f"{rmse(np.full(y.size, mean), y):.4f}; "
+            f"ranking each user's test movies in random order gives NDCG@10 {random_ndcg(users, y):.4f}; "
+            f"test mean rating {y.mean():.3f}."
+        )
         counts = train_counts(ratings.movie_ids[test], ratings.movie_ids[split.rows("train")])
         masks = {"all": np.ones(test.size, bool), "movie unseen + <= 5": counts <= 5, "movie unseen": counts == 0}
         dlrm = g[g["model"] == "dlrm"]
         pairs = []
         if len(dlrm) and (g["variant"] == "bias").any():  # the one chosen on validation first, then the others
             pairs += [(v, "bias") for v in dlrm.sort_values("valid_rmse")["variant"]]
-        pairs += [(v, "dlrm-id") for v in ("dlrm-id-text", "dlrm-id-text-sid") if (g["variant"] == v).any()
-                  and (g["variant"] == "dlrm-id").any()]
+        pairs += [
+            (v, "dlrm-id")
+            for v in ("dlrm-id-text", "dlrm-id-text-sid")
+            if (g["variant"] == v).any() and (g["variant"] == "dlrm-id").any()
+        ]
         for a, b in pairs:
             pa_ = _pred_matrix(preds, split_name, a, test)
             pb_ = _pred_matrix(preds, split_name, b, test)
@@ -128,8 +146,10 @@ def comparisons(runs: pd.DataFrame, preds: pd.DataFrame, ratings, board: pd.Data
                 if not m.any():
                     continue
                 res = paired_bootstrap(ratings.ratings[test][m], ratings.user_ids[test][m], pa_[:, m], pb_[:, m])
-                lines.append(f"| {split_name} | `{a}` | `{b}` | {label} ({m.sum():,}) | {res['diff']:+.4f} | "
-                             f"[{res['lo']:+.4f}, {res['hi']:+.4f}] | {res['p_a_not_better']:.3f} |")
+                lines.append(
+                    f"| {split_name} | `{a}` | `{b}` | {label} ({m.sum():,}) | {res['diff']:+.4f} | "
+                    f"[{res['lo']:+.4f}, {res['hi']:+.4f}] | {res['p_a_not_better']:.3f} |"
+                )
     return "\n".join(lines) + "\n\nReferences:\n" + "\n".join(refs)
 
 
@@ -181,8 +201,11 @@ def main(argv: list[str] | None = None) -> None:
             runs = runs[keep]
             preds = preds[~((preds["variant"] == variant) & preds["split"].isin(todo))]
         run = RatingRunSettings(seeds=args.seeds, splits=todo, threads=args.threads, device="cpu")
-        log = (lambda m: None if " epoch " in m else print(m, flush=True)) if args.quiet else \
-            (lambda m: print(m, flush=True))
+        log = (
+            (lambda m: None if " epoch " in m else print(m, flush=True))
+            if args.quiet
+            else (lambda m: print(m, flush=True))
+        )
         result = run_variant(variant, variant_settings(variant), ratings, inputs, run, "ml-latest-small", log=log)
         result.predictions.insert(0, "variant", variant)
         runs = pd.concat([runs, result.rows], ignore_index=True)
@@ -197,11 +220,15 @@ def main(argv: list[str] | None = None) -> None:
     (out / "comparisons.md").write_text(comp + "\n")
     (out / "leaderboard.png").write_bytes(chart_png(board))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\n{stamp}, {platform.processor() or platform.machine()}, torch threads {args.threads}, "
-          f"this call {(time.perf_counter() - started) / 60:.1f} wall minutes\n")
+    print(
+        f"\n{stamp}, {platform.processor() or platform.machine()}, torch threads {args.threads}, "
+        f"this call {(time.perf_counter() - started) / 60:.1f} wall minutes\n"
+    )
     print(table)
-    print("\nCPU minutes per variant (all splits and seeds): " + ", ".join(
-        f"{v} {m:.1f}" for v, m in board.groupby("variant", sort=False)["cpu_minutes"].sum().items()))
+    print(
+        "\nCPU minutes per variant (all splits and seeds): "
+        + ", ".join(f"{v} {m:.1f}" for v, m in board.groupby("variant", sort=False)["cpu_minutes"].sum().items())
+    )
     print("\nPaired comparisons (test):\n" + comp)
     print(f"\nfiles: {out}")
 

@@ -29,12 +29,25 @@ from movielens_dag.rating_model.settings import variant_settings
 from movielens_dag.rating_model.train import train_model
 
 GRIDS = {
-    "bias": {"train.lr": [3e-3, 1e-2, 3e-2], "train.l2": [1e-4, 1e-3, 1e-2], "train.user_id_dropout": [0.0, 0.1],
-             "train.movie_id_dropout": [0.0, 0.1]},
-    "mf": {"train.lr": [3e-3, 1e-2], "train.l2": [1e-3, 1e-2, 3e-2], "train.user_id_dropout": [0.0, 0.1],
-           "model.dim": [16, 64]},
-    "dlrm": {"train.lr": [1e-3, 3e-3], "train.l2": [1e-4, 1e-3], "train.user_id_dropout": [0.1, 0.3],
-             "model.dropout": [0.2, 0.5], "model.biases": [False, True]},
+    "bias": {
+        "train.lr": [3e-3, 1e-2, 3e-2],
+        "train.l2": [1e-4, 1e-3, 1e-2],
+        "train.user_id_dropout": [0.0, 0.1],
+        "train.movie_id_dropout": [0.0, 0.1],
+    },
+    "mf": {
+        "train.lr": [3e-3, 1e-2],
+        "train.l2": [1e-3, 1e-2, 3e-2],
+        "train.user_id_dropout": [0.0, 0.1],
+        "model.dim": [16, 64],
+    },
+    "dlrm": {
+        "train.lr": [1e-3, 3e-3],
+        "train.l2": [1e-4, 1e-3],
+        "train.user_id_dropout": [0.1, 0.3],
+        "model.dropout": [0.2, 0.5],
+        "model.biases": [False, True],
+    },
 }
 SEEDS = (0, 1, 2)
 
@@ -70,11 +83,15 @@ def main(argv: list[str] | None = None) -> None:
         results.sort(key=lambda x: x[0])
         finals = []
         for _, flat in results[:3]:
-            scores = [train_model(variant_settings(variant, nested(flat)), data, seed=s, test=False).valid["rmse"]
-                      for s in SEEDS]
+            scores = [
+                train_model(variant_settings(variant, nested(flat)), data, seed=s, test=False).valid["rmse"]
+                for s in SEEDS
+            ]
             finals.append((float(np.mean(scores)), float(np.std(scores, ddof=1)), flat))
-            print(f"{variant} {flat}: valid RMSE over seeds {SEEDS}: {finals[-1][0]:.4f} ± {finals[-1][1]:.4f}",
-                  flush=True)
+            print(
+                f"{variant} {flat}: valid RMSE over seeds {SEEDS}: {finals[-1][0]:.4f} ± {finals[-1][1]:.4f}",
+                flush=True,
+            )
         best = min(finals, key=lambda x: x[0])
         print(f"\n{variant}: best {best[2]} valid RMSE {best[0]:.4f} ± {best[1]:.4f}\n", flush=True)
 

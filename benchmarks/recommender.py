@@ -67,8 +67,9 @@ def bench(variant: str, preset: str, split, sids, device: str, steps: int) -> di
     ctx, gen = LossContext.of(split, device), torch.Generator().manual_seed(0)
 
     def step(b) -> None:
-        loss, _ = batch_loss(model, b.items.to(device), b.times.to(device), b.targets.to(device), cfg, ctx,
-                             split.num_items, gen)
+        loss, _ = batch_loss(
+            model, b.items.to(device), b.times.to(device), b.targets.to(device), cfg, ctx, split.num_items, gen
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -92,9 +93,16 @@ def bench(variant: str, preset: str, split, sids, device: str, steps: int) -> di
     eval_s = time.perf_counter() - t0
     sequences = sum(len(b.items) for b in batches[2:])
     negatives = t.loss if t.loss != "sampled" else t.negative_sampling
-    return {"variant": variant, "preset": preset, "batch": t.batch_size, "negatives": f"{negatives}/{t.windows}",
-            "params": count_params(model), "seq_s": sequences / train_s,
-            "pos_s": positions / train_s, "eval_users_s": len(split.eval_users) / eval_s}
+    return {
+        "variant": variant,
+        "preset": preset,
+        "batch": t.batch_size,
+        "negatives": f"{negatives}/{t.windows}",
+        "params": count_params(model),
+        "seq_s": sequences / train_s,
+        "pos_s": positions / train_s,
+        "eval_users_s": len(split.eval_users) / eval_s,
+    }
 
 
 def main() -> None:
@@ -108,11 +116,14 @@ def main() -> None:
     split = load_split()
     sids = random_sids(split.num_items)
     threads = [int(t) for t in args.threads.split(",")] if args.device == "cpu" else [torch.get_num_threads()]
-    print(f"# Recommender throughput ({datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}, device {args.device})\n")
+    print(
+        f"# Recommender throughput ({datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, device {args.device})\n"
+    )
     print(f"ml-latest-small: {len(split.eval_users)} users, {split.num_items} items; {args.steps} timed steps.\n")
-    print("| variant | preset | batch | negatives | threads | params | train seq/s | train positions/s "
-          "| eval users/s |")
+    print(
+        "| variant | preset | batch | negatives | threads | params | train seq/s | train positions/s | eval users/s |"
+    )
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     for n in threads:
         torch.set_num_threads(n)
@@ -120,8 +131,11 @@ def main() -> None:
             assert preset in PRESETS, preset
             for v in args.variants.split(","):
                 r = bench(v, preset, split, sids, args.device, args.steps)
-                print(f"| `{r['variant']}` | {preset} | {r['batch']} | {r['negatives']} | {n} | {r['params']:,} | "
-                      f"{r['seq_s']:.0f} | {r['pos_s']:,.0f} | {r['eval_users_s']:.0f} |", flush=True)
+                print(
+                    f"| `{r['variant']}` | {preset} | {r['batch']} | {r['negatives']} | {n} | {r['params']:,} | "
+                    f"{r['seq_s']:.0f} | {r['pos_s']:,.0f} | {r['eval_users_s']:.0f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

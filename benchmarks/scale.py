@@ -51,18 +51,36 @@ def steps(threads: int | None) -> dict[str, Step]:
     """Every step the rehearsal knows, in dependency order; the non-training DAG first, then extras."""
     cpu = {"threads": threads} if threads else {}
     one = lambda *names: [Step(n, (n,)) for n in names]
-    return {s.name: s for s in [
-        *one("movielens_files", "movies", "links", "ratings", "tags", "tmdb_ids", "tmdb_movies", "imdb_titles",
-             "wikipedia_plots", "enrichment_review_queue", "fetch_log", "movie_documents"),
-        Step("movie_embeddings", ("movie_embeddings",), {"ops": {"movie_embeddings": {"config": cpu}}}),
-        Step("semantic_id_fit", ("semantic_ids", "sid_codebooks", "sid_quality"),
-             {"ops": {"semantic_id_fit": {"config": cpu}}}),
-        *one("user_sequences"),
-        # extras: not part of the goal, timed when asked for (--extras)
-        Step("sid_map_pca", ("sid_map",), {"ops": {"sid_map": {"config": {"projection": "pca"}}}}),
-        Step("sid_map_umap", ("sid_map",), {"ops": {"sid_map": {"config": {"projection": "umap"}}}}),
-        Step("similar_movies", ("similar_movies",)),
-    ]}
+    return {
+        s.name: s
+        for s in [
+            *one(
+                "movielens_files",
+                "movies",
+                "links",
+                "ratings",
+                "tags",
+                "tmdb_ids",
+                "tmdb_movies",
+                "imdb_titles",
+                "wikipedia_plots",
+                "enrichment_review_queue",
+                "fetch_log",
+                "movie_documents",
+            ),
+            Step("movie_embeddings", ("movie_embeddings",), {"ops": {"movie_embeddings": {"config": cpu}}}),
+            Step(
+                "semantic_id_fit",
+                ("semantic_ids", "sid_codebooks", "sid_quality"),
+                {"ops": {"semantic_id_fit": {"config": cpu}}},
+            ),
+            *one("user_sequences"),
+            # extras: not part of the goal, timed when asked for (--extras)
+            Step("sid_map_pca", ("sid_map",), {"ops": {"sid_map": {"config": {"projection": "pca"}}}}),
+            Step("sid_map_umap", ("sid_map",), {"ops": {"sid_map": {"config": {"projection": "umap"}}}}),
+            Step("similar_movies", ("similar_movies",)),
+        ]
+    }
 
 
 EXTRAS = ("sid_map_pca", "sid_map_umap", "similar_movies")
@@ -106,9 +124,16 @@ def fresh_home(home: Path) -> None:
 
 def environment(release: Path, data: Path, home: Path, subset: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOVIELENS_", "TMDB_", "IMDB_", "WIKIPEDIA_"))}
-    env.update(MOVIELENS_VARIANT="ml-32m", MOVIELENS_SOURCE_DIR=str(release), MOVIELENS_DATA_DIR=str(data),
-               MOVIELENS_EMBEDDING_MODEL="bundled", MOVIELENS_EMBEDDING_DEVICE="cpu", DAGSTER_HOME=str(home),
-               PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))  # this checkout's code, whatever .venv installed
+    env.update(
+        MOVIELENS_VARIANT="ml-32m",
+        MOVIELENS_SOURCE_DIR=str(release),
+        MOVIELENS_DATA_DIR=str(data),
+        MOVIELENS_EMBEDDING_MODEL="bundled",
+        MOVIELENS_EMBEDDING_DEVICE="cpu",
+        DAGSTER_HOME=str(home),
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(ROOT),
+    )  # this checkout's code, whatever .venv installed
     if subset:
         env["MOVIELENS_SUBSET"] = "1"
     return env
@@ -143,8 +168,14 @@ def read_run(home: Path) -> dict:
             rows[materialization.asset_key.to_user_string()] = int(count.value) if count is not None else None
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            checks.append({"check": evaluation.check_name, "step": key, "passed": bool(evaluation.passed),
-                           "severity": evaluation.severity.value})
+            checks.append(
+                {
+                    "check": evaluation.check_name,
+                    "step": key,
+                    "passed": bool(evaluation.passed),
+                    "severity": evaluation.severity.value,
+                }
+            )
     return {"run_id": run.run_id, "status": run.status.value, "steps": steps_seen, "rows": rows, "checks": checks}
 
 
@@ -167,32 +198,46 @@ def run_step(step: Step, env: dict[str, str], log_dir: Path) -> dict:
     per_step = {}
     for key, s in run["steps"].items():
         figures = by_pid.get(s.get("pid"))
-        per_step[key] = {"seconds": round(s["end"] - s["start"], 2) if "end" in s and "start" in s else None,
-                         "ok": s.get("ok"), "asset": s.get("asset", False),
-                         "peak_rss_gib": round(figures.peak_rss_bytes / GIB, 3) if figures else None,
-                         "cpu_seconds": round(figures.cpu_seconds, 1) if figures else None}
+        per_step[key] = {
+            "seconds": round(s["end"] - s["start"], 2) if "end" in s and "start" in s else None,
+            "ok": s.get("ok"),
+            "asset": s.get("asset", False),
+            "peak_rss_gib": round(figures.peak_rss_bytes / GIB, 3) if figures else None,
+            "cpu_seconds": round(figures.cpu_seconds, 1) if figures else None,
+        }
     for check in run["checks"]:
         check.update({k: per_step.get(check["step"], {}).get(k) for k in ("seconds", "peak_rss_gib")})
     asset_steps = [v for v in per_step.values() if v["asset"]]
     record = {
-        "step": step.name, "assets": list(step.assets), "config": step.config, "ok": process.returncode == 0,
-        "wall_seconds": round(wall, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "step": step.name,
+        "assets": list(step.assets),
+        "config": step.config,
+        "ok": process.returncode == 0,
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "asset_seconds": sum(v["seconds"] or 0 for v in asset_steps),
         "asset_peak_rss_gib": max((v["peak_rss_gib"] or 0 for v in asset_steps), default=None),
         "asset_cpu_seconds": sum(v["cpu_seconds"] or 0 for v in asset_steps),
         "checks_seconds": round(sum(c["seconds"] or 0 for c in run["checks"]), 2),
         "peak_tree_rss_gib": round(tree.peak_tree_rss_bytes / GIB, 3),
         "max_process_rss_gib": round(max((p.peak_rss_bytes for p in by_pid.values()), default=0) / GIB, 3),
-        "rows": run["rows"], "checks": run["checks"], "dagster_steps": per_step,
-        "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
-        "run_id": run["run_id"], "run_status": run["status"],
+        "rows": run["rows"],
+        "checks": run["checks"],
+        "dagster_steps": per_step,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "run_id": run["run_id"],
+        "run_status": run["status"],
     }
     failed = [c["check"] for c in run["checks"] if not c["passed"]]
-    print(f"   {'ok' if record['ok'] else 'FAILED'} in {record['wall_seconds']} s "
-          f"(asset {record['asset_seconds']:.1f} s, "
-          f"checks {record['checks_seconds']:.1f} s), asset peak {record['asset_peak_rss_gib']} GiB, tree peak "
-          f"{record['peak_tree_rss_gib']} GiB, rows {run['rows']}, load {load_before[0]:.1f}"
-          + (f", failed checks: {failed}" if failed else ""), flush=True)
+    print(
+        f"   {'ok' if record['ok'] else 'FAILED'} in {record['wall_seconds']} s "
+        f"(asset {record['asset_seconds']:.1f} s, "
+        f"checks {record['checks_seconds']:.1f} s), asset peak {record['asset_peak_rss_gib']} GiB, tree peak "
+        f"{record['peak_tree_rss_gib']} GiB, rows {run['rows']}, load {load_before[0]:.1f}"
+        + (f", failed checks: {failed}" if failed else ""),
+        flush=True,
+    )
     return record
 
 
@@ -201,23 +246,29 @@ def _gib(x) -> str:
 
 
 def markdown(records: list[dict]) -> str:
-    head = ("| asset | wall s | asset step s | checks s | CPU s | peak RSS GiB (asset step) | peak RSS GiB (tree) "
-            "| rows | checks passed | load |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    head = (
+        "| asset | wall s | asset step s | checks s | CPU s | peak RSS GiB (asset step) | peak RSS GiB (tree) "
+        "| rows | checks passed | load |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+    )
     lines = [head]
     for r in records:
         rows = ", ".join(f"{n:,}" if isinstance(n, int) else "?" for n in r["rows"].values()) or "–"
         checks = f"{sum(c['passed'] for c in r['checks'])}/{len(r['checks'])}"
-        lines.append(f"| {r['step']}{'' if r['ok'] else ' (FAILED)'} | {r['wall_seconds']:.1f} | "
-                     f"{r['asset_seconds']:.1f} | {r['checks_seconds']:.1f} | {r['cpu_seconds']:.1f} | "
-                     f"{_gib(r['asset_peak_rss_gib'])} | {_gib(r['peak_tree_rss_gib'])} | {rows} | {checks} | "
-                     f"{r['load_before'][0]:.1f} |")
+        lines.append(
+            f"| {r['step']}{'' if r['ok'] else ' (FAILED)'} | {r['wall_seconds']:.1f} | "
+            f"{r['asset_seconds']:.1f} | {r['checks_seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{_gib(r['asset_peak_rss_gib'])} | {_gib(r['peak_tree_rss_gib'])} | {rows} | {checks} | "
+            f"{r['load_before'][0]:.1f} |"
+        )
     main = [r for r in records if r["step"] not in EXTRAS]
-    lines.append(f"| **total (non-training DAG)** | **{sum(r['wall_seconds'] for r in main):.1f}** | "
-                 f"**{sum(r['asset_seconds'] for r in main):.1f}** | "
-                 f"**{sum(r['checks_seconds'] for r in main):.1f}** | "
-                 f"**{sum(r['cpu_seconds'] for r in main):.1f}** | "
-                 f"**{_gib(max((r['asset_peak_rss_gib'] or 0 for r in main), default=0))}** | "
-                 f"**{_gib(max((r['peak_tree_rss_gib'] for r in main), default=0))}** | | | |")
+    lines.append(
+        f"| **total (non-training DAG)** | **{sum(r['wall_seconds'] for r in main):.1f}** | "
+        f"**{sum(r['asset_seconds'] for r in main):.1f}** | "
+        f"**{sum(r['checks_seconds'] for r in main):.1f}** | "
+        f"**{sum(r['cpu_seconds'] for r in main):.1f}** | "
+        f"**{_gib(max((r['asset_peak_rss_gib'] or 0 for r in main), default=0))}** | "
+        f"**{_gib(max((r['peak_tree_rss_gib'] for r in main), default=0))}** | | | |"
+    )
     return "\n".join(lines)
 
 
@@ -237,10 +288,15 @@ def rehearse(work: Path, shape, threads: int | None, selected: list[str], keep_d
         if not records[-1]["ok"]:
             print(f"{name} failed: see {logs / (name + '.log')}", flush=True)
             break
-    report = {"shape": dataclasses.asdict(shape), "threads": threads, "generated": generated,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                         f"python {platform.python_version()}", "date": time.strftime("%Y-%m-%d %H:%M"),
-              "steps": records}
+    report = {
+        "shape": dataclasses.asdict(shape),
+        "threads": threads,
+        "generated": generated,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "steps": records,
+    }
     (work / "rehearsal.json").write_text(json.dumps(report, indent=1, default=str))
     table = markdown(records)
     (work / "rehearsal.md").write_text(table + "\n")
@@ -255,12 +311,19 @@ def main(argv: list[str] | None = None) -> dict:
     gen.add_argument("folder", type=Path)
     reh = sub.add_parser("rehearse", help="materialize the non-training DAG on a synthetic release, asset by asset")
     reh.add_argument("work", type=Path, help="folder for the release, the warehouse, the instance and the report")
-    reh.add_argument("--threads", type=int, default=None,
-                     help="torch CPU threads for embedding and the SID fit (default: torch's, one per core)")
+    reh.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads for embedding and the SID fit (default: torch's, one per core)",
+    )
     reh.add_argument("--steps", default=None, help="comma-separated steps to run (default: the non-training DAG)")
     reh.add_argument("--extras", default="", help=f"steps to run after the DAG: any of {', '.join(EXTRAS)}")
-    reh.add_argument("--keep-data", action="store_true",
-                     help="reuse the warehouse and instance of a previous rehearsal (to rerun some --steps)")
+    reh.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="reuse the warehouse and instance of a previous rehearsal (to rerun some --steps)",
+    )
     for p in (gen, reh):
         for f in SHAPE_FIELDS:
             p.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(ML_32M, f))

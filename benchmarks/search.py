@@ -130,8 +130,13 @@ def bench_incremental(x: np.ndarray, k: int, threads: int, fraction: float, seed
         updated, stats = update_neighbours(previous, ids, x2, k)
         incremental_s = time.perf_counter() - t
     assert np.array_equal(updated.neighbour_ids, full.neighbour_ids)
-    return {"changed": int(changed.size), "recomputed": stats.recomputed, "full_s": full_s,
-            "incremental_s": incremental_s, "speedup": full_s / incremental_s}
+    return {
+        "changed": int(changed.size),
+        "recomputed": stats.recomputed,
+        "full_s": full_s,
+        "incremental_s": incremental_s,
+        "speedup": full_s / incremental_s,
+    }
 
 
 def vector_literal(v: np.ndarray) -> str:
@@ -148,8 +153,10 @@ def bench_sql(x: np.ndarray, queries: np.ndarray, k: int, threads: int, exact: n
 
     n, d = x.shape
     path = folder / "vectors.parquet"
-    pq.write_table(pa.table({"id": np.arange(n, dtype=np.int32),
-                             "v": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), d)}), path)
+    pq.write_table(
+        pa.table({"id": np.arange(n, dtype=np.int32), "v": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), d)}),
+        path,
+    )
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     con.execute(f"CREATE TABLE t AS SELECT id, v::FLOAT[{d}] AS v, v::FLOAT[] AS l FROM read_parquet('{path}')")
@@ -157,8 +164,13 @@ def bench_sql(x: np.ndarray, queries: np.ndarray, k: int, threads: int, exact: n
     for name, sql in [
         ("sql_array_cosine", f"SELECT id FROM t ORDER BY array_cosine_similarity(v, {{q}}::FLOAT[{d}]) DESC LIMIT {k}"),
         ("sql_list_dot", f"SELECT id FROM t ORDER BY list_dot_product(l, {{q}}::FLOAT[]) DESC LIMIT {k}"),
-        ("sql_parquet_list_cosine", (f"SELECT id FROM read_parquet('{path}') "
-                                     f"ORDER BY list_cosine_similarity(v::FLOAT[], {{q}}::FLOAT[]) DESC LIMIT {k}")),
+        (
+            "sql_parquet_list_cosine",
+            (
+                f"SELECT id FROM read_parquet('{path}') "
+                f"ORDER BY list_cosine_similarity(v::FLOAT[], {{q}}::FLOAT[]) DESC LIMIT {k}"
+            ),
+        ),
     ]:
         times, cpu, hits = [], [], 0
         for i, q in enumerate(queries):
@@ -230,16 +242,35 @@ print(json.dumps(out))
 """
 
 
-def bench_hnsw(x: np.ndarray, queries: np.ndarray, exact: np.ndarray, k: int, threads: int, folder: Path,
-               python: Path, m_values: list[int], ef_search: list[int], ef_construction: int) -> dict:
+def bench_hnsw(
+    x: np.ndarray,
+    queries: np.ndarray,
+    exact: np.ndarray,
+    k: int,
+    threads: int,
+    folder: Path,
+    python: Path,
+    m_values: list[int],
+    ef_search: list[int],
+    ef_construction: int,
+) -> dict:
     for name, arr in [("vectors", x), ("queries", queries), ("exact", exact)]:
         np.save(folder / f"{name}.npy", arr)
-    args = {"vectors": str(folder / "vectors.npy"), "queries": str(folder / "queries.npy"),
-            "exact": str(folder / "exact.npy"), "parquet": str(folder / "vectors.parquet"), "k": k,
-            "threads": threads, "m": m_values, "ef_search": ef_search, "ef_construction": ef_construction}
+    args = {
+        "vectors": str(folder / "vectors.npy"),
+        "queries": str(folder / "queries.npy"),
+        "exact": str(folder / "exact.npy"),
+        "parquet": str(folder / "vectors.parquet"),
+        "k": k,
+        "threads": threads,
+        "m": m_values,
+        "ef_search": ef_search,
+        "ef_construction": ef_construction,
+    }
     t = time.perf_counter()
-    proc = subprocess.run([str(python), "-c", HNSW_CHILD, json.dumps(args)], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [str(python), "-c", HNSW_CHILD, json.dumps(args)], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"HNSW child failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -260,8 +291,14 @@ def run_size(n: int, dim: int, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     queries = rng.choice(n, size=args.queries, replace=False)
     exact = exact_ids(x, queries, args.k)
-    result = {"n": n, "dim": dim, "queries": int(args.queries), "threads": args.threads,
-              "generate_s": time.perf_counter() - t, "vectors_gib": x.nbytes / 2**30}
+    result = {
+        "n": n,
+        "dim": dim,
+        "queries": int(args.queries),
+        "threads": args.threads,
+        "generate_s": time.perf_counter() - t,
+        "vectors_gib": x.nbytes / 2**30,
+    }
     print(f"== {n:,} x {dim}: vectors ready ({x.nbytes / 2**20:,.0f} MiB)", flush=True)
     result["numpy"] = bench_numpy(x, queries, args.k, args.threads)
     print("numpy", result["numpy"], flush=True)
@@ -274,15 +311,26 @@ def run_size(n: int, dim: int, args: argparse.Namespace) -> dict:
         print("incremental", result["incremental_top20"], flush=True)
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         folder = Path(tmp)
-        result.update(bench_sql(x, queries[: args.sql_queries], args.k, args.threads, exact[: args.sql_queries],
-                                folder))
+        result.update(
+            bench_sql(x, queries[: args.sql_queries], args.k, args.threads, exact[: args.sql_queries], folder)
+        )
         print("sql", {k: v for k, v in result.items() if k.startswith("sql")}, flush=True)
         if not args.no_hnsw:
             python = Path(args.vss_python)
             if not python.exists():
                 raise SystemExit(f"{python} does not exist: run `python benchmarks/search.py --setup-vss` first")
-            result["hnsw"] = bench_hnsw(x, queries, exact, args.k, args.threads, folder, python, args.hnsw_m,
-                                        args.ef_search, args.ef_construction)
+            result["hnsw"] = bench_hnsw(
+                x,
+                queries,
+                exact,
+                args.k,
+                args.threads,
+                folder,
+                python,
+                args.hnsw_m,
+                args.ef_search,
+                args.ef_construction,
+            )
             print("hnsw", json.dumps(result["hnsw"], indent=1), flush=True)
     return result
 
@@ -296,8 +344,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allpairs-rows", type=int, default=4096)
-    parser.add_argument("--incremental-max-n", type=int, default=20_000,
-                        help="time the incremental similar_movies update for sizes up to this many movies")
+    parser.add_argument(
+        "--incremental-max-n",
+        type=int,
+        default=20_000,
+        help="time the incremental similar_movies update for sizes up to this many movies",
+    )
     parser.add_argument("--changed-fraction", type=float, default=0.01)
     parser.add_argument("--no-hnsw", action="store_true")
     parser.add_argument("--setup-vss", action="store_true", help="create .venv-vss and exit")
@@ -313,9 +365,12 @@ def main() -> None:
         return
     import duckdb
 
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-               f"{os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}",
-               "sizes": []}
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}",
+        "sizes": [],
+    }
     for size in args.sizes.split(","):
         n, d = (int(v) for v in size.lower().split("x"))
         results["sizes"].append(run_size(n, d, args))

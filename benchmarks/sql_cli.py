@@ -54,14 +54,25 @@ def main() -> None:
         variants = {"ours": ""}
         if args.baseline_rev:
             old = Path(tmp) / "cli_at_rev.py"
-            old.write_text(subprocess.run(["git", "show", f"{args.baseline_rev}:movielens_dag/cli.py"], cwd=ROOT,
-                                          check=True, capture_output=True, text=True).stdout)
+            old.write_text(
+                subprocess.run(
+                    ["git", "show", f"{args.baseline_rev}:movielens_dag/cli.py"],
+                    cwd=ROOT,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
             variants[f"before ({args.baseline_rev})"] = str(old)
         print("| method | format | rows printed | peak RSS growth (MiB) | seconds |\n|---|---|---:|---:|---:|")
         for name, path in variants.items():
             for fmt, max_rows in (("csv", "default"), ("csv", "3"), ("markdown", "default")):
-                run = subprocess.run([sys.executable, "-c", PROBE, tmp, fmt, str(args.rows), max_rows, path, str(ROOT)],
-                                     capture_output=True, text=True, check=True)
+                run = subprocess.run(
+                    [sys.executable, "-c", PROBE, tmp, fmt, str(args.rows), max_rows, path, str(ROOT)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 r = json.loads(run.stdout.splitlines()[-1])
                 shown = {"default": "all" if fmt == "csv" else "40", "3": "3"}[max_rows]
                 if path and fmt == "csv":

@@ -73,8 +73,9 @@ def run_sql(paths: DataPaths, sql: str, fmt: str, max_rows: int | None = None, o
                     more = limit is not None and head.num_rows > limit
                     out.write(warehouse.preview_markdown(head, rows=shown, max_chars=200) + "\n")
                 if more:
-                    print(f"(first {shown:,} rows shown; --max-rows N to change, --max-rows 0 for all)",
-                          file=sys.stderr)
+                    print(
+                        f"(first {shown:,} rows shown; --max-rows N to change, --max-rows 0 for all)", file=sys.stderr
+                    )
             except duckdb.Error as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
@@ -162,11 +163,11 @@ def cmd_rating_leaderboard(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        board = con.execute("SELECT * FROM rating_model.rating_leaderboard "
-                            "ORDER BY dataset, split DESC, rank").df()
+        board = con.execute("SELECT * FROM rating_model.rating_leaderboard ORDER BY dataset, split DESC, rank").df()
     except duckdb.Error as exc:
-        print(f"error: {exc}\nmaterialize the rating model first: make rating-leaderboard (or make demo)",
-              file=sys.stderr)
+        print(
+            f"error: {exc}\nmaterialize the rating model first: make rating-leaderboard (or make demo)", file=sys.stderr
+        )
         return 1
     finally:
         con.close()
@@ -198,8 +199,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     env = read_environment()
     paths = data_paths(args.data_dir)
-    return devserver.run(devserver.dg_dev_command(args.host, args.port), paths.artifacts,
-                         env.value("MOVIELENS_ARTIFACTS_URL"))
+    return devserver.run(
+        devserver.dg_dev_command(args.host, args.port), paths.artifacts, env.value("MOVIELENS_ARTIFACTS_URL")
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -210,8 +212,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = TextSearchSettings(model=args.model, query_prompt=args.query_prompt, device=args.device)
     try:
-        found = search_warehouse(data_paths(args.data_dir), args.query, k=args.k, genre=args.genre,
-                                 min_year=args.min_year, max_year=args.max_year, settings=settings)
+        found = search_warehouse(
+            data_paths(args.data_dir),
+            args.query,
+            k=args.k,
+            genre=args.genre,
+            min_year=args.min_year,
+            max_year=args.max_year,
+            settings=settings,
+        )
     except (FileNotFoundError, ModelNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -243,15 +252,22 @@ def cmd_publish(args: argparse.Namespace) -> int:
             variant = env.value("MOVIELENS_VARIANT")
             source = env.value("MOVIELENS_SOURCE_DIR")
             release = Path(source) if source else BUNDLED_MOVIELENS_DIR / variant
-            manifest = build_dataset(folder, inputs_from_warehouse(paths, variant, release),
-                                     PublishSettings(include_embeddings=not args.no_embeddings,
-                                                     acknowledge_licence=args.acknowledge_licence))
+            manifest = build_dataset(
+                folder,
+                inputs_from_warehouse(paths, variant, release),
+                PublishSettings(
+                    include_embeddings=not args.no_embeddings, acknowledge_licence=args.acknowledge_licence
+                ),
+            )
             print(f"built {folder}: {manifest.as_dict()['tables']}; left out: {manifest.excluded or 'nothing'}")
         token = env.value("HF_TOKEN")
         if not token or args.dry_run:
             print(upload.describe_plan(folder, args.repo_id))
-            print("dry run: nothing uploaded" if args.dry_run else
-                  "HF_TOKEN is not set: nothing uploaded (set it to a token with write access to upload)")
+            print(
+                "dry run: nothing uploaded"
+                if args.dry_run
+                else "HF_TOKEN is not set: nothing uploaded (set it to a token with write access to upload)"
+            )
             return 0
         url = upload.upload(folder, args.repo_id, token, private=not args.public)
     except (FileNotFoundError, ValueError) as exc:
@@ -263,17 +279,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="movielens-dag", description=__doc__)
-    parser.add_argument(
-        "--data-dir", help="data directory (default: $MOVIELENS_DATA_DIR, else <repo>/data)"
-    )
+    parser.add_argument("--data-dir", help="data directory (default: $MOVIELENS_DATA_DIR, else <repo>/data)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sql = sub.add_parser("sql", help="run read-only SQL against the warehouse views")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
-    sql.add_argument("--max-rows", type=int, default=None,
-                     help="print at most N rows in any format (default: 40 for table and markdown, all for csv; "
-                     "0: all)")
+    sql.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        help="print at most N rows in any format (default: 40 for table and markdown, all for csv; 0: all)",
+    )
     sql.set_defaults(func=cmd_sql)
 
     catalog = sub.add_parser("catalog", help="recreate the DuckDB views from the Parquet files")
@@ -287,12 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     variants.add_argument("--demo", action="store_true", help="only the two variants `make demo` trains")
     variants.set_defaults(func=cmd_variants)
 
-    rating_board = sub.add_parser("rating-leaderboard",
-                                  help="print the rating-model leaderboard (per split) as a markdown table")
+    rating_board = sub.add_parser(
+        "rating-leaderboard", help="print the rating-model leaderboard (per split) as a markdown table"
+    )
     rating_board.set_defaults(func=cmd_rating_leaderboard)
 
     rating_variants = sub.add_parser(
-        "rating-variants", help="list the rating-model variants that run offline (partitions of rating_model_runs)")
+        "rating-variants", help="list the rating-model variants that run offline (partitions of rating_model_runs)"
+    )
     which = rating_variants.add_mutually_exclusive_group()
     which.add_argument("--demo", action="store_true", help="only the variant `make demo` trains")
     which.add_argument("--all", action="store_true", help="also those needing a TMDB token or posters")
@@ -320,8 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--folder", help="dataset folder (default: <data dir>/published/enriched_dataset)")
     publish.add_argument("--build", action="store_true", help="(re)build the folder from the warehouse first")
     publish.add_argument("--no-embeddings", action="store_true", help="with --build: leave the embeddings out")
-    publish.add_argument("--acknowledge-licence", action="store_true",
-                         help="with --build: I hold GroupLens's permission to redistribute this release's ratings")
+    publish.add_argument(
+        "--acknowledge-licence",
+        action="store_true",
+        help="with --build: I hold GroupLens's permission to redistribute this release's ratings",
+    )
     publish.add_argument("--public", action="store_true", help="create the repo public (default: private)")
     publish.add_argument("--dry-run", action="store_true", help="only print what would be uploaded")
     publish.set_defaults(func=cmd_publish)

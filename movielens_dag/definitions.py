@@ -28,15 +28,25 @@ from movielens_dag.resources.storage import DataDir
 from movielens_dag.resources.warehouse_io import WarehouseIOManager
 from movielens_dag.settings import Environment, read_environment
 
-ASSET_MODULES = [movielens, enrichment, documents, semantic_ids, search, publish, recommender,
-                 rating_model]  # + embeddings.build
+ASSET_MODULES = [
+    movielens,
+    enrichment,
+    documents,
+    semantic_ids,
+    search,
+    publish,
+    recommender,
+    rating_model,
+]  # + embeddings.build
 
 
 def make_resources(data_dir: str | None = None, env: Environment | None = None) -> dict:
     """All resources. ``data_dir`` overrides MOVIELENS_DATA_DIR (tests use a temp folder)."""
     env = env or read_environment()
-    storage = DataDir(data_dir=str(data_dir) if data_dir else from_env(env, "MOVIELENS_DATA_DIR"),
-                      artifacts_url=from_env(env, "MOVIELENS_ARTIFACTS_URL"))
+    storage = DataDir(
+        data_dir=str(data_dir) if data_dir else from_env(env, "MOVIELENS_DATA_DIR"),
+        artifacts_url=from_env(env, "MOVIELENS_ARTIFACTS_URL"),
+    )
     return {
         "data_dir": storage,
         "io_manager": WarehouseIOManager(data_dir=storage),
@@ -55,7 +65,9 @@ def make_resources(data_dir: str | None = None, env: Environment | None = None) 
 # Evaluates every asset's automation condition (ON_UPSTREAM_CHANGE ...) while the daemon runs. Dagster's
 # default automation sensor starts stopped; this one starts running.
 AUTOMATION = dg.AutomationConditionSensorDefinition(
-    "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    "automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
 )
 
@@ -66,14 +78,17 @@ def _module_objects(kind: type | tuple[type, ...]) -> list:
 
 def build_definitions(data_dir: str | None = None, environ: Mapping[str, str] | None = None) -> dg.Definitions:
     env = read_environment(environ)
-    return dg.Definitions.merge(embeddings.build(env), dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
-        asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=JOBS,
-        schedules=_module_objects(dg.ScheduleDefinition),
-        sensors=[*_module_objects(dg.SensorDefinition), AUTOMATION, stuck_runs],
-        resources=make_resources(data_dir, env),
-    ))
+    return dg.Definitions.merge(
+        embeddings.build(env),
+        dg.Definitions(
+            assets=dg.load_assets_from_modules(ASSET_MODULES),
+            asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+            jobs=JOBS,
+            schedules=_module_objects(dg.ScheduleDefinition),
+            sensors=[*_module_objects(dg.SensorDefinition), AUTOMATION, stuck_runs],
+            resources=make_resources(data_dir, env),
+        ),
+    )
 
 
 defs = build_definitions()

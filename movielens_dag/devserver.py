@@ -72,8 +72,7 @@ def run(command: list[str], artifacts: Path, artifacts_url: str, grace: float = 
     _die_with_parent()
     server = serve_artifacts(artifacts, artifacts_url)
     print(f"[movielens-dag] serving {artifacts} at {artifacts_url}", flush=True)
-    print(f"[movielens-dag] Dagster UI on {_ui_url(command)} (sensor and automation ticks: Automation tab)",
-          flush=True)
+    print(f"[movielens-dag] Dagster UI on {_ui_url(command)} (sensor and automation ticks: Automation tab)", flush=True)
     child = subprocess.Popen(command, preexec_fn=_child_signals, start_new_session=True, env=_child_env())
     stopping = threading.Event()
 
@@ -121,8 +120,16 @@ def _child_env() -> dict[str, str]:
 
 
 def dg_dev_command(host: str, port: int) -> list[str]:
-    return [str(Path(sys.executable).parent / "dg"), "dev", "--host", host, "--port", str(port),
-            "--log-level", SERVICES_LOG_LEVEL]
+    return [
+        str(Path(sys.executable).parent / "dg"),
+        "dev",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-level",
+        SERVICES_LOG_LEVEL,
+    ]
 
 
 def _ui_url(command: list[str]) -> str:

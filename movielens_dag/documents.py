@@ -23,7 +23,10 @@ def top_tags(tags: pd.DataFrame, k: int = TOP_TAGS) -> dict[int, list[str]]:
     frame = tags.assign(tag=tags["tag"].astype(str).str.strip().str.lower())
     frame = frame[frame["tag"] != ""]
     counts = (
-        frame.groupby(["movie_id", "tag"])["user_id"].nunique().rename("users").reset_index()
+        frame.groupby(["movie_id", "tag"])["user_id"]
+        .nunique()
+        .rename("users")
+        .reset_index()
         .sort_values(["movie_id", "users", "tag"], ascending=[True, False, True])
     )
     top = counts.groupby("movie_id", sort=False).head(k)  # still sorted by movie_id
@@ -34,8 +37,7 @@ def top_tags(tags: pd.DataFrame, k: int = TOP_TAGS) -> dict[int, list[str]]:
     return {int(ids[a]): names[a:b].tolist() for a, b in zip(starts, ends)}
 
 
-def render_document(title: str, year: int | None, genres: list[str], alt_titles: list[str],
-                    tags: list[str]) -> str:
+def render_document(title: str, year: int | None, genres: list[str], alt_titles: list[str], tags: list[str]) -> str:
     """The MovieLens-only template. Empty sections are left out rather than printed empty."""
     lines = [f"Title: {title}" + (f" ({year})" if year else "")]
     if alt_titles:
@@ -50,22 +52,40 @@ def render_document(title: str, year: int | None, genres: list[str], alt_titles:
 # ---- enriched documents (issue 3): the merged record of MovieLens + TMDB + IMDb + Wikipedia ----------
 ENRICHED_TEMPLATE_VERSION = "enriched-v1"
 _PROVENANCE = pa.struct([(f, pa.string()) for f in merge.FIELDS])
-DOCUMENTS_SCHEMA = pa.schema([
-    ("movie_id", pa.int32()), ("document", pa.string()), ("document_hash", pa.string()),
-    ("template_version", pa.string()), ("title", pa.string()), ("year", pa.int32()),
-    ("genres", pa.list_(pa.string())), ("plot", pa.string()), ("keywords", pa.list_(pa.string())),
-    ("directors", pa.list_(pa.string())), ("cast", pa.list_(pa.string())), ("languages", pa.list_(pa.string())),
-    ("countries", pa.list_(pa.string())), ("provenance", _PROVENANCE),
-])
+DOCUMENTS_SCHEMA = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("document", pa.string()),
+        ("document_hash", pa.string()),
+        ("template_version", pa.string()),
+        ("title", pa.string()),
+        ("year", pa.int32()),
+        ("genres", pa.list_(pa.string())),
+        ("plot", pa.string()),
+        ("keywords", pa.list_(pa.string())),
+        ("directors", pa.list_(pa.string())),
+        ("cast", pa.list_(pa.string())),
+        ("languages", pa.list_(pa.string())),
+        ("countries", pa.list_(pa.string())),
+        ("provenance", _PROVENANCE),
+    ]
+)
 
 
 def render_enriched_document(r: merge.MergedRecord) -> str:
     """Template enriched-v1: the v0 lines, then credits, language, country, keywords, tags and the plot."""
     lines = [f"Title: {r.title}" + (f" ({r.year})" if r.year else "")]
-    sections = [("Also known as", "; ".join(r.alt_titles)), ("Genres", ", ".join(r.genres)),
-                ("Directed by", ", ".join(r.directors)), ("Starring", ", ".join(r.cast)),
-                ("Language", ", ".join(r.languages)), ("Country", ", ".join(r.countries)),
-                ("Keywords", ", ".join(r.keywords)), ("Tags", ", ".join(r.tags)), ("Plot", r.plot or "")]
+    sections = [
+        ("Also known as", "; ".join(r.alt_titles)),
+        ("Genres", ", ".join(r.genres)),
+        ("Directed by", ", ".join(r.directors)),
+        ("Starring", ", ".join(r.cast)),
+        ("Language", ", ".join(r.languages)),
+        ("Country", ", ".join(r.countries)),
+        ("Keywords", ", ".join(r.keywords)),
+        ("Tags", ", ".join(r.tags)),
+        ("Plot", r.plot or ""),
+    ]
     lines += [f"{name}: {text}" for name, text in sections if text]
     return "\n".join(lines)
 
@@ -76,8 +96,13 @@ def _by_movie(table: pa.Table | None, keep) -> dict[int, dict]:
     return {int(row["movie_id"]): row for row in table.to_pylist() if keep(row)}
 
 
-def build_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Table | None = None,
-                    imdb_titles: pa.Table | None = None, wikipedia_plots: pa.Table | None = None) -> pa.Table:
+def build_documents(
+    movies: pd.DataFrame,
+    tags: pd.DataFrame,
+    tmdb_movies: pa.Table | None = None,
+    imdb_titles: pa.Table | None = None,
+    wikipedia_plots: pa.Table | None = None,
+) -> pa.Table:
     """One row per movie: the v0 columns plus the merged record and each field's source.
 
     A movie no source enriched keeps its MovieLens-only (v0) text, hash and template version.
@@ -90,17 +115,30 @@ def build_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Ta
     for movie in movies.itertuples(index=False):
         movie_id = int(movie.movie_id)
         year = None if pd.isna(movie.year) else int(movie.year)
-        base = {"movie_id": movie_id, "title": movie.title, "year": year, "genres": list(movie.genres),
-                "alt_titles": list(movie.alt_titles)}
+        base = {
+            "movie_id": movie_id,
+            "title": movie.title,
+            "year": year,
+            "genres": list(movie.genres),
+            "alt_titles": list(movie.alt_titles),
+        }
         tags_here = tag_lists.get(movie_id, [])
-        record = merge.merge_movie(base, tags_here, tmdb_rows.get(movie_id), imdb_rows.get(movie_id),
-                                   wiki_rows.get(movie_id))
+        record = merge.merge_movie(
+            base, tags_here, tmdb_rows.get(movie_id), imdb_rows.get(movie_id), wiki_rows.get(movie_id)
+        )
         if record.enriched:
             text, version = render_enriched_document(record), ENRICHED_TEMPLATE_VERSION
         else:
             text = render_document(movie.title, year, base["genres"], base["alt_titles"], tags_here)
             version = TEMPLATE_VERSION
-        rows.append({**{f: getattr(record, f) for f in merge.FIELDS}, "movie_id": movie_id, "document": text,
-                     "document_hash": document_hash(text), "template_version": version,
-                     "provenance": record.provenance})
+        rows.append(
+            {
+                **{f: getattr(record, f) for f in merge.FIELDS},
+                "movie_id": movie_id,
+                "document": text,
+                "document_hash": document_hash(text),
+                "template_version": version,
+                "provenance": record.provenance,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=DOCUMENTS_SCHEMA)

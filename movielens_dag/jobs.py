@@ -21,9 +21,15 @@ from movielens_dag.assets.enrichment import enrichment_refresh_job
 
 demo_job = dg.define_asset_job(
     "demo_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(
-        "movie_embedding_shards", "recommender_runs", "temporal_recommender_runs", "recommender_leaderboard",
-        "rating_model_runs", "rating_leaderboard"),
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.assets(
+        "movie_embedding_shards",
+        "recommender_runs",
+        "temporal_recommender_runs",
+        "recommender_leaderboard",
+        "rating_model_runs",
+        "rating_leaderboard",
+    ),
     description="The DAG on the configured release up to what the models read: ingest, enrich (no token: "
     "from what is stored, no posters), documents, embeddings, semantic IDs and their map, search, the genre "
     "classifier, the published dataset, user sequences, the temporal protocol's content and the rating "
@@ -64,5 +70,12 @@ rating_leaderboard_job = dg.define_asset_job(
     description="Rank every stored rating-model variant per split, with the bias baseline and the two floors.",
 )
 
-JOBS = [demo_job, recommender_job, temporal_recommender_job, leaderboard_job, rating_model_job, rating_leaderboard_job,
-        enrichment_refresh_job]  # + embedding_shards_job (built)
+JOBS = [
+    demo_job,
+    recommender_job,
+    temporal_recommender_job,
+    leaderboard_job,
+    rating_model_job,
+    rating_leaderboard_job,
+    enrichment_refresh_job,
+]  # + embedding_shards_job (built)

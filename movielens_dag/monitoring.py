@@ -60,9 +60,11 @@ def fail_dead_runs(instance: dg.DagsterInstance, now: float | None = None) -> li
         if pid is None or process_alive(pid):
             continue
         instance.report_run_failed(
-            run, f"The process of this run (pid {pid}) is gone: it was killed or crashed. Marked failed by the "
+            run,
+            f"The process of this run (pid {pid}) is gone: it was killed or crashed. Marked failed by the "
             "stuck_runs sensor; Dagster's run monitoring frees its pool slots. Re-run it: finished batches of "
-            "its work are kept (fetch store, embedding cache).")
+            "its work are kept (fetch store, embedding cache).",
+        )
         failed.append(run.run_id)
     return failed
 
@@ -84,13 +86,18 @@ def explain_waiting_steps(instance: dg.DagsterInstance, told: set[str]) -> list[
             held_by = []
             for holder_id in holders:
                 holder = instance.get_run_by_id(holder_id)
-                held_by.append(f"run {holder_id} ({holder.job_name}, {holder.status.value})" if holder
-                               else f"run {holder_id} (deleted)")
+                held_by.append(
+                    f"run {holder_id} ({holder.job_name}, {holder.status.value})"
+                    if holder
+                    else f"run {holder_id} (deleted)"
+                )
             instance.report_engine_event(
                 f"Step {pending.step_key} waits for a slot of pool '{pool}' (limit {info.limit}), held by "
                 f"{', '.join(held_by) or 'nobody yet'}. It starts when that run finishes; a run whose process died "
                 "is marked failed by the stuck_runs sensor within a minute and run monitoring frees its slot. "
-                f"To allow more at once: `dagster instance concurrency set {pool} N`.", run)
+                f"To allow more at once: `dagster instance concurrency set {pool} N`.",
+                run,
+            )
             written.append(key)
     return written
 

@@ -15,7 +15,6 @@ BUNDLED_MOVIELENS_DIR = PROJECT_ROOT / "data" / "movielens"
 OVERRIDES_DIR = PROJECT_ROOT / "data" / "overrides"
 
 
-
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """``explicit``, else ``$MOVIELENS_DATA_DIR``, else ``<repo>/data``."""
     return Path(explicit or os.environ.get("MOVIELENS_DATA_DIR") or DEFAULT_DATA_DIR)
@@ -27,9 +26,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]*$")
 def safe_name(name: str) -> str:
     """Return ``name`` if it is safe as a file name (partition keys, asset names), else raise."""
     if not _SAFE_NAME.match(name) or ".." in name:
-        raise ValueError(
-            f"{name!r} cannot be used as a file name: use letters, digits, '_', '-', '.', '='"
-        )
+        raise ValueError(f"{name!r} cannot be used as a file name: use letters, digits, '_', '-', '.', '='")
     return name
 
 

@@ -34,15 +34,18 @@ def resolve_device(device: str = "auto") -> str:
     if name == "cuda" or name.startswith("cuda:"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise RuntimeConfigError(f"device {device!r}: torch sees no CUDA GPU on this machine; set device "
-                                     "to 'cpu' or 'auto'")
+            raise RuntimeConfigError(
+                f"device {device!r}: torch sees no CUDA GPU on this machine; set device to 'cpu' or 'auto'"
+            )
         index = name.partition(":")[2]
         if index:
             if not index.isdigit():
                 raise RuntimeConfigError(f"device {device!r} is not a device name; {DEVICE_HELP}")
             if int(index) >= count:
-                raise RuntimeConfigError(f"device {device!r}: this machine has {count} CUDA GPU(s), "
-                                         f"cuda:0..cuda:{count - 1}; set one of those, 'cuda' or 'auto'")
+                raise RuntimeConfigError(
+                    f"device {device!r}: this machine has {count} CUDA GPU(s), "
+                    f"cuda:0..cuda:{count - 1}; set one of those, 'cuda' or 'auto'"
+                )
         return name
     raise RuntimeConfigError(f"device {device!r} is not a device name; {DEVICE_HELP}")
 
@@ -50,8 +53,10 @@ def resolve_device(device: str = "auto") -> str:
 def check_threads(threads: int | None) -> int | None:
     """``threads`` must be None (torch's default: one per core) or a positive count."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise RuntimeConfigError(f"threads must be a positive number of CPU threads (or null for torch's "
-                                 f"default of one per core), got {threads!r}")
+        raise RuntimeConfigError(
+            f"threads must be a positive number of CPU threads (or null for torch's "
+            f"default of one per core), got {threads!r}"
+        )
     return threads
 
 

@@ -32,37 +32,72 @@ class EnvSetting:
 
 
 ENVIRONMENT: tuple[EnvSetting, ...] = (
-    EnvSetting("MOVIELENS_DATA_DIR", str(DEFAULT_DATA_DIR),
-               "root for the warehouse, caches, downloads, models, plots and checkpoints"),
-    EnvSetting("MOVIELENS_VARIANT", "ml-latest-small",
-               "the MovieLens release: ml-latest-small, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, ml-latest"),
+    EnvSetting(
+        "MOVIELENS_DATA_DIR",
+        str(DEFAULT_DATA_DIR),
+        "root for the warehouse, caches, downloads, models, plots and checkpoints",
+    ),
+    EnvSetting(
+        "MOVIELENS_VARIANT",
+        "ml-latest-small",
+        "the MovieLens release: ml-latest-small, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, ml-latest",
+    ),
     EnvSetting("MOVIELENS_SOURCE_DIR", None, "an extracted release folder to read instead of downloading"),
-    EnvSetting("MOVIELENS_BASE_URL", "https://files.grouplens.org/datasets/movielens",
-               "where <variant>.zip and <variant>.zip.md5 are downloaded from"),
+    EnvSetting(
+        "MOVIELENS_BASE_URL",
+        "https://files.grouplens.org/datasets/movielens",
+        "where <variant>.zip and <variant>.zip.md5 are downloaded from",
+    ),
     EnvSetting("MOVIELENS_MD5", None, "expected MD5 of the zip when no .md5 file is published beside it"),
-    EnvSetting("MOVIELENS_SUBSET", None, "set to 1 when MOVIELENS_SOURCE_DIR holds a deliberate part of a release: "
-               "the documented sizes are then not enforced"),
-    EnvSetting("TMDB_READ_ACCESS_TOKEN", None,
-               "TMDB 'API Read Access Token' (Bearer); unset: the TMDB assets make no request", secret=True),
-    EnvSetting("TMDB_API_BASE_URL", "https://api.themoviedb.org/3",
-               "TMDB API root (point it at the local emulator to work offline)"),
+    EnvSetting(
+        "MOVIELENS_SUBSET",
+        None,
+        "set to 1 when MOVIELENS_SOURCE_DIR holds a deliberate part of a release: "
+        "the documented sizes are then not enforced",
+    ),
+    EnvSetting(
+        "TMDB_READ_ACCESS_TOKEN",
+        None,
+        "TMDB 'API Read Access Token' (Bearer); unset: the TMDB assets make no request",
+        secret=True,
+    ),
+    EnvSetting(
+        "TMDB_API_BASE_URL",
+        "https://api.themoviedb.org/3",
+        "TMDB API root (point it at the local emulator to work offline)",
+    ),
     EnvSetting("TMDB_REQUESTS_PER_SECOND", "40", "token-bucket rate for TMDB requests"),
     EnvSetting("TMDB_IMAGE_REQUESTS_PER_SECOND", "20", "token-bucket rate for poster images from image.tmdb.org"),
     EnvSetting("IMDB_GRAPHQL_URL", None, "opt-in IMDb GraphQL endpoint (unofficial, often blocked)"),
-    EnvSetting("WIKIPEDIA_PLOTS_CSV", None,
-               "the Kaggle 'Wikipedia Movie Plots' CSV; unset: the bundled 1901-1935 extract"),
-    EnvSetting("MOVIELENS_EMBEDDING_MODEL", "bundled",
-               "default embedding model: 'bundled' (MiniLM), a hub id or a local folder"),
+    EnvSetting(
+        "WIKIPEDIA_PLOTS_CSV", None, "the Kaggle 'Wikipedia Movie Plots' CSV; unset: the bundled 1901-1935 extract"
+    ),
+    EnvSetting(
+        "MOVIELENS_EMBEDDING_MODEL",
+        "bundled",
+        "default embedding model: 'bundled' (MiniLM), a hub id or a local folder",
+    ),
     EnvSetting("MOVIELENS_EMBEDDING_DEVICE", "auto", "default embedding device: auto, cpu, cuda, cuda:1, ..."),
     EnvSetting("MOVIELENS_EMBEDDING_SHARDS", "8", "how many static shards movie_embedding_shards has"),
-    EnvSetting("MOVIELENS_EMBEDDING_CELERY_QUEUE", None,
-               "with the Celery executor, the queue embedding steps go to (e.g. 'gpu')"),
+    EnvSetting(
+        "MOVIELENS_EMBEDDING_CELERY_QUEUE",
+        None,
+        "with the Celery executor, the queue embedding steps go to (e.g. 'gpu')",
+    ),
     EnvSetting("CELERY_BROKER_URL", None, "Celery deployment only: the broker, e.g. redis://broker:6379/0"),
     EnvSetting("CELERY_RESULT_BACKEND", None, "Celery deployment only: the result backend, e.g. redis://broker:6379/1"),
-    EnvSetting("HF_TOKEN", None, "Hugging Face token with write access: `movielens-dag publish` uploads the dataset "
-               "with it; unset: it prints what it would upload", secret=True),
-    EnvSetting("MOVIELENS_ARTIFACTS_URL", "http://127.0.0.1:3001",
-               "where `movielens-dag dev` serves <data dir>/artifacts, so plots open in the UI"),
+    EnvSetting(
+        "HF_TOKEN",
+        None,
+        "Hugging Face token with write access: `movielens-dag publish` uploads the dataset "
+        "with it; unset: it prints what it would upload",
+        secret=True,
+    ),
+    EnvSetting(
+        "MOVIELENS_ARTIFACTS_URL",
+        "http://127.0.0.1:3001",
+        "where `movielens-dag dev` serves <data dir>/artifacts, so plots open in the UI",
+    ),
 )
 _BY_NAME = {s.name: s for s in ENVIRONMENT}
 

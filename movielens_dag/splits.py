@@ -23,8 +23,9 @@ class TemporalSplitSettings:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.valid_quantile < self.test_quantile < 1.0:
-            raise ValueError(f"need 0 < valid_quantile < test_quantile < 1, got {self.valid_quantile} and "
-                             f"{self.test_quantile}")
+            raise ValueError(
+                f"need 0 < valid_quantile < test_quantile < 1, got {self.valid_quantile} and {self.test_quantile}"
+            )
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def temporal_cuts(seconds: np.ndarray, settings: TemporalSplitSettings = Tempora
     cuts = TemporalCuts(valid_start, test_start)
     counts = np.bincount(cuts.period(t), minlength=3)
     if valid_start >= test_start or (counts == 0).any():
-        raise ValueError(f"time cuts at quantiles {settings.valid_quantile}/{settings.test_quantile} leave an empty "
-                         f"period (train/valid/test events: {counts.tolist()}); the timestamps are too concentrated")
+        raise ValueError(
+            f"time cuts at quantiles {settings.valid_quantile}/{settings.test_quantile} leave an empty "
+            f"period (train/valid/test events: {counts.tolist()}); the timestamps are too concentrated"
+        )
     return cuts

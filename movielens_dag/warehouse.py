@@ -84,9 +84,7 @@ def read_parquet(location: Path, asset: str | None = None, columns: list[str] | 
     ``columns``: only these."""
     files = parquet_files(location)
     if not files:
-        raise FileNotFoundError(
-            f"no Parquet data at {location}: materialize {asset or 'the upstream asset'} first"
-        )
+        raise FileNotFoundError(f"no Parquet data at {location}: materialize {asset or 'the upstream asset'} first")
     tables = [pq.read_table(f, columns=columns) for f in files]
     if len(tables) == 1:
         return tables[0]
@@ -136,9 +134,7 @@ class ViewSpec:
     def matches(self, stored_sql: str) -> bool:
         """Whether DuckDB's stored text (it normalises the SQL) is this view over this location."""
         pattern = self.location / "*.parquet" if self.partitioned else self.location
-        return _quote_literal(str(pattern)) in stored_sql and (
-            self.partitioned == ("union_by_name" in stored_sql)
-        )
+        return _quote_literal(str(pattern)) in stored_sql and (self.partitioned == ("union_by_name" in stored_sql))
 
 
 def discover_views(paths: DataPaths) -> list[ViewSpec]:
@@ -181,9 +177,7 @@ def _writer_lock(paths: DataPaths, timeout: float) -> Iterator[None]:
 
 
 def _existing_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT schema_name, view_name, sql FROM duckdb_views() WHERE NOT internal"
-    ).fetchall()
+    rows = con.execute("SELECT schema_name, view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
     return {f"{s}.{v}": sql for s, v, sql in rows}
 
 
@@ -235,6 +229,7 @@ def ensure_views(paths: DataPaths, specs: list[ViewSpec], timeout: float = 30.0)
     materialization), no write lock on the DuckDB file is taken at all. Raises CatalogLocked when a
     reader keeps the file locked for ``timeout`` seconds; the Parquet data is already safe by then.
     """
+
     def statements(existing: dict[str, str]) -> tuple[list[str], list[str]]:
         todo = [s for s in specs if _needs_update(existing, s)]
         return [s.qualified for s in todo], [ddl for s in todo for ddl in s.ddl()]

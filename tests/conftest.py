@@ -9,8 +9,17 @@ from movielens_dag.paths import BUNDLED_MOVIELENS_DIR, PROJECT_ROOT, DataPaths
 SHARED = PROJECT_ROOT.parent / "shared"
 # Test folders whose tensors are small: a second torch thread only adds synchronisation on a busy
 # 2-core box (measured 10-60x slower for batch-2 encodes and k-means seeding).
-ONE_TORCH_THREAD_DIRS = {"embeddings", "semantic_ids", "recommender", "assets", "search", "genres", "publish",
-                         "rating_model", "reliability"}
+ONE_TORCH_THREAD_DIRS = {
+    "embeddings",
+    "semantic_ids",
+    "recommender",
+    "assets",
+    "search",
+    "genres",
+    "publish",
+    "rating_model",
+    "reliability",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +61,7 @@ def foundation_warehouse(tmp_path_factory) -> DataPaths:
     root = tmp_path_factory.mktemp("foundation")
     defs = build_definitions(str(root))
     selection = dg.AssetSelection.groups("movielens", "enrichment", "documents")
-    result = dg.materialize(
-        list(defs.assets) + list(defs.asset_checks), selection=selection, resources=defs.resources
-    )
+    result = dg.materialize(list(defs.assets) + list(defs.asset_checks), selection=selection, resources=defs.resources)
     assert result.success
     return DataPaths(root)
 

@@ -10,7 +10,9 @@ from movielens_dag import cli
 def run(paths, *args) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "movielens_dag.cli", "--data-dir", str(paths.root), "sql", *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -62,7 +64,9 @@ def test_sql_can_never_modify_the_warehouse(foundation_warehouse, statement):
 def test_missing_warehouse_says_what_to_do(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "movielens_dag.cli", "--data-dir", str(tmp_path), "sql", "SELECT 1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 1 and "materialize some assets first" in out.stderr
 

@@ -11,8 +11,10 @@ import pytest
 
 from movielens_dag import cli
 
-FIVE_MILLION = ("SELECT i AS user_id, i % 87585 AS movie_id, (i % 10) / 2.0 AS rating, 'movie ' || i AS title "
-                "FROM range(5000000) t(i)")
+FIVE_MILLION = (
+    "SELECT i AS user_id, i % 87585 AS movie_id, (i % 10) / 2.0 AS rating, 'movie ' || i AS title "
+    "FROM range(5000000) t(i)"
+)
 # The whole result as Python objects is ~1.1 GiB (measured on the old code: 1,133 MiB of RSS growth);
 # streamed, growth is one batch plus DuckDB's buffers (~60 MiB measured).
 MAX_GROWTH_MIB = 256
@@ -45,8 +47,13 @@ def empty_warehouse(tmp_path):
 
 def probe(paths, tmp_path, fmt: str, max_rows: str) -> tuple[dict, Path, str]:
     out = tmp_path / f"out.{fmt}"
-    run = subprocess.run([sys.executable, "-c", PROBE, str(paths.root), str(out), fmt, max_rows, FIVE_MILLION],
-                         check=False, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, str(paths.root), str(out), fmt, max_rows, FIVE_MILLION],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.splitlines()[-1]), out, run.stderr
 
@@ -82,12 +89,14 @@ def test_markdown_shows_40_rows_by_default_and_csv_all(empty_warehouse, capsys):
     assert cli.main(["--data-dir", str(empty_warehouse.root), "sql", query, "--format", "csv"]) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 101 and captured.err == ""
-    assert cli.main(["--data-dir", str(empty_warehouse.root), "sql", query, "--format", "markdown",
-                     "--max-rows", "0"]) == 0
+    assert (
+        cli.main(["--data-dir", str(empty_warehouse.root), "sql", query, "--format", "markdown", "--max-rows", "0"])
+        == 0
+    )
     assert len(capsys.readouterr().out.splitlines()) == 102
 
 
 def test_csv_keeps_list_and_timestamp_values(empty_warehouse, capsys):
     query = "SELECT ['a', 'b'] AS genres, TIMESTAMPTZ '2000-07-30 18:45:03+00' AS ts, NULL AS missing"
     assert cli.main(["--data-dir", str(empty_warehouse.root), "sql", query, "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].startswith('"[\'a\', \'b\']",2000-07-30')
+    assert capsys.readouterr().out.splitlines()[1].startswith("\"['a', 'b']\",2000-07-30")

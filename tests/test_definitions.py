@@ -55,8 +55,9 @@ def test_dg_cli_lists_the_same_assets():
     from movielens_dag.definitions import defs
 
     dg_bin = shutil.which("dg", path=str(PROJECT_ROOT / ".venv" / "bin")) or shutil.which("dg")
-    out = subprocess.run([dg_bin, "list", "defs", "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [dg_bin, "list", "defs", "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     listed = {a["asset_key"] for a in json.loads(out.stdout)["assets"]}
     expected = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}

@@ -38,16 +38,24 @@ def test_artifacts_server_serves_files_read_only(tmp_path):
 
 
 def _start(home: Path, ui: int, artifacts: int) -> subprocess.Popen:
-    env = os.environ | {"DAGSTER_HOME": str(home), "MOVIELENS_DATA_DIR": str(home / "data"),
-                        "MOVIELENS_ARTIFACTS_URL": f"http://127.0.0.1:{artifacts}"}
+    env = os.environ | {
+        "DAGSTER_HOME": str(home),
+        "MOVIELENS_DATA_DIR": str(home / "data"),
+        "MOVIELENS_ARTIFACTS_URL": f"http://127.0.0.1:{artifacts}",
+    }
     cli = Path(sys.executable).parent / "movielens-dag"
 
     def like_a_background_job() -> None:  # what `make dev &` in a script gets: SIGINT ignored
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    return subprocess.Popen([str(cli), "dev", "--port", str(ui)], cwd=PROJECT_ROOT, env=env,
-                            stdout=open(home / "dev.log", "w"), stderr=subprocess.STDOUT,
-                            preexec_fn=like_a_background_job)
+    return subprocess.Popen(
+        [str(cli), "dev", "--port", str(ui)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(home / "dev.log", "w"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=like_a_background_job,
+    )
 
 
 def _wait_for(url: str, proc: subprocess.Popen, log: Path, seconds: float = 240) -> None:
@@ -93,8 +101,11 @@ def test_dev_stops_cleanly_on_sigint_and_sigterm_even_in_the_background(tmp_path
         proc.send_signal(sig)
         assert proc.wait(timeout=90) == 0, (home / "dev.log").read_text()[-3000:]
         time.sleep(1)
-        alive = [p for p in tree if Path(f"/proc/{p}").exists()
-                 and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()]
+        alive = [
+            p
+            for p in tree
+            if Path(f"/proc/{p}").exists() and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()
+        ]
         assert not alive, f"left running: {alive}\n" + (home / "dev.log").read_text()[-2000:]
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{ui}/server_info", timeout=2)

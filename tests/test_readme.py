@@ -45,32 +45,43 @@ def test_make_demo_materializes_everything_into_a_fresh_data_dir(tmp_path):
     # Dagster's own runs, with job names (what the UI lists), all successful
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        assert sorted(r.job_name for r in runs) == ["demo_job", "leaderboard_job", "rating_leaderboard_job",
-                                                    "rating_model_job", "recommender_job", "recommender_job"]
+        assert sorted(r.job_name for r in runs) == [
+            "demo_job",
+            "leaderboard_job",
+            "rating_leaderboard_job",
+            "rating_model_job",
+            "recommender_job",
+            "recommender_job",
+        ]
         assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
 
     from movielens_dag.definitions import defs
 
     graph = defs.get_repository_def().asset_graph
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
-    views = {f"{s}.{v}" for s, v in con.execute(
-        "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    views = {
+        f"{s}.{v}"
+        for s, v in con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if node.partitions_def is None:
             assert f"{node.group_name}.{key.path[-1]}" in views
     top = con.execute(
         "SELECT m.title, count(*) AS n FROM movielens.ratings r JOIN movielens.movies m USING (movie_id) "
-        "GROUP BY ALL ORDER BY n DESC, m.title LIMIT 1").fetchone()
+        "GROUP BY ALL ORDER BY n DESC, m.title LIMIT 1"
+    ).fetchone()
     assert top == ("Forrest Gump", 329)
     assert con.execute("SELECT count(*) FROM documents.movie_documents").fetchone() == (9742,)
     # the demo trains the two demo variants with one seed each and ranks them beside MostPop
-    assert con.execute("SELECT list(variant ORDER BY variant), max(seed) FROM recommender.recommender_runs"
-                       ).fetchone() == (sorted(DEMO_VARIANTS), 0)
+    assert con.execute(
+        "SELECT list(variant ORDER BY variant), max(seed) FROM recommender.recommender_runs"
+    ).fetchone() == (sorted(DEMO_VARIANTS), 0)
     assert con.execute("SELECT count(*) FROM recommender.recommender_leaderboard").fetchone() == (3,)
     # ... and the demo rating variant (bias, one seed) on both splits; offline there are no posters
-    assert con.execute("SELECT list(split ORDER BY split), max(seeds) FROM rating_model.rating_leaderboard "
-                       "WHERE variant = 'bias'").fetchone() == (["random", "temporal"], 1)
+    assert con.execute(
+        "SELECT list(split ORDER BY split), max(seeds) FROM rating_model.rating_leaderboard WHERE variant = 'bias'"
+    ).fetchone() == (["random", "temporal"], 1)
     assert con.execute("SELECT count(*) FROM embeddings.poster_embeddings").fetchone() == (0,)
     con.close()
 
@@ -81,8 +92,20 @@ def test_make_demo_materializes_everything_into_a_fresh_data_dir(tmp_path):
     assert len([q for q in queries if re.match(r"--\s*\d+\.", q.strip())]) >= 5
     for query in queries:
         result = subprocess.run(
-            [sys.executable, "-m", "movielens_dag.cli", "--data-dir", str(tmp_path / "data"),
-             "sql", query, "--format", "csv"], capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "movielens_dag.cli",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "sql",
+                query,
+                "--format",
+                "csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, f"{query}\n{result.stderr}"
         if re.match(r"--\s*\d+\.", query.strip()):  # the numbered examples must return rows

@@ -36,8 +36,9 @@ def _gpus(monkeypatch, count: int) -> None:
 def test_cuda_without_a_gpu_says_to_use_cpu_or_auto(monkeypatch):
     _gpus(monkeypatch, 0)
     for device in ("cuda", "cuda:7", "CUDA:0"):
-        with pytest.raises(RuntimeConfigError,
-                           match=r"torch sees no CUDA GPU on this machine; set device to 'cpu' or 'auto'"):
+        with pytest.raises(
+            RuntimeConfigError, match=r"torch sees no CUDA GPU on this machine; set device to 'cpu' or 'auto'"
+        ):
             resolve_device(device)
     assert resolve_device("auto") in ("cpu", "mps") and resolve_device(" CPU ") == "cpu"
 

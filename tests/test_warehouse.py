@@ -16,8 +16,7 @@ from movielens_dag.paths import DataPaths
 def vectors_table(n: int = 4, dim: int = 3) -> pa.Table:
     flat = pa.array(np.arange(n * dim, dtype=np.float32))
     return pa.table(
-        {"movie_id": pa.array(range(n), pa.int32()),
-         "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)}
+        {"movie_id": pa.array(range(n), pa.int32()), "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)}
     )
 
 
@@ -74,9 +73,7 @@ def test_views_are_created_once_and_stale_ones_dropped(tmp_path):
     paths = DataPaths(tmp_path)
     warehouse.write_parquet_atomic(pd.DataFrame({"a": [1, 2]}), paths.asset_file("g", "t"))
     for key in ["p1", "p2"]:
-        warehouse.write_parquet_atomic(
-            pd.DataFrame({"k": [key], "v": [1.0]}), paths.asset_file("g", "parts", key)
-        )
+        warehouse.write_parquet_atomic(pd.DataFrame({"k": [key], "v": [1.0]}), paths.asset_file("g", "parts", key))
     assert sorted(warehouse.sync_catalog(paths)) == ["g.parts", "g.t"]
     assert warehouse.sync_catalog(paths) == []  # nothing to do: no write lock taken
     with warehouse.connect_read_only(paths) as con:

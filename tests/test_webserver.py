@@ -25,7 +25,7 @@ mutation Launch($params: ExecutionParams!) {
     ... on InvalidSubsetError { message }
   }
 }"""
-STATUS = 'query Status($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }'
+STATUS = "query Status($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"
 ASSETS = "{ assetNodes { assetKey { path } groupName } }"
 
 
@@ -44,9 +44,21 @@ def dagster_dev(tmp_path_factory):
     env = os.environ | {"DAGSTER_HOME": str(home), "MOVIELENS_DATA_DIR": str(home / "data")}
     with open(home / "dagster_dev.log", "w") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-             "-p", str(port)],
-            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

@@ -26,8 +26,9 @@ from pathlib import Path
 import dagster as dg
 
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec",
-                        category=dg.PreviewWarning)
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+)
 
 OWNERS = ["team:movielens-dag"]
 ON_UPSTREAM_CHANGE = dg.AutomationCondition.eager()
@@ -57,13 +58,20 @@ def code_version(*modules: str) -> str:
 
 def columns(described: dict[str, tuple[str, str]]) -> dict:
     """{name: (type, description)} -> definition metadata with the column schema."""
-    return {"dagster/column_schema": dg.TableSchema(
-        columns=[dg.TableColumn(name, typ, description=desc) for name, (typ, desc) in described.items()])}
+    return {
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, typ, description=desc) for name, (typ, desc) in described.items()]
+        )
+    }
 
 
 def columns_from_arrow(schema, descriptions: dict[str, str] | None = None) -> dict:
     """The column schema of an Arrow schema whose fields carry a b"description" (``descriptions`` adds or
     overrides them)."""
     extra = descriptions or {}
-    return columns({f.name: (str(f.type), extra.get(f.name) or (f.metadata or {}).get(b"description", b"").decode())
-                    for f in schema})
+    return columns(
+        {
+            f.name: (str(f.type), extra.get(f.name) or (f.metadata or {}).get(b"description", b"").decode())
+            for f in schema
+        }
+    )

@@ -12,19 +12,34 @@ GROUP = "documents"
 LIST = "list<string>"
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, freshness_policy=WEEKLY_REFRESH,
-          code_version=code_version("movielens_dag.documents", "movielens_dag.enrichment.merge"),
-          metadata=columns({
-              "movie_id": ("int32", "MovieLens movieId"),
-              "document": ("string", "the text embedded downstream"),
-              "document_hash": ("string", "sha256 of document: caches downstream key on it"),
-              "template_version": ("string", "movielens-v1 (MovieLens only) or enriched-v1"),
-              "title": ("string", "merged title"), "year": ("int32", "merged year"), "genres": (LIST, "genres"),
-              "plot": ("string", "best plot of TMDB, IMDb, Wikipedia"), "keywords": (LIST, "keywords"),
-              "directors": (LIST, "directors"), "cast": (LIST, "cast"), "languages": (LIST, "languages"),
-              "countries": (LIST, "countries"), "provenance": ("struct", "the source of each merged field")}))
-def movie_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Table, imdb_titles: pa.Table,
-                    wikipedia_plots: pa.Table) -> dg.Output:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "parquet"},
+    owners=OWNERS,
+    freshness_policy=WEEKLY_REFRESH,
+    code_version=code_version("movielens_dag.documents", "movielens_dag.enrichment.merge"),
+    metadata=columns(
+        {
+            "movie_id": ("int32", "MovieLens movieId"),
+            "document": ("string", "the text embedded downstream"),
+            "document_hash": ("string", "sha256 of document: caches downstream key on it"),
+            "template_version": ("string", "movielens-v1 (MovieLens only) or enriched-v1"),
+            "title": ("string", "merged title"),
+            "year": ("int32", "merged year"),
+            "genres": (LIST, "genres"),
+            "plot": ("string", "best plot of TMDB, IMDb, Wikipedia"),
+            "keywords": (LIST, "keywords"),
+            "directors": (LIST, "directors"),
+            "cast": (LIST, "cast"),
+            "languages": (LIST, "languages"),
+            "countries": (LIST, "countries"),
+            "provenance": ("struct", "the source of each merged field"),
+        }
+    ),
+)
+def movie_documents(
+    movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Table, imdb_titles: pa.Table, wikipedia_plots: pa.Table
+) -> dg.Output:
     """One text per movie and its hash, from the merged record of MovieLens, TMDB, IMDb and Wikipedia.
 
     Columns: the v0 ones (movie_id, document, document_hash, template_version), then the merged fields
@@ -43,8 +58,9 @@ def movie_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Ta
         metadata={
             "template_version": documents.ENRICHED_TEMPLATE_VERSION,
             "documents": len(texts),
-            "enriched_documents": int(pc.sum(pc.equal(docs["template_version"],
-                                                      documents.ENRICHED_TEMPLATE_VERSION)).as_py() or 0),
+            "enriched_documents": int(
+                pc.sum(pc.equal(docs["template_version"], documents.ENRICHED_TEMPLATE_VERSION)).as_py() or 0
+            ),
             "plot_sources": plot_sources.value_counts().to_dict(),
             "mean_chars": float(lengths.mean()) if texts else 0.0,
             "max_chars": int(lengths.max()) if texts else 0,
@@ -64,7 +80,14 @@ def one_non_empty_document_per_movie(movie_documents: pa.Table, movies: pa.Table
     duplicated = len(ids) - len(set(ids))
     empty = [i for i, t in zip(ids, texts) if not (t or "").strip()]
     bad_hash = [i for i, t, h in zip(ids, texts, hashes) if documents.document_hash(t or "") != h]
-    return dg.AssetCheckResult(passed=not (missing or duplicated or empty or bad_hash), metadata={
-        "documents": len(ids), "missing": len(missing), "duplicated": duplicated, "empty": len(empty),
-        "wrong_hash": len(bad_hash), "examples": str({"missing": missing[:5], "empty": empty[:5],
-                                                      "wrong_hash": bad_hash[:5]})})
+    return dg.AssetCheckResult(
+        passed=not (missing or duplicated or empty or bad_hash),
+        metadata={
+            "documents": len(ids),
+            "missing": len(missing),
+            "duplicated": duplicated,
+            "empty": len(empty),
+            "wrong_hash": len(bad_hash),
+            "examples": str({"missing": missing[:5], "empty": empty[:5], "wrong_hash": bad_hash[:5]}),
+        },
+    )

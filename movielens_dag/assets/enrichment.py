@@ -37,9 +37,11 @@ GROUP = "enrichment"
 VERSION = code_version("movielens_dag.enrichment", "movielens_dag.http")
 COMMON = {"group_name": GROUP, "owners": OWNERS, "code_version": VERSION, "freshness_policy": WEEKLY_REFRESH}
 MOVIE_ID = ("int32", "MovieLens movieId")
-FETCH = {"fetch_status": ("string", "ok | not_found | client_error | failed | missing (never fetched)"),
-         "fetched_at": ("timestamp[us, UTC]", "when the stored response was fetched"),
-         "fetch_error": ("string", "why the fetch failed (never contains a credential)")}
+FETCH = {
+    "fetch_status": ("string", "ok | not_found | client_error | failed | missing (never fetched)"),
+    "fetched_at": ("timestamp[us, UTC]", "when the stored response was fetched"),
+    "fetch_error": ("string", "why the fetch failed (never contains a credential)"),
+}
 TMDB_POOL = "tmdb"
 IMDB_POOL = "imdb"
 
@@ -56,6 +58,7 @@ def _store(data_dir: DataDir) -> FetchStore:
 def _run(coro_fn, fetcher_cm, store: FetchStore):
     """Run `coro_fn(fetcher)` on a fresh event loop with the fetcher open (or None), then commit
     what is buffered and compact the store if it has grown many part files."""
+
     async def main():
         if fetcher_cm is None:
             return await coro_fn(None), {}
@@ -84,15 +87,30 @@ def _auth_failure(exc: AuthError) -> dg.Failure:
     return dg.Failure(description=str(exc), metadata={"source": exc.source, "http_status": exc.status})
 
 
-@dg.asset(**COMMON, pool=TMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
-    "movie_id": MOVIE_ID, "tmdb_id": ("int64", "the resolved TMDB id; null when unresolved"),
-    "imdb_id": ("string", "the IMDb id used (override, links.csv or TMDB)"),
-    "method": ("string", "override | links | find | search | unresolved"),
-    "confidence": ("float", "0-1; below 0.7 the movie is in the review queue"),
-    "reason": ("string", "why this id (which rule, which override line)"),
-    "candidates": ("list<struct>", "the search candidates considered, best first")}))
-def tmdb_ids(context: dg.AssetExecutionContext, config: IdsConfig, movies: pd.DataFrame, links: pd.DataFrame,
-             http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
+@dg.asset(
+    **COMMON,
+    pool=TMDB_POOL,
+    kinds={"python", "parquet"},
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "tmdb_id": ("int64", "the resolved TMDB id; null when unresolved"),
+            "imdb_id": ("string", "the IMDb id used (override, links.csv or TMDB)"),
+            "method": ("string", "override | links | find | search | unresolved"),
+            "confidence": ("float", "0-1; below 0.7 the movie is in the review queue"),
+            "reason": ("string", "why this id (which rule, which override line)"),
+            "candidates": ("list<struct>", "the search candidates considered, best first"),
+        }
+    ),
+)
+def tmdb_ids(
+    context: dg.AssetExecutionContext,
+    config: IdsConfig,
+    movies: pd.DataFrame,
+    links: pd.DataFrame,
+    http_fetcher: HttpFetcher,
+    data_dir: DataDir,
+) -> dg.Output:
     """TMDB id per movie and how it was found: override > links.csv > /find by IMDb id > /search.
 
     `confidence` < 0.7 and unresolved movies appear in `enrichment_review_queue` with candidates.
@@ -102,8 +120,12 @@ def tmdb_ids(context: dg.AssetExecutionContext, config: IdsConfig, movies: pd.Da
     tmdb_of = dict(zip(links["movie_id"], links["tmdb_id"]))
     refs = [
         pipeline.MovieRef(
-            int(m.movie_id), m.title, None if pd.isna(m.year) else int(m.year), tuple(m.alt_titles),
-            _opt(imdb_of.get(m.movie_id)), _opt_int(tmdb_of.get(m.movie_id)),
+            int(m.movie_id),
+            m.title,
+            None if pd.isna(m.year) else int(m.year),
+            tuple(m.alt_titles),
+            _opt(imdb_of.get(m.movie_id)),
+            _opt_int(tmdb_of.get(m.movie_id)),
         )
         for m in movies.itertuples(index=False)
     ]
@@ -111,66 +133,134 @@ def tmdb_ids(context: dg.AssetExecutionContext, config: IdsConfig, movies: pd.Da
     fetcher = http_fetcher.fetcher(store) if http_fetcher.tmdb_enabled else None
     try:
         (resolutions, report), summary = _run(
-            lambda f: pipeline.resolve_tmdb_ids(refs, overrides, store, f, http_fetcher.tmdb_api_base_url,
-                                                _now(), config.max_age_days, context.log.info), fetcher, store)
+            lambda f: pipeline.resolve_tmdb_ids(
+                refs, overrides, store, f, http_fetcher.tmdb_api_base_url, _now(), config.max_age_days, context.log.info
+            ),
+            fetcher,
+            store,
+        )
     except AuthError as exc:
         raise _auth_failure(exc) from None
     table = tables.tmdb_ids_table(resolutions)
     methods = Counter(r.method for r in resolutions)
     low = sum(1 for r in resolutions if r.tmdb_id is not None and r.confidence < 0.7)
     meta = {
-        "methods": dict(methods), "resolved": len(resolutions) - methods["unresolved"],
-        "unresolved": methods["unresolved"], "low_confidence": low, "overrides": len(overrides),
-        "overrides_file": dg.MetadataValue.path(config.overrides_path), **_fetch_metadata(report, summary),
+        "methods": dict(methods),
+        "resolved": len(resolutions) - methods["unresolved"],
+        "unresolved": methods["unresolved"],
+        "low_confidence": low,
+        "overrides": len(overrides),
+        "overrides_file": dg.MetadataValue.path(config.overrides_path),
+        **_fetch_metadata(report, summary),
     }
     if fetcher is None:
         meta["skipped"] = f"{NO_TOKEN}: only overrides, links.csv and stored responses were used"
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(**COMMON, pool=TMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
-    "movie_id": MOVIE_ID, "tmdb_id": ("int64", "TMDB id"), **FETCH,
-    "imdb_id": ("string", "IMDb id from TMDB external ids"), "wikidata_id": ("string", "Wikidata id"),
-    "title": ("string", "TMDB title"), "original_title": ("string", "title in the original language"),
-    "overview": ("string", "TMDB plot summary"), "tagline": ("string", "tagline"),
-    "release_date": ("date", "first release date"), "runtime": ("int32", "minutes"),
-    "budget": ("int64", "US dollars (0 = unknown on TMDB)"), "revenue": ("int64", "US dollars"),
-    "original_language": ("string", "ISO 639-1"), "spoken_languages": ("list<string>", "languages spoken"),
-    "production_countries": ("list<string>", "countries"), "genres": ("list<string>", "TMDB genres"),
-    "keywords": ("list<string>", "TMDB keywords"), "directors": ("list<string>", "directors"),
-    "writers": ("list<string>", "writers"), "cast": ("list<string>", "top-billed cast"),
-    "vote_average": ("float", "TMDB mean vote (as of fetched_at)"), "vote_count": ("int64", "TMDB votes"),
-    "popularity": ("float", "TMDB popularity score"), "poster_path": ("string", "poster file on TMDB's image CDN")}))
-def tmdb_movies(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_ids: pd.DataFrame,
-                http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
+@dg.asset(
+    **COMMON,
+    pool=TMDB_POOL,
+    kinds={"python", "parquet"},
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "tmdb_id": ("int64", "TMDB id"),
+            **FETCH,
+            "imdb_id": ("string", "IMDb id from TMDB external ids"),
+            "wikidata_id": ("string", "Wikidata id"),
+            "title": ("string", "TMDB title"),
+            "original_title": ("string", "title in the original language"),
+            "overview": ("string", "TMDB plot summary"),
+            "tagline": ("string", "tagline"),
+            "release_date": ("date", "first release date"),
+            "runtime": ("int32", "minutes"),
+            "budget": ("int64", "US dollars (0 = unknown on TMDB)"),
+            "revenue": ("int64", "US dollars"),
+            "original_language": ("string", "ISO 639-1"),
+            "spoken_languages": ("list<string>", "languages spoken"),
+            "production_countries": ("list<string>", "countries"),
+            "genres": ("list<string>", "TMDB genres"),
+            "keywords": ("list<string>", "TMDB keywords"),
+            "directors": ("list<string>", "directors"),
+            "writers": ("list<string>", "writers"),
+            "cast": ("list<string>", "top-billed cast"),
+            "vote_average": ("float", "TMDB mean vote (as of fetched_at)"),
+            "vote_count": ("int64", "TMDB votes"),
+            "popularity": ("float", "TMDB popularity score"),
+            "poster_path": ("string", "poster file on TMDB's image CDN"),
+        }
+    ),
+)
+def tmdb_movies(
+    context: dg.AssetExecutionContext,
+    config: RefreshConfig,
+    tmdb_ids: pd.DataFrame,
+    http_fetcher: HttpFetcher,
+    data_dir: DataDir,
+) -> dg.Output:
     """TMDB details per movie (one call each, with keywords, external ids and credits appended)."""
     resolved = {int(r.movie_id): int(r.tmdb_id) for r in tmdb_ids.itertuples(index=False) if pd.notna(r.tmdb_id)}
     store = _store(data_dir)
     fetcher = http_fetcher.fetcher(store) if http_fetcher.tmdb_enabled else None
     try:
         report, summary = _run(
-            lambda f: pipeline.refresh_tmdb_movies(list(resolved.values()), store, f, http_fetcher.tmdb_api_base_url,
-                                                   _now(), config.max_age_days, config.use_changes_feed,
-                                                   context.log.info), fetcher, store)
+            lambda f: pipeline.refresh_tmdb_movies(
+                list(resolved.values()),
+                store,
+                f,
+                http_fetcher.tmdb_api_base_url,
+                _now(),
+                config.max_age_days,
+                config.use_changes_feed,
+                context.log.info,
+            ),
+            fetcher,
+            store,
+        )
     except AuthError as exc:
         raise _auth_failure(exc) from None
     table, statuses = tables.tmdb_movies_table(store, resolved)
-    meta = {"fetch_status": dict(statuses), **_fetch_metadata(report, summary),
-            "with_overview": int(pc.sum(pc.is_valid(table["overview"])).as_py() or 0)}
+    meta = {
+        "fetch_status": dict(statuses),
+        **_fetch_metadata(report, summary),
+        "with_overview": int(pc.sum(pc.is_valid(table["overview"])).as_py() or 0),
+    }
     if fetcher is None:
         meta["skipped"] = f"{NO_TOKEN}: no TMDB request made; rows come from stored responses only"
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(**COMMON, pool=TMDB_POOL, kinds={"python", "parquet"}, metadata=columns_from_arrow(POSTER_IMAGES, {
-    "movie_id": "MovieLens movieId", "tmdb_id": "TMDB id (null: unresolved)",
-    "poster_path": "poster file on TMDB's image CDN (from tmdb_movies)", "size": "TMDB image size fetched (w185 ...)",
-    "status": "ok | no_tmdb_id | no_poster | not_found | broken_image | failed | client_error | not_fetched",
-    "sha256": "SHA-256 of the image bytes (ok only)", "file": "image file relative to <data dir>/posters (ok only)",
-    "bytes": "file size", "width": "pixels", "height": "pixels",
-    "fetched_at": "when the stored response was fetched", "error": "why it failed (never contains a credential)"}))
-def poster_images(context: dg.AssetExecutionContext, config: PosterConfig, tmdb_ids: pa.Table, tmdb_movies: pa.Table,
-                  http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
+@dg.asset(
+    **COMMON,
+    pool=TMDB_POOL,
+    kinds={"python", "parquet"},
+    metadata=columns_from_arrow(
+        POSTER_IMAGES,
+        {
+            "movie_id": "MovieLens movieId",
+            "tmdb_id": "TMDB id (null: unresolved)",
+            "poster_path": "poster file on TMDB's image CDN (from tmdb_movies)",
+            "size": "TMDB image size fetched (w185 ...)",
+            "status": "ok | no_tmdb_id | no_poster | not_found | broken_image | failed | client_error | not_fetched",
+            "sha256": "SHA-256 of the image bytes (ok only)",
+            "file": "image file relative to <data dir>/posters (ok only)",
+            "bytes": "file size",
+            "width": "pixels",
+            "height": "pixels",
+            "fetched_at": "when the stored response was fetched",
+            "error": "why it failed (never contains a credential)",
+        },
+    ),
+)
+def poster_images(
+    context: dg.AssetExecutionContext,
+    config: PosterConfig,
+    tmdb_ids: pa.Table,
+    tmdb_movies: pa.Table,
+    http_fetcher: HttpFetcher,
+    data_dir: DataDir,
+) -> dg.Output:
     """One row per movie with the outcome of fetching its TMDB poster (size `w185` by default) into
     `<data dir>/posters/`, content-addressed (the file name is the SHA-256 of its bytes). The image base
     URL comes from TMDB `/configuration`. Resumable and incremental through the fetch store: a re-run
@@ -185,8 +275,12 @@ def poster_images(context: dg.AssetExecutionContext, config: PosterConfig, tmdb_
     settings = to_settings(config, PosterSettings())
     try:
         (table, report), summary = _run(
-            lambda f: refresh_posters(refs, store, f, blobs, http_fetcher.tmdb_api_base_url, _now(), settings,
-                                      context.log.info), fetcher, store)
+            lambda f: refresh_posters(
+                refs, store, f, blobs, http_fetcher.tmdb_api_base_url, _now(), settings, context.log.info
+            ),
+            fetcher,
+            store,
+        )
     except AuthError as exc:
         raise _auth_failure(exc) from None
     except PosterConfigError as exc:
@@ -194,28 +288,58 @@ def poster_images(context: dg.AssetExecutionContext, config: PosterConfig, tmdb_
     counts = status_counts(table)
     ok = table.filter(pc.equal(table["status"], "ok"))
     distinct = {f: b for f, b in zip(ok["file"].to_pylist(), ok["bytes"].to_pylist(), strict=True)}
-    meta = {"status": counts, "with_poster": counts["ok"], **_fetch_metadata(report, summary),
-            "distinct_images": len(distinct), "megabytes_on_disk": round(sum(distinct.values()) / 1e6, 2),
-            "folder": dg.MetadataValue.path(str(paths.posters)), "poster_size": settings.size,
-            "fetched": dg.MetadataValue.md(preview_markdown(
-                ok.select(["movie_id", "poster_path", "width", "height", "bytes", "file"]), rows=5))}
+    meta = {
+        "status": counts,
+        "with_poster": counts["ok"],
+        **_fetch_metadata(report, summary),
+        "distinct_images": len(distinct),
+        "megabytes_on_disk": round(sum(distinct.values()) / 1e6, 2),
+        "folder": dg.MetadataValue.path(str(paths.posters)),
+        "poster_size": settings.size,
+        "fetched": dg.MetadataValue.md(
+            preview_markdown(ok.select(["movie_id", "poster_path", "width", "height", "bytes", "file"]), rows=5)
+        ),
+    }
     if fetcher is None:
         meta["skipped"] = f"{NO_TOKEN}: no request made; posters come from stored responses only"
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(**COMMON, pool=IMDB_POOL, kinds={"python", "parquet"}, metadata=columns({
-    "movie_id": MOVIE_ID, "imdb_id": ("string", "IMDb id"), **FETCH, "imdb_title": ("string", "IMDb title"),
-    "imdb_year": ("int32", "release year on IMDb"), "title_type": ("string", "movie, tvMovie, ..."),
-    "plot": ("string", "IMDb plot"), "rating": ("float", "IMDb rating"), "votes": ("int64", "IMDb votes"),
-    "genres": ("list<string>", "IMDb genres"), "keywords": ("list<string>", "IMDb keywords"),
-    "directors": ("list<string>", "directors"), "writers": ("list<string>", "writers"),
-    "stars": ("list<string>", "stars"),
-    "languages": ("list<string>", "languages"), "countries": ("list<string>", "countries"),
-    "featured_reviews": ("list<string>", "review excerpts"),
-    "similar_titles": ("list<string>", "IMDb 'more like this'")}))
-def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_ids: pd.DataFrame,
-                tmdb_movies: pd.DataFrame, http_fetcher: HttpFetcher, data_dir: DataDir) -> dg.Output:
+@dg.asset(
+    **COMMON,
+    pool=IMDB_POOL,
+    kinds={"python", "parquet"},
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "imdb_id": ("string", "IMDb id"),
+            **FETCH,
+            "imdb_title": ("string", "IMDb title"),
+            "imdb_year": ("int32", "release year on IMDb"),
+            "title_type": ("string", "movie, tvMovie, ..."),
+            "plot": ("string", "IMDb plot"),
+            "rating": ("float", "IMDb rating"),
+            "votes": ("int64", "IMDb votes"),
+            "genres": ("list<string>", "IMDb genres"),
+            "keywords": ("list<string>", "IMDb keywords"),
+            "directors": ("list<string>", "directors"),
+            "writers": ("list<string>", "writers"),
+            "stars": ("list<string>", "stars"),
+            "languages": ("list<string>", "languages"),
+            "countries": ("list<string>", "countries"),
+            "featured_reviews": ("list<string>", "review excerpts"),
+            "similar_titles": ("list<string>", "IMDb 'more like this'"),
+        }
+    ),
+)
+def imdb_titles(
+    context: dg.AssetExecutionContext,
+    config: RefreshConfig,
+    tmdb_ids: pd.DataFrame,
+    tmdb_movies: pd.DataFrame,
+    http_fetcher: HttpFetcher,
+    data_dir: DataDir,
+) -> dg.Output:
     """IMDb GraphQL per title: plot, keywords, rating, credits, languages, countries, reviews, similar.
 
     Opt-in (set IMDB_GRAPHQL_URL). A 401/403 disables IMDb for the run with one message.
@@ -227,8 +351,18 @@ def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_i
     store = _store(data_dir)
     fetcher = http_fetcher.fetcher(store) if http_fetcher.imdb_enabled else None
     report, summary = _run(
-        lambda f: pipeline.refresh_imdb_titles(list(imdb_of.values()), store, f, http_fetcher.imdb_graphql_url or "",
-                                               _now(), config.max_age_days, context.log.info), fetcher, store)
+        lambda f: pipeline.refresh_imdb_titles(
+            list(imdb_of.values()),
+            store,
+            f,
+            http_fetcher.imdb_graphql_url or "",
+            _now(),
+            config.max_age_days,
+            context.log.info,
+        ),
+        fetcher,
+        store,
+    )
     table, statuses = tables.imdb_titles_table(store, imdb_of)
     meta = {"fetch_status": dict(statuses), **_fetch_metadata(report, summary)}
     if fetcher is None:
@@ -239,80 +373,159 @@ def imdb_titles(context: dg.AssetExecutionContext, config: RefreshConfig, tmdb_i
     return dg.Output(table, metadata=meta)
 
 
-@dg.asset(**COMMON, kinds={"python", "parquet"}, metadata=columns({
-    "movie_id": MOVIE_ID, "match": ("string", "title_year | title_year_director | alt_title ... | ambiguous"),
-    "wiki_title": ("string", "title in the CSV"), "wiki_year": ("int32", "year in the CSV"),
-    "director": ("string", "director in the CSV"), "cast": ("string", "cast in the CSV"),
-    "origin": ("string", "Origin/Ethnicity column"), "wiki_page": ("string", "Wikipedia URL"),
-    "csv_line": ("int32", "line of the CSV row"), "plot": ("string", "the plot (CC BY-SA)"),
-    "candidates": ("list<struct>", "the rows that matched equally well (ambiguous only)")}))
-def wikipedia_plots(context: dg.AssetExecutionContext, wikipedia_source: WikipediaPlotsSource, movies: pd.DataFrame,
-                    tmdb_movies: pd.DataFrame) -> dg.Output:
+@dg.asset(
+    **COMMON,
+    kinds={"python", "parquet"},
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "match": ("string", "title_year | title_year_director | alt_title ... | ambiguous"),
+            "wiki_title": ("string", "title in the CSV"),
+            "wiki_year": ("int32", "year in the CSV"),
+            "director": ("string", "director in the CSV"),
+            "cast": ("string", "cast in the CSV"),
+            "origin": ("string", "Origin/Ethnicity column"),
+            "wiki_page": ("string", "Wikipedia URL"),
+            "csv_line": ("int32", "line of the CSV row"),
+            "plot": ("string", "the plot (CC BY-SA)"),
+            "candidates": ("list<struct>", "the rows that matched equally well (ambiguous only)"),
+        }
+    ),
+)
+def wikipedia_plots(
+    context: dg.AssetExecutionContext,
+    wikipedia_source: WikipediaPlotsSource,
+    movies: pd.DataFrame,
+    tmdb_movies: pd.DataFrame,
+) -> dg.Output:
     """Plots from the Kaggle "Wikipedia Movie Plots" CSV, matched on title + year ±1 (+ director)."""
     path = wikipedia_source.path()
     if not path.exists():
-        return dg.Output(tables.WIKIPEDIA_PLOTS.empty_table(),
-                         metadata={"skipped": f"no Wikipedia plots CSV at {path} (set WIKIPEDIA_PLOTS_CSV)"})
+        return dg.Output(
+            tables.WIKIPEDIA_PLOTS.empty_table(),
+            metadata={"skipped": f"no Wikipedia plots CSV at {path} (set WIKIPEDIA_PLOTS_CSV)"},
+        )
     plots = wikipedia.read_plots(path)
-    directors = {int(r.movie_id): tuple(r.directors) for r in tmdb_movies.itertuples(index=False)
-                 if r.fetch_status == "ok" and r.directors is not None}
-    keys = [wikipedia.MovieKey(int(m.movie_id), m.title, None if pd.isna(m.year) else int(m.year),
-                               tuple(m.alt_titles), directors.get(int(m.movie_id), ()))
-            for m in movies.itertuples(index=False)]
+    directors = {
+        int(r.movie_id): tuple(r.directors)
+        for r in tmdb_movies.itertuples(index=False)
+        if r.fetch_status == "ok" and r.directors is not None
+    }
+    keys = [
+        wikipedia.MovieKey(
+            int(m.movie_id),
+            m.title,
+            None if pd.isna(m.year) else int(m.year),
+            tuple(m.alt_titles),
+            directors.get(int(m.movie_id), ()),
+        )
+        for m in movies.itertuples(index=False)
+    ]
     result = wikipedia.match_plots(keys, plots)
     table = tables.wikipedia_table(result)
     titles = dict(zip(movies["movie_id"].astype(int), movies["title"]))
-    ambiguous = pd.DataFrame([{"movie_id": m, "title": titles[m],
-                               "candidates": "; ".join(f"{p.title} ({p.year}, {p.director})" for p in ps)}
-                              for m, ps in result.ambiguous.items()])
-    return dg.Output(table, metadata={
-        "csv": dg.MetadataValue.path(str(path)), "plots_in_csv": len(plots),
-        "csv_years": f"{min(p.year for p in plots)}–{max(p.year for p in plots)}" if plots else "n/a",
-        "matched": len(result.matches), "eligible_movies": result.eligible,
-        "match_rate": round(len(result.matches) / result.eligible, 4) if result.eligible else 0.0,
-        "match_rate_all_movies": round(len(result.matches) / max(len(movies), 1), 4),
-        "ambiguous": len(result.ambiguous), "movies_without_year": result.no_year,
-        "by_rule": dict(Counter(how for _, how in result.matches.values())),
-        "ambiguous_cases": dg.MetadataValue.md(ambiguous.to_markdown(index=False) if len(ambiguous) else "none"),
-    })
+    ambiguous = pd.DataFrame(
+        [
+            {
+                "movie_id": m,
+                "title": titles[m],
+                "candidates": "; ".join(f"{p.title} ({p.year}, {p.director})" for p in ps),
+            }
+            for m, ps in result.ambiguous.items()
+        ]
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "csv": dg.MetadataValue.path(str(path)),
+            "plots_in_csv": len(plots),
+            "csv_years": f"{min(p.year for p in plots)}–{max(p.year for p in plots)}" if plots else "n/a",
+            "matched": len(result.matches),
+            "eligible_movies": result.eligible,
+            "match_rate": round(len(result.matches) / result.eligible, 4) if result.eligible else 0.0,
+            "match_rate_all_movies": round(len(result.matches) / max(len(movies), 1), 4),
+            "ambiguous": len(result.ambiguous),
+            "movies_without_year": result.no_year,
+            "by_rule": dict(Counter(how for _, how in result.matches.values())),
+            "ambiguous_cases": dg.MetadataValue.md(ambiguous.to_markdown(index=False) if len(ambiguous) else "none"),
+        },
+    )
 
 
-@dg.asset(**COMMON, kinds={"python", "parquet"}, metadata=columns({
-    "movie_id": MOVIE_ID, "title": ("string", "MovieLens title"), "year": ("int32", "MovieLens year"),
-    "num_ratings": ("int64", "ratings of the movie (most-rated first)"),
-    "issue": ("string", "unresolved | tmdb_not_found | imdb_mismatch | low_confidence | parse_error | fetch_failed "
-                        "| wikipedia_ambiguous"),
-    "detail": ("string", "what exactly is wrong"), "tmdb_id": ("int64", "the current TMDB id, if any"),
-    "candidates": ("list<struct>", "candidates to choose from"),
-    "suggested_override": ("string", "the line to append to data/overrides/tmdb_ids.csv")}))
-def enrichment_review_queue(movies: pd.DataFrame, links: pd.DataFrame, tmdb_ids: pd.DataFrame,
-                            tmdb_movies: pd.DataFrame, wikipedia_plots: pd.DataFrame,
-                            ratings: pathlib.Path) -> dg.Output:
+@dg.asset(
+    **COMMON,
+    kinds={"python", "parquet"},
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "title": ("string", "MovieLens title"),
+            "year": ("int32", "MovieLens year"),
+            "num_ratings": ("int64", "ratings of the movie (most-rated first)"),
+            "issue": (
+                "string",
+                "unresolved | tmdb_not_found | imdb_mismatch | low_confidence | parse_error | fetch_failed "
+                "| wikipedia_ambiguous",
+            ),
+            "detail": ("string", "what exactly is wrong"),
+            "tmdb_id": ("int64", "the current TMDB id, if any"),
+            "candidates": ("list<struct>", "candidates to choose from"),
+            "suggested_override": ("string", "the line to append to data/overrides/tmdb_ids.csv"),
+        }
+    ),
+)
+def enrichment_review_queue(
+    movies: pd.DataFrame,
+    links: pd.DataFrame,
+    tmdb_ids: pd.DataFrame,
+    tmdb_movies: pd.DataFrame,
+    wikipedia_plots: pd.DataFrame,
+    ratings: pathlib.Path,
+) -> dg.Output:
     """Movies a person should check, most-rated first, each with the override line that fixes it."""
     with duckdb.connect() as con:
         counts = dict(con.sql(f"SELECT movie_id, count(*) FROM read_parquet('{_glob(ratings)}') GROUP BY 1").fetchall())
     table = review.build_review_queue(movies, tmdb_ids, tmdb_movies, wikipedia_plots, counts, links)
-    return dg.Output(table, metadata={
-        "by_issue": dict(Counter(table["issue"].to_pylist())) or "nothing to review",
-        "overrides_file": dg.MetadataValue.path(str(OVERRIDES_FILE)),
-        "top": dg.MetadataValue.md(preview_markdown(table.select(["movie_id", "title", "issue", "suggested_override"]),
-                                                    rows=10)),
-    })
+    return dg.Output(
+        table,
+        metadata={
+            "by_issue": dict(Counter(table["issue"].to_pylist())) or "nothing to review",
+            "overrides_file": dg.MetadataValue.path(str(OVERRIDES_FILE)),
+            "top": dg.MetadataValue.md(
+                preview_markdown(table.select(["movie_id", "title", "issue", "suggested_override"]), rows=10)
+            ),
+        },
+    )
 
 
-@dg.asset(**COMMON, deps=[tmdb_ids, tmdb_movies, poster_images, imdb_titles], kinds={"duckdb", "parquet"},
-          metadata=columns({
-    "source": ("string", "tmdb_find | tmdb_search | tmdb_movie | tmdb_changes | tmdb_configuration | tmdb_poster | "
-                         "imdb_title ..."),
-    "key": ("string", "what was asked for (an id or a query)"),
-    "status": ("string", "ok | not_found | client_error | failed"),
-    "http_status": ("int16", "last HTTP status; null when no response"),
-    "url": ("string", "request URL (no credential)"),
-    "error": ("string", "error message (no credential)"), "attempts": ("int16", "tries including retries"),
-    "elapsed_ms": ("int32", "time for the last try"), "fetched_at": ("timestamp[us, UTC]", "when"),
-    "run_id": ("string", "the Dagster run that fetched it"), "payload_bytes": ("int64", "stored response size"),
-    "parse_status": ("string", "ok responses: 'ok' when they fit their schema, 'parse_error' when not; null otherwise"),
-    "parse_error": ("string", "the fields that did not fit, with what they held")}))
+@dg.asset(
+    **COMMON,
+    deps=[tmdb_ids, tmdb_movies, poster_images, imdb_titles],
+    kinds={"duckdb", "parquet"},
+    metadata=columns(
+        {
+            "source": (
+                "string",
+                "tmdb_find | tmdb_search | tmdb_movie | tmdb_changes | tmdb_configuration | tmdb_poster | "
+                "imdb_title ...",
+            ),
+            "key": ("string", "what was asked for (an id or a query)"),
+            "status": ("string", "ok | not_found | client_error | failed"),
+            "http_status": ("int16", "last HTTP status; null when no response"),
+            "url": ("string", "request URL (no credential)"),
+            "error": ("string", "error message (no credential)"),
+            "attempts": ("int16", "tries including retries"),
+            "elapsed_ms": ("int32", "time for the last try"),
+            "fetched_at": ("timestamp[us, UTC]", "when"),
+            "run_id": ("string", "the Dagster run that fetched it"),
+            "payload_bytes": ("int64", "stored response size"),
+            "parse_status": (
+                "string",
+                "ok responses: 'ok' when they fit their schema, 'parse_error' when not; null otherwise",
+            ),
+            "parse_error": ("string", "the fields that did not fit, with what they held"),
+        }
+    ),
+)
 def fetch_log(data_dir: DataDir) -> dg.Output:
     """Every recorded HTTP outcome (source, key, status, url, attempts, fetched_at), payloads left out.
 
@@ -321,10 +534,14 @@ def fetch_log(data_dir: DataDir) -> dg.Output:
     store = _store(data_dir)
     table = tables.fetch_log_table(store)
     by = Counter(zip(table["source"].to_pylist(), table["status"].to_pylist()))
-    return dg.Output(table, metadata={
-        "store": dg.MetadataValue.path(str(store.root)), "store_files": len(store.files()),
-        "by_source_status": {f"{s}/{st}": n for (s, st), n in sorted(by.items())} or "empty",
-    })
+    return dg.Output(
+        table,
+        metadata={
+            "store": dg.MetadataValue.path(str(store.root)),
+            "store_files": len(store.files()),
+            "by_source_status": {f"{s}/{st}": n for (s, st), n in sorted(by.items())} or "empty",
+        },
+    )
 
 
 # ---- checks ----------------------------------------------------------------------------------------
@@ -339,9 +556,16 @@ def one_id_row_per_movie(tmdb_ids: pd.DataFrame, movies: pd.DataFrame) -> dg.Ass
     missing = sorted(set(movies["movie_id"]) - set(tmdb_ids["movie_id"]))
     unknown = sorted(set(tmdb_ids["movie_id"]) - set(movies["movie_id"]))
     resolved = float(tmdb_ids["tmdb_id"].notna().mean()) if len(tmdb_ids) else 0.0
-    return dg.AssetCheckResult(passed=not (dup or missing or unknown), metadata={
-        "duplicated": len(dup), "missing": len(missing), "unknown": len(unknown), "resolved_share": resolved,
-        "examples": str({"duplicated": dup[:5], "missing": missing[:5], "unknown": unknown[:5]})})
+    return dg.AssetCheckResult(
+        passed=not (dup or missing or unknown),
+        metadata={
+            "duplicated": len(dup),
+            "missing": len(missing),
+            "unknown": len(unknown),
+            "resolved_share": resolved,
+            "examples": str({"duplicated": dup[:5], "missing": missing[:5], "unknown": unknown[:5]}),
+        },
+    )
 
 
 @dg.asset_check(asset=tmdb_movies, additional_ins={"tmdb_ids": dg.AssetIn("tmdb_ids")}, blocking=True)
@@ -352,9 +576,17 @@ def one_detail_row_per_resolved_movie(tmdb_movies: pd.DataFrame, tmdb_ids: pd.Da
     wrong = sorted(m for m, t in have.items() if want.get(m) != t)
     dup = _duplicates(tmdb_movies["movie_id"])
     missing = sorted(set(want) - set(have))
-    return dg.AssetCheckResult(passed=not (wrong or dup or missing), metadata={
-        "resolved": len(want), "rows": len(tmdb_movies), "wrong_id": len(wrong), "duplicated": len(dup),
-        "missing": len(missing), "examples": str({"wrong_id": wrong[:5], "missing": missing[:5]})})
+    return dg.AssetCheckResult(
+        passed=not (wrong or dup or missing),
+        metadata={
+            "resolved": len(want),
+            "rows": len(tmdb_movies),
+            "wrong_id": len(wrong),
+            "duplicated": len(dup),
+            "missing": len(missing),
+            "examples": str({"wrong_id": wrong[:5], "missing": missing[:5]}),
+        },
+    )
 
 
 @dg.asset_check(asset=tmdb_movies, additional_ins={"tmdb_ids": dg.AssetIn("tmdb_ids")})
@@ -363,10 +595,16 @@ def tmdb_coverage(tmdb_movies: pd.DataFrame, tmdb_ids: pd.DataFrame, http_fetche
     ok = int((tmdb_movies["fetch_status"] == "ok").sum())
     share = ok / len(tmdb_ids) if len(tmdb_ids) else 0.0
     return dg.AssetCheckResult(
-        passed=share >= 0.9 or not http_fetcher.tmdb_enabled, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"movies_with_details": ok, "movies": len(tmdb_ids), "coverage": share,
-                  "token_set": http_fetcher.tmdb_enabled},
-        description=None if http_fetcher.tmdb_enabled else "no TMDB_READ_ACCESS_TOKEN: coverage not enforced")
+        passed=share >= 0.9 or not http_fetcher.tmdb_enabled,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "movies_with_details": ok,
+            "movies": len(tmdb_ids),
+            "coverage": share,
+            "token_set": http_fetcher.tmdb_enabled,
+        },
+        description=None if http_fetcher.tmdb_enabled else "no TMDB_READ_ACCESS_TOKEN: coverage not enforced",
+    )
 
 
 @dg.asset_check(asset=poster_images, blocking=True)
@@ -375,11 +613,18 @@ def every_poster_file_is_there_and_matches_its_hash(poster_images: pa.Table, dat
     blobs = BlobStore(data_dir.paths.posters)
     ok = poster_images.filter(pc.equal(poster_images["status"], "ok"))
     files, shas = ok["file"].to_pylist(), ok["sha256"].to_pylist()
-    bad = sorted({str(f) for f, h in zip(files, shas, strict=True)
-                  if not f or pathlib.Path(f).stem != h or not blobs.verify(f)})
-    return dg.AssetCheckResult(passed=not bad, metadata={
-        "ok_rows": ok.num_rows, "distinct_files": len(set(files)), "missing_or_corrupt": len(bad),
-        "examples": str(bad[:5])})
+    bad = sorted(
+        {str(f) for f, h in zip(files, shas, strict=True) if not f or pathlib.Path(f).stem != h or not blobs.verify(f)}
+    )
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "ok_rows": ok.num_rows,
+            "distinct_files": len(set(files)),
+            "missing_or_corrupt": len(bad),
+            "examples": str(bad[:5]),
+        },
+    )
 
 
 @dg.asset_check(asset=poster_images, additional_ins={"tmdb_ids": dg.AssetIn("tmdb_ids")}, blocking=True)
@@ -391,10 +636,18 @@ def one_poster_row_per_movie(poster_images: pd.DataFrame, tmdb_ids: pd.DataFrame
     missing = sorted(set(tmdb_ids["movie_id"]) - set(poster_images["movie_id"]))
     unknown = sorted(set(poster_images["movie_id"]) - set(tmdb_ids["movie_id"]))
     bad_status = sorted(set(poster_images["status"]) - set(POSTER_STATUSES))
-    return dg.AssetCheckResult(passed=not (dup or missing or unknown or bad_status), metadata={
-        "rows": len(poster_images), "movies": len(tmdb_ids), "duplicated": len(dup), "missing": len(missing),
-        "unknown": len(unknown), "unknown_statuses": ", ".join(bad_status) or "none",
-        "examples": str({"duplicated": dup[:5], "missing": missing[:5], "unknown": unknown[:5]})})
+    return dg.AssetCheckResult(
+        passed=not (dup or missing or unknown or bad_status),
+        metadata={
+            "rows": len(poster_images),
+            "movies": len(tmdb_ids),
+            "duplicated": len(dup),
+            "missing": len(missing),
+            "unknown": len(unknown),
+            "unknown_statuses": ", ".join(bad_status) or "none",
+            "examples": str({"duplicated": dup[:5], "missing": missing[:5], "unknown": unknown[:5]}),
+        },
+    )
 
 
 @dg.asset_check(asset=poster_images)
@@ -405,8 +658,11 @@ def few_poster_fetches_fail(poster_images: pd.DataFrame) -> dg.AssetCheckResult:
     attempted = int(status.isin(["ok", "not_found", "broken_image", "failed", "client_error"]).sum())
     failed = int(status.isin(["failed", "client_error"]).sum())
     share = failed / attempted if attempted else 0.0
-    return dg.AssetCheckResult(passed=share <= 0.05, severity=dg.AssetCheckSeverity.WARN, metadata={
-        "requested_posters": attempted, "failed": failed, "failed_share": share, "threshold": 0.05})
+    return dg.AssetCheckResult(
+        passed=share <= 0.05,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"requested_posters": attempted, "failed": failed, "failed_share": share, "threshold": 0.05},
+    )
 
 
 @dg.asset_check(asset=imdb_titles, additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)
@@ -414,8 +670,10 @@ def imdb_rows_name_known_movies(imdb_titles: pd.DataFrame, movies: pd.DataFrame)
     """At most one IMDb row per movie, each for a movie in `movies`."""
     dup = _duplicates(imdb_titles["movie_id"])
     unknown = sorted(set(imdb_titles["movie_id"]) - set(movies["movie_id"]))
-    return dg.AssetCheckResult(passed=not (dup or unknown), metadata={
-        "rows": len(imdb_titles), "duplicated": len(dup), "unknown": len(unknown)})
+    return dg.AssetCheckResult(
+        passed=not (dup or unknown),
+        metadata={"rows": len(imdb_titles), "duplicated": len(dup), "unknown": len(unknown)},
+    )
 
 
 @dg.asset_check(asset=wikipedia_plots, additional_ins={"movies": dg.AssetIn("movies")}, blocking=True)
@@ -425,8 +683,10 @@ def plots_match_one_row_per_movie(wikipedia_plots: pd.DataFrame, movies: pd.Data
     unknown = sorted(set(wikipedia_plots["movie_id"]) - set(movies["movie_id"]))
     matched = wikipedia_plots[wikipedia_plots["match"] != "ambiguous"]
     empty = int(matched["plot"].fillna("").str.strip().eq("").sum())
-    return dg.AssetCheckResult(passed=not (dup or unknown or empty), metadata={
-        "rows": len(wikipedia_plots), "duplicated": len(dup), "unknown": len(unknown), "empty_plots": empty})
+    return dg.AssetCheckResult(
+        passed=not (dup or unknown or empty),
+        metadata={"rows": len(wikipedia_plots), "duplicated": len(dup), "unknown": len(unknown), "empty_plots": empty},
+    )
 
 
 @dg.asset_check(asset=enrichment_review_queue, blocking=True)
@@ -435,9 +695,14 @@ def every_issue_is_known_and_actionable(enrichment_review_queue: pd.DataFrame) -
     unknown = sorted(set(enrichment_review_queue["issue"]) - set(review.ISSUES))
     fixable = enrichment_review_queue["issue"].isin(review.FIXABLE_BY_OVERRIDE)
     no_line = int((fixable & enrichment_review_queue["suggested_override"].fillna("").eq("")).sum())
-    return dg.AssetCheckResult(passed=not unknown and no_line == 0, metadata={
-        "rows": len(enrichment_review_queue), "unknown_issues": ", ".join(unknown) or "none",
-        "fixable_without_line": no_line})
+    return dg.AssetCheckResult(
+        passed=not unknown and no_line == 0,
+        metadata={
+            "rows": len(enrichment_review_queue),
+            "unknown_issues": ", ".join(unknown) or "none",
+            "fixable_without_line": no_line,
+        },
+    )
 
 
 @dg.asset_check(asset=fetch_log, blocking=True)
@@ -449,8 +714,10 @@ def fetch_log_is_clean(fetch_log: pd.DataFrame, http_fetcher: HttpFetcher) -> dg
     if token:
         text = fetch_log["url"].fillna("") + " " + fetch_log["error"].fillna("")
         leaks = int(text.str.contains(token, regex=False).sum())
-    return dg.AssetCheckResult(passed=not unknown and leaks == 0, metadata={
-        "rows": len(fetch_log), "unknown_statuses": ", ".join(unknown) or "none", "rows_with_token": leaks})
+    return dg.AssetCheckResult(
+        passed=not unknown and leaks == 0,
+        metadata={"rows": len(fetch_log), "unknown_statuses": ", ".join(unknown) or "none", "rows_with_token": leaks},
+    )
 
 
 @dg.asset_check(asset=fetch_log)
@@ -460,20 +727,26 @@ def responses_fit_their_schema(fetch_log: pd.DataFrame) -> dg.AssetCheckResult:
     ok = fetch_log[fetch_log["status"] == "ok"]
     bad = int((ok["parse_status"] == "parse_error").sum()) if "parse_status" in ok else 0
     share = bad / len(ok) if len(ok) else 0.0
-    return dg.AssetCheckResult(passed=share <= 0.01, severity=dg.AssetCheckSeverity.WARN, metadata={
-        "ok_responses": len(ok), "parse_errors": bad, "share": share})
+    return dg.AssetCheckResult(
+        passed=share <= 0.01,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"ok_responses": len(ok), "parse_errors": bad, "share": share},
+    )
 
 
 # ---- refresh job, schedule, overrides sensor ---------------------------------------------------
 REFRESH_SELECTION = dg.AssetSelection.groups(GROUP) | dg.AssetSelection.assets("movie_documents")
 
 enrichment_refresh_job = dg.define_asset_job(
-    "enrichment_refresh", selection=REFRESH_SELECTION,
+    "enrichment_refresh",
+    selection=REFRESH_SELECTION,
     description="Fetch what is new, failed, older than max_age_days or changed on TMDB; rebuild documents.",
 )
 
 enrichment_weekly_schedule = dg.ScheduleDefinition(
-    name="enrichment_weekly_refresh", job=enrichment_refresh_job, cron_schedule="0 4 * * 1",
+    name="enrichment_weekly_refresh",
+    job=enrichment_refresh_job,
+    cron_schedule="0 4 * * 1",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
@@ -511,4 +784,3 @@ def _opt_int(value) -> int | None:
 
 def _glob(path: pathlib.Path) -> str:
     return str(path / "*.parquet") if path.is_dir() else str(path)
-

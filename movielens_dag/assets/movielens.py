@@ -19,11 +19,21 @@ USER_ID = ("int32", "MovieLens userId")
 TIMESTAMP = ("timestamp[us, UTC]", "when the user gave it (UTC)")
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
-    "variant": ("string", "the release, e.g. ml-latest-small"),
-    "source_dir": ("string", "the folder the files were read from (bundled, MOVIELENS_SOURCE_DIR or download)"),
-    "file": ("string", "file name"), "bytes": ("int64", "file size"),
-    "modified_at": ("timestamp[us, UTC]", "file modification time")}))
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(
+        {
+            "variant": ("string", "the release, e.g. ml-latest-small"),
+            "source_dir": ("string", "the folder the files were read from (bundled, MOVIELENS_SOURCE_DIR or download)"),
+            "file": ("string", "file name"),
+            "bytes": ("int64", "file size"),
+            "modified_at": ("timestamp[us, UTC]", "file modification time"),
+        }
+    ),
+)
 def movielens_files(
     context: dg.AssetExecutionContext, data_dir: DataDir, movielens_source: MovieLensSource
 ) -> dg.Output:
@@ -50,23 +60,34 @@ def movielens_files(
 def _source(files: pd.DataFrame, movielens_source: MovieLensSource, paths) -> pathlib.Path:
     """The folder movielens_files recorded, after checking it is the release configured now."""
     folder = pathlib.Path(files["source_dir"].iloc[0])
-    check_stored_source(str(files["variant"].iloc[0]), folder, movielens_source.get_variant(),
-                        movielens_source.source_dir, paths)
+    check_stored_source(
+        str(files["variant"].iloc[0]), folder, movielens_source.get_variant(), movielens_source.source_dir, paths
+    )
     return folder
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
-    "movie_id": MOVIE_ID,
-    "title": ("string", "title with its article restored: 'Matrix, The (1999)' -> 'The Matrix'"),
-    "year": ("int32", "release year from the title; null when absent"),
-    "genres": ("list<string>", "MovieLens genres; empty for '(no genres listed)'"),
-    "alt_titles": ("list<string>", "a.k.a. and parenthesised alternate titles"),
-    "raw_title": ("string", "the title exactly as in the release")}))
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "title": ("string", "title with its article restored: 'Matrix, The (1999)' -> 'The Matrix'"),
+            "year": ("int32", "release year from the title; null when absent"),
+            "genres": ("list<string>", "MovieLens genres; empty for '(no genres listed)'"),
+            "alt_titles": ("list<string>", "a.k.a. and parenthesised alternate titles"),
+            "raw_title": ("string", "the title exactly as in the release"),
+        }
+    ),
+)
 def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource, data_dir: DataDir) -> dg.Output:
     """One row per movie: title with its article restored, year, genres, alternate titles."""
     variant = movielens_source.get_variant()
-    table, meta = readers.read_movies(_source(movielens_files, movielens_source, data_dir.paths), variant,
-                                      movielens_source.min_fraction())
+    table, meta = readers.read_movies(
+        _source(movielens_files, movielens_source, data_dir.paths), variant, movielens_source.min_fraction()
+    )
     years = table["year"].to_pandas()
     genres = pd.Series([g for gs in table["genres"].to_pylist() for g in gs]).value_counts()
     return dg.Output(
@@ -83,9 +104,19 @@ def movies(movielens_files: pd.DataFrame, movielens_source: MovieLensSource, dat
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
-    "movie_id": MOVIE_ID, "imdb_id": ("string", "IMDb id such as 'tt0114709'; null when unknown"),
-    "tmdb_id": ("int64", "TMDB id; null when unknown (releases without links: always)")}))
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(
+        {
+            "movie_id": MOVIE_ID,
+            "imdb_id": ("string", "IMDb id such as 'tt0114709'; null when unknown"),
+            "tmdb_id": ("int64", "TMDB id; null when unknown (releases without links: always)"),
+        }
+    ),
+)
 def links(
     movielens_files: pd.DataFrame, movies: pa.Table, movielens_source: MovieLensSource, data_dir: DataDir
 ) -> dg.Output:
@@ -109,8 +140,14 @@ def _interactions(context, table: str, files, movies_path, data_dir, movielens_s
     staged = warehouse.staging_file(data_dir.paths, table)
     try:
         stats = readers.convert_interactions(
-            _source(files, movielens_source, data_dir.paths), variant, table, movies_path, staged,
-            data_dir.paths.staging / "duckdb_tmp", context.log.info, movielens_source.min_fraction(),
+            _source(files, movielens_source, data_dir.paths),
+            variant,
+            table,
+            movies_path,
+            staged,
+            data_dir.paths.staging / "duckdb_tmp",
+            context.log.info,
+            movielens_source.min_fraction(),
         )
     except BaseException:
         staged.unlink(missing_ok=True)
@@ -124,8 +161,15 @@ def _interactions(context, table: str, files, movies_path, data_dir, movielens_s
     return dg.Output(warehouse.StagedParquet(staged), metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
-    "user_id": USER_ID, "movie_id": MOVIE_ID, "rating": ("float", "0.5 to 5 stars"), "timestamp": TIMESTAMP}))
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(
+        {"user_id": USER_ID, "movie_id": MOVIE_ID, "rating": ("float", "0.5 to 5 stars"), "timestamp": TIMESTAMP}
+    ),
+)
 def ratings(
     context: dg.AssetExecutionContext,
     movielens_files: pd.DataFrame,
@@ -137,9 +181,20 @@ def ratings(
     return _interactions(context, "ratings", movielens_files, movies, data_dir, movielens_source)
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, owners=OWNERS, code_version=VERSION, metadata=columns({
-    "user_id": USER_ID, "movie_id": MOVIE_ID, "tag": ("string", "free text as the user typed it"),
-    "timestamp": TIMESTAMP}))
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    owners=OWNERS,
+    code_version=VERSION,
+    metadata=columns(
+        {
+            "user_id": USER_ID,
+            "movie_id": MOVIE_ID,
+            "tag": ("string", "free text as the user typed it"),
+            "timestamp": TIMESTAMP,
+        }
+    ),
+)
 def tags(
     context: dg.AssetExecutionContext,
     movielens_files: pd.DataFrame,
@@ -178,8 +233,14 @@ def release_files_present(movielens_files: pd.DataFrame, movielens_source: Movie
     sizes = dict(zip(movielens_files["file"], movielens_files["bytes"]))
     missing = [variant.file_name(t) for t in need if variant.file_name(t) not in sizes]
     empty = [variant.file_name(t) for t in need if sizes.get(variant.file_name(t)) == 0]
-    return dg.AssetCheckResult(passed=not missing and not empty, metadata={
-        "variant": variant.name, "missing": ", ".join(missing) or "none", "empty": ", ".join(empty) or "none"})
+    return dg.AssetCheckResult(
+        passed=not missing and not empty,
+        metadata={
+            "variant": variant.name,
+            "missing": ", ".join(missing) or "none",
+            "empty": ", ".join(empty) or "none",
+        },
+    )
 
 
 @dg.asset_check(asset="movies", blocking=True)
@@ -213,8 +274,9 @@ def tags_movies_exist(tags: pathlib.Path, movies: pathlib.Path) -> dg.AssetCheck
 
 
 @dg.asset_check(asset="ratings", additional_ins=MOVIES_IN, blocking=True)
-def documented_counts(ratings: pathlib.Path, movies: pathlib.Path,
-                      movielens_source: MovieLensSource) -> dg.AssetCheckResult:
+def documented_counts(
+    ratings: pathlib.Path, movies: pathlib.Path, movielens_source: MovieLensSource
+) -> dg.AssetCheckResult:
     """Movies, ratings and users match the figures GroupLens documents for this release (blocking: a
     fixed release with other counts is a damaged copy; set MOVIELENS_SUBSET for a deliberate part)."""
     variant = movielens_source.get_variant()

@@ -121,8 +121,12 @@ class Emulator:
 
     def stats(self) -> dict:
         span = (self.last_hit or 0) - (self.first_hit or 0)
-        return {"hits": dict(self.hits), "statuses": dict(self.statuses), "total": self.total_hits(),
-                "span_s": round(span, 3)}
+        return {
+            "hits": dict(self.hits),
+            "statuses": dict(self.statuses),
+            "total": self.total_hits(),
+            "span_s": round(span, 3),
+        }
 
     async def start(self, port: int = 0) -> None:
         self._server = await asyncio.start_server(self._handle, HOST, port)
@@ -187,11 +191,21 @@ class Emulator:
             await self._send(writer, status, payload)
         return True
 
-    async def _send(self, writer, status: int, payload, extra: dict | None = None, raw: bytes | None = None,
-                    content_type: str = "application/json;charset=utf-8") -> None:
+    async def _send(
+        self,
+        writer,
+        status: int,
+        payload,
+        extra: dict | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json;charset=utf-8",
+    ) -> None:
         data = raw if raw is not None else json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {content_type}",
-                f"Content-Length: {len(data)}"] + [f"{k}: {v}" for k, v in (extra or {}).items()]
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(data)}",
+        ] + [f"{k}: {v}" for k, v in (extra or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
         await writer.drain()
 
@@ -275,8 +289,11 @@ class Emulator:
         extras = [a for a in append.split(",") if a]
         if tmdb_id == 550 and tmdb_id not in self.catalog:
             doc = fixture("tmdb/movie-details.json")
-            names = {"keywords": "movie-keywords.json", "credits": "movie-credits.json",
-                     "external_ids": "movie-external-ids.json"}
+            names = {
+                "keywords": "movie-keywords.json",
+                "credits": "movie-credits.json",
+                "external_ids": "movie-external-ids.json",
+            }
             for extra in extras:
                 if extra in names:
                     part = fixture(f"tmdb/{names[extra]}")
@@ -291,15 +308,21 @@ class Emulator:
 
     def _configuration(self) -> dict:
         images = f"{self.base_url}/t/p/"
-        return {"images": {"base_url": images, "secure_base_url": images, "poster_sizes": POSTER_SIZES,
-                           "backdrop_sizes": ["w300", "w780", "w1280", "original"],
-                           "logo_sizes": ["w45", "w92", "w154", "w185", "w300", "w500", "original"],
-                           "profile_sizes": ["w45", "w185", "h632", "original"],
-                           "still_sizes": ["w92", "w185", "w300", "original"]},
-                "change_keys": ["adult", "images", "overview", "poster_path", "release_dates", "title"]}
+        return {
+            "images": {
+                "base_url": images,
+                "secure_base_url": images,
+                "poster_sizes": POSTER_SIZES,
+                "backdrop_sizes": ["w300", "w780", "w1280", "original"],
+                "logo_sizes": ["w45", "w92", "w154", "w185", "w300", "w500", "original"],
+                "profile_sizes": ["w45", "w185", "h632", "original"],
+                "still_sizes": ["w92", "w185", "w300", "original"],
+            },
+            "change_keys": ["adult", "images", "overview", "poster_path", "release_dates", "title"],
+        }
 
     def _poster(self, path: str) -> tuple[int, object]:
-        size, _, name = path[len("/t/p/"):].partition("/")
+        size, _, name = path[len("/t/p/") :].partition("/")
         file = "/" + name
         if size not in POSTER_SIZES or not name or file in self.config.missing_posters:
             return 404, Image(b"<html><body>404 Not Found</body></html>", "text/html")
@@ -311,26 +334,43 @@ class Emulator:
         if imdb_id == SINNERS_IMDB_ID:
             return fixture("tmdb/find-by-id-movie.json")
         found = [m for m in self.catalog.values() if (m.imdb_id or generated_imdb_id(m.tmdb_id)) == imdb_id]
-        return {"movie_results": [search_result(m) for m in found], "person_results": [], "tv_results": [],
-                "tv_episode_results": [], "tv_season_results": []}
+        return {
+            "movie_results": [search_result(m) for m in found],
+            "person_results": [],
+            "tv_results": [],
+            "tv_episode_results": [],
+            "tv_season_results": [],
+        }
 
     def _search(self, text: str, year: str | None) -> dict:
         if text == "RRRrrrr!!!":
             return fixture("tmdb/search-movie.json")
         wanted = normalise_title(text)  # TMDB's search folds case, accents and punctuation too
-        found = [m for m in self.catalog.values()
-                 if wanted and (wanted in normalise_title(m.title) or wanted in normalise_title(m.original_title or ""))
-                 and (not year or m.year == int(year))]  # like TMDB's `year`: that release year only
+        found = [
+            m
+            for m in self.catalog.values()
+            if wanted
+            and (wanted in normalise_title(m.title) or wanted in normalise_title(m.original_title or ""))
+            and (not year or m.year == int(year))
+        ]  # like TMDB's `year`: that release year only
         found.sort(key=lambda m: -m.vote_count)
-        return {"page": 1, "results": [search_result(m) for m in found[:20]], "total_pages": 1,
-                "total_results": len(found)}
+        return {
+            "page": 1,
+            "results": [search_result(m) for m in found[:20]],
+            "total_pages": 1,
+            "total_results": len(found),
+        }
 
     def _changes(self, page: int) -> dict:
         ids = self.config.changed_tmdb_ids
         pages = max(1, -(-len(ids) // 100))
-        chunk = ids[(page - 1) * 100: page * 100]
-        return {"results": [{"id": i, "adult": False} for i in chunk], "page": page, "total_pages": pages,
-                "total_results": len(ids)}
+        chunk = ids[(page - 1) * 100 : page * 100]
+        return {
+            "results": [{"id": i, "adult": False} for i in chunk],
+            "page": page,
+            "total_pages": pages,
+            "total_results": len(ids),
+        }
 
     def _imdb(self, request: dict) -> dict:
         query, variables = request.get("query", ""), request.get("variables") or {}
@@ -371,10 +411,18 @@ def generated_poster(file: str, size: str) -> bytes:
 
 
 def search_result(m: CatalogMovie) -> dict:
-    return {"id": m.tmdb_id, "title": m.title, "original_title": m.original_title or m.title,
-            "release_date": f"{m.year}-06-01" if m.year else "", "vote_count": m.vote_count,
-            "popularity": m.vote_count / 10, "vote_average": 6.5, "original_language": "en", "adult": False,
-            "overview": f"Search overview of {m.title}."}
+    return {
+        "id": m.tmdb_id,
+        "title": m.title,
+        "original_title": m.original_title or m.title,
+        "release_date": f"{m.year}-06-01" if m.year else "",
+        "vote_count": m.vote_count,
+        "popularity": m.vote_count / 10,
+        "vote_average": 6.5,
+        "original_language": "en",
+        "adult": False,
+        "overview": f"Search overview of {m.title}.",
+    }
 
 
 _GENRES = ["Drama", "Comedy", "Thriller", "Romance", "Action", "Horror", "Documentary", "Animation"]
@@ -384,11 +432,21 @@ def generated_details(m: CatalogMovie, extras: list[str]) -> dict:
     n = m.tmdb_id
     imdb_id = m.imdb_id or generated_imdb_id(n)
     doc = {
-        "id": n, "imdb_id": imdb_id, "title": m.title, "original_title": m.original_title or m.title,
+        "id": n,
+        "imdb_id": imdb_id,
+        "title": m.title,
+        "original_title": m.original_title or m.title,
         "overview": f"{m.title} is a generated film about case number {n}, told over {80 + n % 60} minutes.",
-        "tagline": f"Tagline {n}.", "release_date": f"{m.year}-06-01" if m.year else "", "runtime": 80 + n % 60,
-        "budget": n * 1000, "revenue": n * 2500, "original_language": "en", "popularity": n % 100 / 3,
-        "vote_average": round(5 + n % 50 / 10, 1), "vote_count": m.vote_count, "poster_path": f"/poster{n}.jpg",
+        "tagline": f"Tagline {n}.",
+        "release_date": f"{m.year}-06-01" if m.year else "",
+        "runtime": 80 + n % 60,
+        "budget": n * 1000,
+        "revenue": n * 2500,
+        "original_language": "en",
+        "popularity": n % 100 / 3,
+        "vote_average": round(5 + n % 50 / 10, 1),
+        "vote_count": m.vote_count,
+        "poster_path": f"/poster{n}.jpg",
         "genres": [{"id": i, "name": _GENRES[(n + i) % len(_GENRES)]} for i in range(1 + n % 3)],
         "production_countries": [{"iso_3166_1": "US", "name": "United States of America"}],
         "spoken_languages": [{"english_name": "English", "iso_639_1": "en", "name": "English"}],
@@ -399,10 +457,14 @@ def generated_details(m: CatalogMovie, extras: list[str]) -> dict:
         doc["external_ids"] = {"imdb_id": imdb_id, "wikidata_id": f"Q{n}", "facebook_id": None}
     if "credits" in extras:
         doc["credits"] = {
-            "cast": [{"id": n * 100 + i, "name": f"Actor {(n + i) % 991}", "character": f"Role {i}", "order": i}
-                     for i in range(6)],
-            "crew": [{"id": n * 100 + 50, "name": f"Director {n % 97}", "job": "Director", "department": "Directing"},
-                     {"id": n * 100 + 51, "name": f"Writer {n % 89}", "job": "Screenplay", "department": "Writing"}],
+            "cast": [
+                {"id": n * 100 + i, "name": f"Actor {(n + i) % 991}", "character": f"Role {i}", "order": i}
+                for i in range(6)
+            ],
+            "crew": [
+                {"id": n * 100 + 50, "name": f"Director {n % 97}", "job": "Director", "department": "Directing"},
+                {"id": n * 100 + 51, "name": f"Writer {n % 89}", "job": "Screenplay", "department": "Writing"},
+            ],
         }
     return doc
 
@@ -410,37 +472,64 @@ def generated_details(m: CatalogMovie, extras: list[str]) -> dict:
 def generated_imdb_title(imdb_id: str) -> dict:
     n = int(imdb_id[2:] or 0)
     return {
-        "id": imdb_id, "titleText": {"text": f"IMDb Title {n}"}, "originalTitleText": {"text": f"IMDb Title {n}"},
-        "releaseYear": {"year": 1950 + n % 70}, "titleType": {"id": "movie"},
+        "id": imdb_id,
+        "titleText": {"text": f"IMDb Title {n}"},
+        "originalTitleText": {"text": f"IMDb Title {n}"},
+        "releaseYear": {"year": 1950 + n % 70},
+        "titleType": {"id": "movie"},
         "plot": {"plotText": {"plainText": f"An IMDb plot outline for title {n}."}},
         "ratingsSummary": {"aggregateRating": round(5 + n % 50 / 10, 1), "voteCount": 1000 + n % 5000},
         "genres": {"genres": [{"text": _GENRES[n % len(_GENRES)]}]},
         "keywords": {"edges": [{"node": {"text": f"imdb keyword {(n + i) % 53}"}} for i in range(3)]},
         "principalCredits": [
-            {"category": {"id": "director", "text": "Director"},
-             "credits": [{"name": {"id": f"nm{n % 997:07d}", "nameText": {"text": f"Director {n % 97}"}}}]},
-            {"category": {"id": "cast", "text": "Stars"},
-             "credits": [{"name": {"id": f"nm{n % 991 + i:07d}", "nameText": {"text": f"Star {(n + i) % 991}"}}}
-                         for i in range(3)]},
+            {
+                "category": {"id": "director", "text": "Director"},
+                "credits": [{"name": {"id": f"nm{n % 997:07d}", "nameText": {"text": f"Director {n % 97}"}}}],
+            },
+            {
+                "category": {"id": "cast", "text": "Stars"},
+                "credits": [
+                    {"name": {"id": f"nm{n % 991 + i:07d}", "nameText": {"text": f"Star {(n + i) % 991}"}}}
+                    for i in range(3)
+                ],
+            },
         ],
         "spokenLanguages": {"spokenLanguages": [{"id": "en", "text": "English"}]},
         "countriesOfOrigin": {"countries": [{"id": "US", "text": "United States"}]},
-        "featuredReviews": {"edges": [{"node": {"summary": {"originalText": f"Review of {n}"},
-                                                "text": {"originalText": {"plainText": "Worth a look."}},
-                                                "authorRating": 7}}]},
-        "moreLikeThisTitles": {"edges": [{"node": {"id": f"tt{n + i:07d}",
-                                                   "titleText": {"text": f"IMDb Title {n + i}"}}}
-                                         for i in (1, 2)]},
+        "featuredReviews": {
+            "edges": [
+                {
+                    "node": {
+                        "summary": {"originalText": f"Review of {n}"},
+                        "text": {"originalText": {"plainText": "Worth a look."}},
+                        "authorRating": 7,
+                    }
+                }
+            ]
+        },
+        "moreLikeThisTitles": {
+            "edges": [{"node": {"id": f"tt{n + i:07d}", "titleText": {"text": f"IMDb Title {n + i}"}}} for i in (1, 2)]
+        },
     }
 
 
-_REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    200: "OK",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @contextlib.contextmanager
-def running_emulator(config: EmulatorConfig | None = None, catalog: list[CatalogMovie] = (),
-                     port: int = 0) -> Iterator[Emulator]:
+def running_emulator(
+    config: EmulatorConfig | None = None, catalog: list[CatalogMovie] = (), port: int = 0
+) -> Iterator[Emulator]:
     """Run an emulator on a background thread's event loop for the duration of a ``with`` block."""
     emulator = Emulator(config, catalog)
     loop = asyncio.new_event_loop()
@@ -456,6 +545,7 @@ def running_emulator(config: EmulatorConfig | None = None, catalog: list[Catalog
     thread.start()
     if not ready.wait(10):
         raise RuntimeError("the API emulator did not start within 10 s")
+
     async def shutdown() -> None:
         await emulator.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -483,9 +573,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--imdb-blocked", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    config = EmulatorConfig(requests_per_second=args.rps, latency_s=args.latency, error_rate=args.error_rate,
-                            faults=tuple(f for f in args.faults.split(",") if f), tmdb_token=args.token,
-                            imdb_blocked=args.imdb_blocked, seed=args.seed)
+    config = EmulatorConfig(
+        requests_per_second=args.rps,
+        latency_s=args.latency,
+        error_rate=args.error_rate,
+        faults=tuple(f for f in args.faults.split(",") if f),
+        tmdb_token=args.token,
+        imdb_blocked=args.imdb_blocked,
+        seed=args.seed,
+    )
 
     async def run() -> None:
         emulator = Emulator(config)

@@ -51,7 +51,7 @@ def _status_kib(pid: int, *names: str) -> dict[str, int]:
 def _stat(pid: int) -> tuple[int, float]:
     """(parent pid, CPU seconds) from /proc/<pid>/stat (the command may contain spaces and parentheses)."""
     text = (PROC / str(pid) / "stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 

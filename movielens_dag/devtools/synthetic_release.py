@@ -54,8 +54,10 @@ class ReleaseShape:
 
     def check(self) -> None:
         if self.ratings < max(self.movies, self.users * self.min_ratings_per_user):
-            raise ValueError(f"{self.ratings:,} ratings cannot give every one of {self.movies:,} movies a rating "
-                             f"and every one of {self.users:,} users {self.min_ratings_per_user}; raise `ratings`")
+            raise ValueError(
+                f"{self.ratings:,} ratings cannot give every one of {self.movies:,} movies a rating "
+                f"and every one of {self.users:,} users {self.min_ratings_per_user}; raise `ratings`"
+            )
         if self.users * self.min_ratings_per_user > self.ratings or self.min_ratings_per_user > self.movies // 2:
             raise ValueError("min_ratings_per_user is too large for this many movies")
         if self.tags and not 0 < self.tag_users <= self.users:
@@ -158,8 +160,9 @@ def _sample_without_replacement(rng, cdf, log_w, k: np.ndarray, fixed: list[np.n
     return out
 
 
-def write_ratings(path: Path, shape: ReleaseShape, movies: Movies, rng: np.random.Generator,
-                  log: Callable[[str], None]) -> dict:
+def write_ratings(
+    path: Path, shape: ReleaseShape, movies: Movies, rng: np.random.Generator, log: Callable[[str], None]
+) -> dict:
     counts = ratings_per_user(shape, rng)
     # Every movie gets one guaranteed rater (heavier users likelier), so no movie is left unrated.
     owner = rng.choice(shape.users, size=shape.movies, p=counts / counts.sum())
@@ -171,17 +174,20 @@ def write_ratings(path: Path, shape: ReleaseShape, movies: Movies, rng: np.rando
     bias = rng.normal(0.0, 0.45, shape.users).astype(np.float32)
     start = FIRST_RATING + (LAST_RATING - FIRST_RATING) * rng.beta(1.3, 1.0, shape.users)
     span = np.minimum(np.exp(rng.normal(math.log(20 * DAY), 2.0, shape.users)), LAST_RATING - start)
-    release = np.array([int(datetime(max(int(y), 1995), 1, 1, tzinfo=UTC).timestamp()) if y else FIRST_RATING
-                        for y in movies.years], dtype=np.int64)
-    schema = pa.schema([("userId", pa.int32()), ("movieId", pa.int32()), ("rating", pa.string()),
-                        ("timestamp", pa.int64())])
+    release = np.array(
+        [int(datetime(max(int(y), 1995), 1, 1, tzinfo=UTC).timestamp()) if y else FIRST_RATING for y in movies.years],
+        dtype=np.int64,
+    )
+    schema = pa.schema(
+        [("userId", pa.int32()), ("movieId", pa.int32()), ("rating", pa.string()), ("timestamp", pa.int64())]
+    )
     written, t0 = 0, time.perf_counter()
     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
     with pa.OSFile(str(path), "wb") as sink, pacsv.CSVWriter(sink, schema, write_options=options) as writer:
         sink.write(b"userId,movieId,rating,timestamp\n")  # Arrow would quote the header
         for lo in range(0, shape.users, shape.block_users):
             users = np.arange(lo, min(lo + shape.block_users, shape.users))
-            fixed = [fixed_order[fixed_bounds[u]:fixed_bounds[u + 1]] for u in users]
+            fixed = [fixed_order[fixed_bounds[u] : fixed_bounds[u + 1]] for u in users]
             if any(f.size > counts[u] for f, u in zip(fixed, users)):
                 raise ValueError("a user was given more guaranteed movies than ratings; use a larger `ratings`")
             picked = _sample_without_replacement(rng, cdf, log_w, counts[users], fixed)
@@ -197,8 +203,17 @@ def write_ratings(path: Path, shape: ReleaseShape, movies: Movies, rng: np.rando
             when = start[user] + span[user] * rng.random(movie.size) ** 1.5
             when = np.maximum(when, release[movie] + rng.random(movie.size) * 200 * DAY)
             when = np.minimum(when, LAST_RATING).astype(np.int64)
-            writer.write_table(pa.table([pa.array(user + 1, pa.int32()), pa.array(movies.ids[movie]),
-                                         RATING_LABELS.take(pa.array(half - 1)), pa.array(when)], schema=schema))
+            writer.write_table(
+                pa.table(
+                    [
+                        pa.array(user + 1, pa.int32()),
+                        pa.array(movies.ids[movie]),
+                        RATING_LABELS.take(pa.array(half - 1)),
+                        pa.array(when),
+                    ],
+                    schema=schema,
+                )
+            )
             written += movie.size
             if (lo // shape.block_users) % 10 == 0:
                 log(f"ratings: {written:,}/{shape.ratings:,} ({time.perf_counter() - t0:.0f} s)")
@@ -213,7 +228,7 @@ def write_tags(path: Path, shape: ReleaseShape, movies: Movies, rng: np.random.G
     taggers = np.sort(rng.choice(shape.users, size=shape.tag_users, replace=False))
     activity = 1.0 / np.arange(1, shape.tag_users + 1) ** 1.1
     activity = rng.permutation(activity / activity.sum())
-    movie_p = movies.weights ** 0.6
+    movie_p = movies.weights**0.6
     movie_p /= movie_p.sum()
     sizes = np.array([len(p) for p in movies.profiles])
     keys = np.empty(0, np.int64)
@@ -237,8 +252,10 @@ def write_tags(path: Path, shape: ReleaseShape, movies: Movies, rng: np.random.G
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["userId", "movieId", "tag", "timestamp"])
-        writer.writerows((u, movies.ids[m], movies.profiles[m][j], t)
-                         for u, m, j, t in zip(user.tolist(), movie.tolist(), which.tolist(), when.tolist()))
+        writer.writerows(
+            (u, movies.ids[m], movies.profiles[m][j], t)
+            for u, m, j, t in zip(user.tolist(), movie.tolist(), which.tolist(), when.tolist())
+        )
     return int(keys.size)
 
 
@@ -258,8 +275,9 @@ def write_movies_and_links(folder: Path, movies: Movies, rng: np.random.Generato
             f.write(f"{movie_id},{i:07d},{'' if missing else t}\n")
 
 
-def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str], None] = print,
-                  with_ratings: bool = True) -> dict:
+def write_release(
+    folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str], None] = print, with_ratings: bool = True
+) -> dict:
     """Write the release into ``folder``; returns counts, seconds per file and file sizes.
 
     ``with_ratings=False`` skips ratings.csv (the slow part); movies, links and tags are the same
@@ -274,8 +292,11 @@ def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str
     write_movies_and_links(folder, movies, rng)
     seconds["movies+links"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stats = (write_ratings(folder / "ratings.csv", shape, movies, np.random.default_rng(shape.seed + 1), log)
-             if with_ratings else {"ratings": 0, "users": shape.users})
+    stats = (
+        write_ratings(folder / "ratings.csv", shape, movies, np.random.default_rng(shape.seed + 1), log)
+        if with_ratings
+        else {"ratings": 0, "users": shape.users}
+    )
     seconds["ratings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tags = write_tags(folder / "tags.csv", shape, movies, np.random.default_rng(shape.seed + 2)) if shape.tags else 0
@@ -284,7 +305,8 @@ def write_release(folder: Path, shape: ReleaseShape = ML_32M, log: Callable[[str
     seconds["tags"] = time.perf_counter() - t0
     (folder / "README.txt").write_text(
         f"SYNTHETIC data in the MovieLens ml-32m CSV format, not GroupLens data.\n"
-        f"Made by movielens_dag.devtools.synthetic_release with {shape}.\n")
+        f"Made by movielens_dag.devtools.synthetic_release with {shape}.\n"
+    )
     sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
     return {"movies": shape.movies, **stats, "tags": tags, "seconds": seconds, "bytes": sizes}
 

@@ -27,8 +27,7 @@ class DocumentTooLargeError(RuntimeError):
 
     def __init__(self, index: int, tokens: int, cause: BaseException):
         super().__init__(
-            f"document #{index} ({tokens} tokens) does not fit in memory even alone ({cause}); "
-            "lower max_seq_length"
+            f"document #{index} ({tokens} tokens) does not fit in memory even alone ({cause}); lower max_seq_length"
         )
         self.index = index
         self.tokens = tokens
@@ -72,16 +71,23 @@ class BatchStats:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(docs_per_s=self.docs_per_s, tokens_per_s=self.tokens_per_s,
-                 padding_overhead=self.padding_overhead)
+        d.update(docs_per_s=self.docs_per_s, tokens_per_s=self.tokens_per_s, padding_overhead=self.padding_overhead)
         return d
 
 
 ProgressFn = Callable[[int, int, BatchStats], None]
 
 
-def _plan(lengths: np.ndarray, order: np.ndarray, pos: int, budget: int, max_bs: int,
-          fixed: int | None, max_padding: float, min_batch: int) -> np.ndarray:
+def _plan(
+    lengths: np.ndarray,
+    order: np.ndarray,
+    pos: int,
+    budget: int,
+    max_bs: int,
+    fixed: int | None,
+    max_padding: float,
+    min_batch: int,
+) -> np.ndarray:
     n = len(order)
     if fixed is not None:
         return order[pos : min(n, pos + fixed)]

@@ -155,10 +155,12 @@ class EmbeddingCache:
             n_tokens.append(table["n_tokens"].to_numpy(zero_copy_only=False)[keep].astype(np.int32))
             truncated.append(table["truncated"].to_numpy(zero_copy_only=False)[keep].astype(bool))
         if not hashes:
-            return CachedVectors([], np.zeros((0, dim or 0), np.float32), np.zeros(0, np.int32),
-                                 np.zeros(0, bool), ignored)
-        return CachedVectors(hashes, np.concatenate(chunks), np.concatenate(n_tokens),
-                             np.concatenate(truncated), ignored)
+            return CachedVectors(
+                [], np.zeros((0, dim or 0), np.float32), np.zeros(0, np.int32), np.zeros(0, bool), ignored
+            )
+        return CachedVectors(
+            hashes, np.concatenate(chunks), np.concatenate(n_tokens), np.concatenate(truncated), ignored
+        )
 
     def _table(self, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray, truncated: np.ndarray) -> pa.Table:
         dim = int(vectors.shape[1])
@@ -186,16 +188,30 @@ class EmbeddingCache:
     def part_files(self, writer: str) -> list[Path]:
         return sorted(self.dir.glob(f"{safe_name(writer)}.part-*.parquet")) if self.dir.exists() else []
 
-    def commit(self, writer: str, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray,
-               truncated: np.ndarray, description: dict[str, Any]) -> Path:
+    def commit(
+        self,
+        writer: str,
+        hashes: list[str],
+        vectors: np.ndarray,
+        n_tokens: np.ndarray,
+        truncated: np.ndarray,
+        description: dict[str, Any],
+    ) -> Path:
         """Add one batch of freshly embedded vectors as a new part file of ``writer`` (atomic)."""
         self._describe(description)
         number = len(self.part_files(writer))
         path = self.dir / f"{safe_name(writer)}.part-{number:05d}-{uuid.uuid4().hex[:8]}.parquet"
         return write_parquet_atomic(self._table(hashes, vectors, n_tokens, truncated), path)
 
-    def write(self, writer: str, hashes: list[str], vectors: np.ndarray, n_tokens: np.ndarray,
-              truncated: np.ndarray, description: dict[str, Any]) -> Path:
+    def write(
+        self,
+        writer: str,
+        hashes: list[str],
+        vectors: np.ndarray,
+        n_tokens: np.ndarray,
+        truncated: np.ndarray,
+        description: dict[str, Any],
+    ) -> Path:
         """Replace ``writer``'s file with these rows (atomically), then drop its part files."""
         self._describe(description)
         parts = self.part_files(writer)

@@ -92,8 +92,12 @@ def _load_sentence_transformer(source: ModelSource, device: str, model_kwargs: d
     if (source.path / "modules.json").exists():
         return SentenceTransformer(path, device=device, local_files_only=True, model_kwargs=model_kwargs)
     # A plain Hugging Face checkpoint: build the pipeline. Decoder models pool their last token.
-    transformer = Transformer(path, model_kwargs=model_kwargs, processor_kwargs={"local_files_only": True},
-                              config_kwargs={"local_files_only": True})
+    transformer = Transformer(
+        path,
+        model_kwargs=model_kwargs,
+        processor_kwargs={"local_files_only": True},
+        config_kwargs={"local_files_only": True},
+    )
     mode = "lasttoken" if transformer.config.model_type in LAST_TOKEN_MODEL_TYPES else "mean"
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode=mode)
     return SentenceTransformer(modules=[transformer, pooling, Normalize()], device=device)
@@ -106,9 +110,7 @@ def load_encoder(source: ModelSource, settings: EmbeddingSettings = EmbeddingSet
     attn = pick_attention(device, torch_dtype, settings.attn_implementation)
     with _quiet_loading():
         try:
-            model = _load_sentence_transformer(
-                source, device, {"dtype": torch_dtype, "attn_implementation": attn}
-            )
+            model = _load_sentence_transformer(source, device, {"dtype": torch_dtype, "attn_implementation": attn})
         except (ValueError, ImportError) as exc:
             about_attention = "attn" in str(exc).lower() or "attention" in str(exc).lower()
             if settings.attn_implementation != "auto" or not about_attention:
@@ -123,8 +125,16 @@ def load_encoder(source: ModelSource, settings: EmbeddingSettings = EmbeddingSet
 class Encoder:
     """A loaded model plus the settings that decide its vectors."""
 
-    def __init__(self, model: Any, source: ModelSource, settings: EmbeddingSettings, *, device: str, dtype: Any,
-                 attn_implementation: str):
+    def __init__(
+        self,
+        model: Any,
+        source: ModelSource,
+        settings: EmbeddingSettings,
+        *,
+        device: str,
+        dtype: Any,
+        attn_implementation: str,
+    ):
         self.model = model
         self.source = source
         self.device = device
@@ -142,9 +152,7 @@ class Encoder:
         if max_seq_length < 2:
             raise ValueError(f"max_seq_length must be >= 2, got {max_seq_length}")
         if model_max is not None and max_seq_length > model_max:
-            raise ValueError(
-                f"max_seq_length {max_seq_length} exceeds what {source.model_id} supports ({model_max})"
-            )
+            raise ValueError(f"max_seq_length {max_seq_length} exceeds what {source.model_id} supports ({model_max})")
         transformer.max_seq_length = max_seq_length
         self.max_seq_length = int(max_seq_length)
 
@@ -156,9 +164,7 @@ class Encoder:
                 )
             prompt = model.prompts[settings.prompt_name]
         self.prompt = prompt or ""
-        self.prompt_length = (
-            transformer._get_prompt_length(self.prompt) if self.prompt else None
-        )
+        self.prompt_length = transformer._get_prompt_length(self.prompt) if self.prompt else None
 
         self.full_dim = int(model.get_embedding_dimension() or 0)
         truncate_dim = settings.truncate_dim
@@ -359,9 +365,14 @@ class Encoder:
             truncated=tokens.truncated,
             stats=stats,
             tokenize_seconds=tokenize_seconds,
-            settings={**self.settings, "token_budget": budget, "max_batch_size": max_batch_size,
-                      "sort_by_length": sort_by_length, "fixed_batch_size": fixed_batch_size,
-                      "threads": used_threads},
+            settings={
+                **self.settings,
+                "token_budget": budget,
+                "max_batch_size": max_batch_size,
+                "sort_by_length": sort_by_length,
+                "fixed_batch_size": fixed_batch_size,
+                "threads": used_threads,
+            },
         )
 
 

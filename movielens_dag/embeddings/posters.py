@@ -40,8 +40,11 @@ DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 class PosterEmbeddingSettings:
     """Which CLIP image encoder embeds the posters, and where it runs."""
 
-    model: str = setting(DEFAULT_CLIP, "CLIP checkpoint: a hub id, a local folder or a folder under "
-                                       "<data dir>/models/ (its vision tower and projection are used).")
+    model: str = setting(
+        DEFAULT_CLIP,
+        "CLIP checkpoint: a hub id, a local folder or a folder under "
+        "<data dir>/models/ (its vision tower and projection are used).",
+    )
     revision: str | None = setting(None, "Hub revision (branch, tag or commit) of the model.")
     device: str = setting("auto", "auto (CUDA > MPS > CPU), cpu, cuda, cuda:1, ...")
     dtype: str = setting("auto", "auto (fp16 on CUDA, fp32 elsewhere), float32, float16 or bfloat16.")
@@ -59,8 +62,15 @@ class PosterEmbeddingSettings:
 def output_schema(dim: int) -> pa.Schema:
     """The output columns; ``dim`` 0 (no posters, model never loaded) gives a variable-length list."""
     vector = pa.list_(pa.float32(), dim) if dim > 0 else pa.list_(pa.float32())
-    return pa.schema([("movie_id", pa.int32()), ("model_id", pa.string()), ("dim", pa.int32()),
-                      ("image_sha256", pa.string()), ("embedding", vector)])
+    return pa.schema(
+        [
+            ("movie_id", pa.int32()),
+            ("model_id", pa.string()),
+            ("dim", pa.int32()),
+            ("image_sha256", pa.string()),
+            ("embedding", vector),
+        ]
+    )
 
 
 class ClipImageEncoder:
@@ -115,8 +125,12 @@ def load_image(path: Path):
         return img.convert("RGB")
 
 
-def embed_images(encoder: ClipImageEncoder, paths: list[Path], batch_size: int = 64,
-                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def embed_images(
+    encoder: ClipImageEncoder,
+    paths: list[Path],
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """[len(paths), dim] normalised vectors, in ``paths`` order."""
     out = np.zeros((len(paths), encoder.dim), np.float32)
     for i in range(0, len(paths), batch_size):
@@ -127,9 +141,15 @@ def embed_images(encoder: ClipImageEncoder, paths: list[Path], batch_size: int =
     return out
 
 
-def embed_posters(poster_images: pa.Table, blob_root: Path, settings: PosterEmbeddingSettings, *,
-                  cache_root: Path, models_dir: Path | None = None,
-                  logger: Callable[[str], None] | None = None) -> EmbeddingRun:
+def embed_posters(
+    poster_images: pa.Table,
+    blob_root: Path,
+    settings: PosterEmbeddingSettings,
+    *,
+    cache_root: Path,
+    models_dir: Path | None = None,
+    logger: Callable[[str], None] | None = None,
+) -> EmbeddingRun:
     """Embed every ``ok`` poster of ``poster_images`` (files relative to ``blob_root``), reusing the cache."""
     say = logger or log.info
     missing = {"movie_id", "status", "sha256", "file"} - set(poster_images.column_names)
@@ -141,26 +161,43 @@ def embed_posters(poster_images: pa.Table, blob_root: Path, settings: PosterEmbe
     movie_ids, shas, files = (ok[c].to_pylist() for c in ("movie_id", "sha256", "file"))
     gone = [m for m, f in zip(movie_ids, files, strict=True) if not (Path(blob_root) / f).is_file()]
     if gone:
-        raise FileNotFoundError(f"{len(gone)} poster file(s) listed as ok are missing under {blob_root}, e.g. "
-                                f"movie_id {gone[:5]}: re-materialize poster_images (it fetches them again)")
+        raise FileNotFoundError(
+            f"{len(gone)} poster file(s) listed as ok are missing under {blob_root}, e.g. "
+            f"movie_id {gone[:5]}: re-materialize poster_images (it fetches them again)"
+        )
     skipped = {f"skipped_{s}": n for s, n in sorted(statuses.items()) if s != "ok"}
     if not movie_ids:  # nothing to embed: the model is neither resolved nor loaded (offline, no weights needed)
         say(f"no posters to embed ({dict(statuses) or 'poster_images is empty'}); {settings.model} not loaded")
-        return EmbeddingRun(table=output_schema(0).empty_table(), metadata={
-            "model_id": settings.model, "dim": 0, "movies": 0, "distinct_images": 0, "embedded": 0, "reused": 0,
-            "model_loaded": False, "device": "-", "seconds": round(time.perf_counter() - t0, 2),
-            "images_per_second": 0.0, **skipped})
+        return EmbeddingRun(
+            table=output_schema(0).empty_table(),
+            metadata={
+                "model_id": settings.model,
+                "dim": 0,
+                "movies": 0,
+                "distinct_images": 0,
+                "embedded": 0,
+                "reused": 0,
+                "model_loaded": False,
+                "device": "-",
+                "seconds": round(time.perf_counter() - t0, 2),
+                "images_per_second": 0.0,
+                **skipped,
+            },
+        )
     source = resolve_model(settings.model, models_dir=models_dir, revision=settings.revision)
-    key = embedding_key(fingerprint=source.fingerprint, prompt=None, prompt_name="clip-image", max_seq_length=None,
-                        truncate_dim=None)
+    key = embedding_key(
+        fingerprint=source.fingerprint, prompt=None, prompt_name="clip-image", max_seq_length=None, truncate_dim=None
+    )
     cache = EmbeddingCache(Path(cache_root), key)
     distinct = list(dict.fromkeys(shas))  # first file per image hash
     file_of = dict(zip(shas, files, strict=True))
     cached = cache.lookup(set(distinct)) if settings.use_cache else None
     index = cached.index() if cached is not None else {}
     new = [h for h in distinct if h not in index]
-    say(f"{source.model_id}: {len(movie_ids):,} posters, {len(distinct):,} distinct images; "
-        f"{len(distinct) - len(new):,} cached, {len(new):,} to embed")
+    say(
+        f"{source.model_id}: {len(movie_ids):,} posters, {len(distinct):,} distinct images; "
+        f"{len(distinct) - len(new):,} cached, {len(new):,} to embed"
+    )
     vectors: dict[str, np.ndarray] = {h: cached.vectors[i] for h, i in index.items()} if cached is not None else {}
     encoder = None
     if new:
@@ -172,20 +209,36 @@ def embed_posters(poster_images: pa.Table, blob_root: Path, settings: PosterEmbe
         vectors.update(zip(new, fresh, strict=True))
     dim = encoder.dim if encoder is not None else (cached.dim if cached is not None and cached.dim else 0)
     if new and settings.use_cache:
-        cache.write("all", distinct, np.stack([vectors[h] for h in distinct]), np.zeros(len(distinct), np.int32),
-                    np.zeros(len(distinct), bool), {"model_id": source.model_id, "kind": "clip-image",
-                                                     "fingerprint": source.fingerprint})
+        cache.write(
+            "all",
+            distinct,
+            np.stack([vectors[h] for h in distinct]),
+            np.zeros(len(distinct), np.int32),
+            np.zeros(len(distinct), bool),
+            {"model_id": source.model_id, "kind": "clip-image", "fingerprint": source.fingerprint},
+        )
     matrix = np.stack([vectors[h] for h in shas]) if shas else np.zeros((0, dim), np.float32)
     table = pa.Table.from_arrays(
-        [pa.array(movie_ids, pa.int32()), pa.array([source.model_id] * len(shas), pa.string()),
-         pa.array(np.full(len(shas), dim), pa.int32()), pa.array(shas, pa.string()),
-         pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(matrix, np.float32).ravel()), dim)],
-        schema=output_schema(dim))
+        [
+            pa.array(movie_ids, pa.int32()),
+            pa.array([source.model_id] * len(shas), pa.string()),
+            pa.array(np.full(len(shas), dim), pa.int32()),
+            pa.array(shas, pa.string()),
+            pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(matrix, np.float32).ravel()), dim),
+        ],
+        schema=output_schema(dim),
+    )
     seconds = time.perf_counter() - t0
     metadata: dict[str, Any] = {
-        "model_id": source.model_id, "dim": dim, "movies": len(movie_ids), "distinct_images": len(distinct),
-        "embedded": len(new), "reused": len(distinct) - len(new), "model_loaded": encoder is not None,
-        "device": encoder.device if encoder is not None else "-", "seconds": round(seconds, 2),
+        "model_id": source.model_id,
+        "dim": dim,
+        "movies": len(movie_ids),
+        "distinct_images": len(distinct),
+        "embedded": len(new),
+        "reused": len(distinct) - len(new),
+        "model_loaded": encoder is not None,
+        "device": encoder.device if encoder is not None else "-",
+        "seconds": round(seconds, 2),
         "images_per_second": round(len(new) / seconds, 1) if new else 0.0,
         **skipped,
     }

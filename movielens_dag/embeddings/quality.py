@@ -22,8 +22,9 @@ class VectorReport:
     metadata: dict
 
 
-def vector_report(table: pa.Table, documents: pa.Table | None = None, shard: str | None = None,
-                  tolerance: float = 1e-3) -> VectorReport:
+def vector_report(
+    table: pa.Table, documents: pa.Table | None = None, shard: str | None = None, tolerance: float = 1e-3
+) -> VectorReport:
     """Checks: unique movie ids, one dimension equal to ``dim``, finite values, |norm - 1| <= tolerance;
     with ``documents``: every document embedded for its current hash; with ``shard``: rows in the shard."""
     ids = table["movie_id"].to_numpy()
@@ -40,11 +41,23 @@ def vector_report(table: pa.Table, documents: pa.Table | None = None, shard: str
         "non_finite": not finite,
         "max_norm_error": norm_error,
     }
-    passed = (problems["duplicate_movie_ids"] == 0 and len(dims) == 1 and declared == dims and finite
-              and norm_error <= tolerance)
+    passed = (
+        problems["duplicate_movie_ids"] == 0
+        and len(dims) == 1
+        and declared == dims
+        and finite
+        and norm_error <= tolerance
+    )
     if documents is not None:
-        want = {m: h for m, h, t in zip(documents["movie_id"].to_pylist(), documents["document_hash"].to_pylist(),
-                                         documents["document"].to_pylist()) if (t or "").strip()}  # empty: skipped
+        want = {
+            m: h
+            for m, h, t in zip(
+                documents["movie_id"].to_pylist(),
+                documents["document_hash"].to_pylist(),
+                documents["document"].to_pylist(),
+            )
+            if (t or "").strip()
+        }  # empty: skipped
         have = dict(zip(table["movie_id"].to_pylist(), table["document_hash"].to_pylist()))
         stale = [m for m, h in have.items() if m in want and want[m] != h]
         missing = [m for m in want if m not in have]

@@ -4,7 +4,6 @@ The endpoint is often blocked (403); the asset turns that into "source disabled 
 names follow the public schema served at api.graphql.imdb.com; the parser tolerates missing parts.
 """
 
-
 from movielens_dag.enrichment import schemas
 from movielens_dag.http.fetcher import FetchRequest
 
@@ -33,13 +32,15 @@ query Title($id: ID!) {
 }
 """.strip()
 
+
 class ImdbGraphQLError(ValueError):
     """The endpoint answered 200 with GraphQL errors and no data (schema drift, bad query)."""
 
 
 def title_request(url: str, imdb_id: str) -> FetchRequest:
-    return FetchRequest(SOURCE_TITLE, imdb_id, url, method="POST",
-                        json_body={"query": TITLE_QUERY, "variables": {"id": imdb_id}})
+    return FetchRequest(
+        SOURCE_TITLE, imdb_id, url, method="POST", json_body={"query": TITLE_QUERY, "variables": {"id": imdb_id}}
+    )
 
 
 def _text(node, *path: str) -> str | None:

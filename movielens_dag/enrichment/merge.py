@@ -50,8 +50,11 @@ def cut_plot(text: str, limit: int = MAX_PLOT_CHARS) -> str:
 
 
 def best_plot(tmdb_overview: str | None, imdb_plot: str | None, wiki_plot: str | None) -> tuple[str | None, str | None]:
-    options = [(t.strip(), s) for t, s in ((tmdb_overview, "tmdb"), (imdb_plot, "imdb"), (wiki_plot, "wikipedia"))
-               if t and t.strip()]
+    options = [
+        (t.strip(), s)
+        for t, s in ((tmdb_overview, "tmdb"), (imdb_plot, "imdb"), (wiki_plot, "wikipedia"))
+        if t and t.strip()
+    ]
     if not options:
         return None, None
     text, source = next(((t, s) for t, s in options if len(t) >= MIN_PLOT_CHARS), max(options, key=lambda o: len(o[0])))
@@ -77,24 +80,46 @@ def merge_movie(movie: dict, tags: list[str], tmdb: dict | None, imdb: dict | No
     year, year_src = movie.get("year"), "movielens"
     if year is None:
         release = tmdb.get("release_date")
-        year, year_src = ((release.year, "tmdb") if release
-                          else (imdb.get("imdb_year"), "imdb" if imdb.get("imdb_year") else None))
-    genres, genres_src = _first((movie.get("genres"), "movielens"), (tmdb.get("genres"), "tmdb"),
-                                (imdb.get("genres"), "imdb"))
+        year, year_src = (
+            (release.year, "tmdb") if release else (imdb.get("imdb_year"), "imdb" if imdb.get("imdb_year") else None)
+        )
+    genres, genres_src = _first(
+        (movie.get("genres"), "movielens"), (tmdb.get("genres"), "tmdb"), (imdb.get("genres"), "imdb")
+    )
     plot, plot_src = best_plot(tmdb.get("overview"), imdb.get("plot"), wiki.get("plot"))
     keywords, kw_src = _first((tmdb.get("keywords"), "tmdb"), (imdb.get("keywords"), "imdb"))
-    directors, dir_src = _first((tmdb.get("directors"), "tmdb"), (imdb.get("directors"), "imdb"),
-                                (_split_names(wiki.get("director")), "wikipedia"))
-    cast, cast_src = _first((tmdb.get("cast"), "tmdb"), (imdb.get("stars"), "imdb"),
-                            (_split_names(wiki.get("cast")), "wikipedia"))
+    directors, dir_src = _first(
+        (tmdb.get("directors"), "tmdb"),
+        (imdb.get("directors"), "imdb"),
+        (_split_names(wiki.get("director")), "wikipedia"),
+    )
+    cast, cast_src = _first(
+        (tmdb.get("cast"), "tmdb"), (imdb.get("stars"), "imdb"), (_split_names(wiki.get("cast")), "wikipedia")
+    )
     languages, lang_src = _first((tmdb.get("spoken_languages"), "tmdb"), (imdb.get("languages"), "imdb"))
     countries, country_src = _first((tmdb.get("production_countries"), "tmdb"), (imdb.get("countries"), "imdb"))
     return MergedRecord(
-        movie_id=int(movie["movie_id"]), title=movie["title"], year=None if year is None else int(year),
-        alt_titles=list(movie.get("alt_titles") or []), genres=genres, tags=tags, plot=plot,
-        keywords=keywords[:TOP_KEYWORDS], directors=directors, cast=cast[:TOP_CAST], languages=languages[:3],
+        movie_id=int(movie["movie_id"]),
+        title=movie["title"],
+        year=None if year is None else int(year),
+        alt_titles=list(movie.get("alt_titles") or []),
+        genres=genres,
+        tags=tags,
+        plot=plot,
+        keywords=keywords[:TOP_KEYWORDS],
+        directors=directors,
+        cast=cast[:TOP_CAST],
+        languages=languages[:3],
         countries=countries[:3],
-        provenance={"title": "movielens", "year": year_src if year is not None else None, "genres": genres_src,
-                    "plot": plot_src, "keywords": kw_src, "directors": dir_src, "cast": cast_src,
-                    "languages": lang_src, "countries": country_src},
+        provenance={
+            "title": "movielens",
+            "year": year_src if year is not None else None,
+            "genres": genres_src,
+            "plot": plot_src,
+            "keywords": kw_src,
+            "directors": dir_src,
+            "cast": cast_src,
+            "languages": lang_src,
+            "countries": country_src,
+        },
     )

@@ -43,8 +43,10 @@ def read_overrides(path: Path, known_movie_ids: set[int] | None = None) -> dict[
         text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        problem = (f"{path.name} line {line}: bytes {data[exc.start:exc.start + 4]!r} are not UTF-8; save the "
-                   "file as 'CSV UTF-8' (Excel) or UTF-8 text")
+        problem = (
+            f"{path.name} line {line}: bytes {data[exc.start : exc.start + 4]!r} are not UTF-8; save the "
+            "file as 'CSV UTF-8' (Excel) or UTF-8 text"
+        )
         raise OverridesError(path, [problem]) from None
     rows = list(csv.reader(io.StringIO(text, newline="")))
     header_seen = False

@@ -64,8 +64,13 @@ class FetchReport:
 
 
 async def fetch_needed(
-    requests: list[FetchRequest], store: FetchStore, fetcher: RateLimitedFetcher | None, now: datetime,
-    max_age_days: float | None, changed: dict[str, datetime] | None = None, progress: Progress | None = None,
+    requests: list[FetchRequest],
+    store: FetchStore,
+    fetcher: RateLimitedFetcher | None,
+    now: datetime,
+    max_age_days: float | None,
+    changed: dict[str, datetime] | None = None,
+    progress: Progress | None = None,
 ) -> FetchReport:
     """Fetch the requests whose stored outcome is missing, failed, stale or changed."""
     report = FetchReport(wanted=len({(r.source, r.key) for r in requests}))
@@ -93,8 +98,14 @@ async def fetch_needed(
 
 # ---- TMDB id resolution -------------------------------------------------------------------------
 async def resolve_tmdb_ids(
-    movies: list[MovieRef], overrides: dict[int, Override], store: FetchStore, fetcher: RateLimitedFetcher | None,
-    base_url: str, now: datetime, max_age_days: float | None, progress: Progress | None = None,
+    movies: list[MovieRef],
+    overrides: dict[int, Override],
+    store: FetchStore,
+    fetcher: RateLimitedFetcher | None,
+    base_url: str,
+    now: datetime,
+    max_age_days: float | None,
+    progress: Progress | None = None,
 ) -> tuple[list[Resolution], FetchReport]:
     """override > links.csv tmdbId > /find by IMDb id > /search by title (+ alternates) and year."""
     done: dict[int, Resolution] = {}
@@ -104,34 +115,56 @@ async def resolve_tmdb_ids(
         ov = overrides.get(m.movie_id)
         imdb_id = ov.imdb_id if ov and ov.imdb_id else m.imdb_id
         if ov and ov.tmdb_id:
-            done[m.movie_id] = Resolution(m.movie_id, ov.tmdb_id, imdb_id, "override", 1.0,
-                                          f"overrides line {ov.line}" + (f": {ov.note}" if ov.note else ""))
+            done[m.movie_id] = Resolution(
+                m.movie_id,
+                ov.tmdb_id,
+                imdb_id,
+                "override",
+                1.0,
+                f"overrides line {ov.line}" + (f": {ov.note}" if ov.note else ""),
+            )
         elif m.links_tmdb_id and not (ov and ov.imdb_id):
             done[m.movie_id] = Resolution(m.movie_id, m.links_tmdb_id, imdb_id, "links", 0.9, "links.csv tmdbId")
         elif imdb_id:
             need_find.append((m, imdb_id))
     unreadable: dict[str, str] = {}  # response key -> why its payload does not fit the schema
     # /find/{imdb_id}
-    found = await fetch_needed([tmdb.find_request(base_url, i) for _, i in need_find], store, fetcher, now,
-                               max_age_days, progress=progress)
+    found = await fetch_needed(
+        [tmdb.find_request(base_url, i) for _, i in need_find], store, fetcher, now, max_age_days, progress=progress
+    )
     report.add(found)
     payloads = {k: p for k, p, _ in store.iter_ok_payloads(tmdb.SOURCE_FIND, [i for _, i in need_find])}
     for m, imdb_id in need_find:
         candidates = _candidates(payloads, imdb_id, unreadable)
         if len(candidates) == 1:
-            done[m.movie_id] = Resolution(m.movie_id, candidates[0].tmdb_id, imdb_id, "find", 0.9,
-                                          "TMDB /find by IMDb id", [candidates[0].as_dict()])
+            done[m.movie_id] = Resolution(
+                m.movie_id,
+                candidates[0].tmdb_id,
+                imdb_id,
+                "find",
+                0.9,
+                "TMDB /find by IMDb id",
+                [candidates[0].as_dict()],
+            )
         elif candidates:
             choice = tmdb.choose(candidates, title_variants(m.title, list(m.alt_titles)), m.year)
-            done[m.movie_id] = Resolution(m.movie_id, choice.candidate.tmdb_id, imdb_id, "find",
-                                          min(choice.confidence, 0.85),
-                                          f"/find gave {len(candidates)} movies; {choice.reason}",
-                                          [c.as_dict() for c in candidates])
+            done[m.movie_id] = Resolution(
+                m.movie_id,
+                choice.candidate.tmdb_id,
+                imdb_id,
+                "find",
+                min(choice.confidence, 0.85),
+                f"/find gave {len(candidates)} movies; {choice.reason}",
+                [c.as_dict() for c in candidates],
+            )
     # /search/movie with each title variant and the year; then without the year if nothing came back
     pending = [m for m in movies if m.movie_id not in done]
     for with_year in (True, False):
-        queries = {m.movie_id: [(v, m.year if with_year else None) for v in title_variants(m.title, list(m.alt_titles))]
-                   for m in pending if with_year or m.year is not None}
+        queries = {
+            m.movie_id: [(v, m.year if with_year else None) for v in title_variants(m.title, list(m.alt_titles))]
+            for m in pending
+            if with_year or m.year is not None
+        }
         if not queries:
             continue
         requests = [tmdb.search_request(base_url, q, y) for qs in queries.values() for q, y in qs]
@@ -139,24 +172,34 @@ async def resolve_tmdb_ids(
         payloads = {k: p for k, p, _ in store.iter_ok_payloads(tmdb.SOURCE_SEARCH, [r.key for r in requests])}
         still: list[MovieRef] = []
         for m in pending:
-            pool = {c.tmdb_id: c for q, y in queries.get(m.movie_id, [])
-                    for c in _candidates(payloads, tmdb.search_key(q, y), unreadable)}
+            pool = {
+                c.tmdb_id: c
+                for q, y in queries.get(m.movie_id, [])
+                for c in _candidates(payloads, tmdb.search_key(q, y), unreadable)
+            }
             if not pool:
                 still.append(m)
                 continue
             choice = tmdb.choose(list(pool.values()), title_variants(m.title, list(m.alt_titles)), m.year)
             ranked = sorted(pool.values(), key=lambda c: -c.vote_count)[:5]
-            done[m.movie_id] = Resolution(m.movie_id, choice.candidate.tmdb_id, m.imdb_id, "search", choice.confidence,
-                                          ("" if with_year else "searched without year; ") + choice.reason,
-                                          [c.as_dict() for c in ranked])
+            done[m.movie_id] = Resolution(
+                m.movie_id,
+                choice.candidate.tmdb_id,
+                m.imdb_id,
+                "search",
+                choice.confidence,
+                ("" if with_year else "searched without year; ") + choice.reason,
+                [c.as_dict() for c in ranked],
+            )
         pending = still
     for m in pending:
         if fetcher is None and report.skipped:
             why = "no TMDB_READ_ACCESS_TOKEN: /find and /search not called"
         else:
             why = "no TMDB candidates for any title variant"
-        keys = [m.imdb_id] + [tmdb.search_key(v, y) for v in title_variants(m.title, list(m.alt_titles))
-                              for y in (m.year, None)]
+        keys = [m.imdb_id] + [
+            tmdb.search_key(v, y) for v in title_variants(m.title, list(m.alt_titles)) for y in (m.year, None)
+        ]
         bad = [f"{k!r}: {unreadable[k]}" for k in dict.fromkeys(keys) if k in unreadable]
         if bad:  # a response we could not read may have held the right movie: say so in the review queue
             why += "; unreadable TMDB responses (parse_error): " + "; ".join(bad)
@@ -201,8 +244,9 @@ def _changes_state(store: FetchStore) -> tuple[date | None, dict[str, datetime]]
     return last_end, changed
 
 
-async def check_changes(store: FetchStore, fetcher: RateLimitedFetcher, base_url: str, today: date,
-                        min_interval_days: int = 1) -> int:
+async def check_changes(
+    store: FetchStore, fetcher: RateLimitedFetcher, base_url: str, today: date, min_interval_days: int = 1
+) -> int:
     """Ask /movie/changes for the days since the last complete check (or our oldest fetch). Returns requests made."""
     last_end, _ = _changes_state(store)
     if last_end is None:
@@ -224,8 +268,14 @@ async def check_changes(store: FetchStore, fetcher: RateLimitedFetcher, base_url
 
 
 async def refresh_tmdb_movies(
-    tmdb_ids: list[int], store: FetchStore, fetcher: RateLimitedFetcher | None, base_url: str, now: datetime,
-    max_age_days: float | None, use_changes: bool = True, progress: Progress | None = None,
+    tmdb_ids: list[int],
+    store: FetchStore,
+    fetcher: RateLimitedFetcher | None,
+    base_url: str,
+    now: datetime,
+    max_age_days: float | None,
+    use_changes: bool = True,
+    progress: Progress | None = None,
 ) -> FetchReport:
     if fetcher is not None and use_changes:
         await check_changes(store, fetcher, base_url, now.date())
@@ -236,8 +286,13 @@ async def refresh_tmdb_movies(
 
 # ---- IMDb ---------------------------------------------------------------------------------------
 async def refresh_imdb_titles(
-    imdb_ids: list[str], store: FetchStore, fetcher: RateLimitedFetcher | None, url: str, now: datetime,
-    max_age_days: float | None, progress: Progress | None = None,
+    imdb_ids: list[str],
+    store: FetchStore,
+    fetcher: RateLimitedFetcher | None,
+    url: str,
+    now: datetime,
+    max_age_days: float | None,
+    progress: Progress | None = None,
 ) -> FetchReport:
     """A 401/403 disables IMDb for this run (report.disabled says why); what was stored is kept."""
     requests = [imdb.title_request(url, i) for i in sorted(set(imdb_ids))]
@@ -245,7 +300,9 @@ async def refresh_imdb_titles(
         return await fetch_needed(requests, store, fetcher, now, max_age_days, progress=progress)
     except AuthError as exc:
         report = FetchReport(wanted=len(requests))
-        report.disabled = (f"IMDb GraphQL refused access (HTTP {exc.status} from {exc.host}); the endpoint is "
-                           "unofficial and often blocks clients. IMDb is disabled for this run; titles stored "
-                           "by earlier runs are still used.")
+        report.disabled = (
+            f"IMDb GraphQL refused access (HTTP {exc.status} from {exc.host}); the endpoint is "
+            "unofficial and often blocks clients. IMDb is disabled for this run; titles stored "
+            "by earlier runs are still used."
+        )
         return report

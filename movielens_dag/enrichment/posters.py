@@ -34,12 +34,22 @@ from movielens_dag.settings import setting
 
 SOURCE_CONFIGURATION, SOURCE_POSTER = "tmdb_configuration", "tmdb_poster"
 STATUSES = ("ok", "no_tmdb_id", "no_poster", "not_found", "broken_image", "failed", "client_error", "not_fetched")
-POSTER_IMAGES = pa.schema([
-    ("movie_id", pa.int32()), ("tmdb_id", pa.int64()), ("poster_path", pa.string()), ("size", pa.string()),
-    ("status", pa.string()), ("sha256", pa.string()), ("file", pa.string()), ("bytes", pa.int64()),
-    ("width", pa.int32()), ("height", pa.int32()), ("fetched_at", pa.timestamp("us", tz="UTC")),
-    ("error", pa.string()),
-])
+POSTER_IMAGES = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("tmdb_id", pa.int64()),
+        ("poster_path", pa.string()),
+        ("size", pa.string()),
+        ("status", pa.string()),
+        ("sha256", pa.string()),
+        ("file", pa.string()),
+        ("bytes", pa.int64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+        ("error", pa.string()),
+    ]
+)
 
 
 class PosterConfigError(ValueError):
@@ -52,8 +62,9 @@ class PosterSettings:
 
     size: str = setting("w185", "Poster size, one of the poster_sizes TMDB's /configuration lists (w92 ... original).")
     configuration_max_age_days: float = setting(7.0, "Re-read TMDB /configuration after this many days.")
-    max_age_days: float | None = setting(None, "Refetch a stored poster after this many days; None: never (a new "
-                                               "poster gets a new poster_path).")
+    max_age_days: float | None = setting(
+        None, "Refetch a stored poster after this many days; None: never (a new poster gets a new poster_path)."
+    )
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,12 @@ class PosterRef:
 
 def poster_refs(tmdb_ids: pa.Table, tmdb_movies: pa.Table) -> list[PosterRef]:
     """One ref per ``tmdb_ids`` movie: its TMDB id and the ``poster_path`` of its ``tmdb_movies`` details."""
-    details = {m: (t, p, s) for m, t, p, s in zip(*(tmdb_movies[c].to_pylist() for c in (
-        "movie_id", "tmdb_id", "poster_path", "fetch_status")), strict=True)}
+    details = {
+        m: (t, p, s)
+        for m, t, p, s in zip(
+            *(tmdb_movies[c].to_pylist() for c in ("movie_id", "tmdb_id", "poster_path", "fetch_status")), strict=True
+        )
+    }
     refs = []
     for movie_id, tmdb_id in zip(tmdb_ids["movie_id"].to_pylist(), tmdb_ids["tmdb_id"].to_pylist(), strict=True):
         known_id, poster_path, status = details.get(movie_id, (None, None, "missing"))
@@ -100,8 +115,9 @@ def poster_key(size: str, poster_path: str) -> str:
 def poster_request(image_base: str, size: str, poster_path: str) -> FetchRequest:
     if not poster_path.startswith("/"):
         raise ValueError(f"poster_path {poster_path!r} should start with '/' (as TMDB returns it)")
-    return FetchRequest(SOURCE_POSTER, poster_key(size, poster_path), f"{image_base.rstrip('/')}/{size}{poster_path}",
-                        binary=True)
+    return FetchRequest(
+        SOURCE_POSTER, poster_key(size, poster_path), f"{image_base.rstrip('/')}/{size}{poster_path}", binary=True
+    )
 
 
 def check_image(path) -> tuple[int, int]:
@@ -116,24 +132,36 @@ def check_image(path) -> tuple[int, int]:
 
 
 async def refresh_posters(
-    refs: Iterable[PosterRef], store: FetchStore, fetcher: RateLimitedFetcher | None, blobs: BlobStore,
-    base_url: str, now: datetime, settings: PosterSettings | None = None,
+    refs: Iterable[PosterRef],
+    store: FetchStore,
+    fetcher: RateLimitedFetcher | None,
+    blobs: BlobStore,
+    base_url: str,
+    now: datetime,
+    settings: PosterSettings | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[pa.Table, FetchReport]:
     """Fetch what is missing, failed, stale or whose file is gone; return the poster_images table."""
     refs, settings = list(refs), settings or PosterSettings()
-    report = await fetch_needed([configuration_request(base_url)], store, fetcher, now,
-                                settings.configuration_max_age_days)
+    report = await fetch_needed(
+        [configuration_request(base_url)], store, fetcher, now, settings.configuration_max_age_days
+    )
     config = {k: p for k, p, _ in store.iter_ok_payloads(SOURCE_CONFIGURATION, ["configuration"])}
     if "configuration" not in config:
         return poster_table(refs, store, blobs, settings.size), report  # no token and nothing stored
     image_base = image_base_url(json.loads(config["configuration"]), settings.size)
-    requests = [poster_request(image_base, settings.size, r.poster_path) for r in refs
-                if r.tmdb_id is not None and r.poster_path]
+    requests = [
+        poster_request(image_base, settings.size, r.poster_path)
+        for r in refs
+        if r.tmdb_id is not None and r.poster_path
+    ]
     report.add(await fetch_needed(requests, store, fetcher, now, settings.max_age_days, progress=progress))
     if fetcher is not None:  # a recorded poster whose file was deleted: fetch it again
-        gone = {k for k, p, _ in store.iter_ok_payloads(SOURCE_POSTER, [r.key for r in requests])
-                if not blobs.path(json.loads(p)["file"]).is_file()}
+        gone = {
+            k
+            for k, p, _ in store.iter_ok_payloads(SOURCE_POSTER, [r.key for r in requests])
+            if not blobs.path(json.loads(p)["file"]).is_file()
+        }
         if gone:
             report.reasons["file_missing"] += len(gone)
             for record in await fetcher.fetch_many([r for r in requests if r.key in gone]):

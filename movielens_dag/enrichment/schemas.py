@@ -77,8 +77,9 @@ def _integer(bits: int):
                 raise ValueError("expected an integer, got text that is not one")
             number = int(as_float)
         else:
-            raise ValueError("expected an integer, got "
-                             f"{'a fractional number' if isinstance(value, float) else _kind(value)}")
+            raise ValueError(
+                f"expected an integer, got {'a fractional number' if isinstance(value, float) else _kind(value)}"
+            )
         if not low <= number <= high:
             raise ValueError(f"integer {number} is outside the {bits}-bit range")
         return number
@@ -149,8 +150,9 @@ def validate(model: type[_Model], payload: Any, what: str) -> _Model:
             where = ".".join(str(part) for part in error["loc"]) or "(response)"
             message = error["msg"].removeprefix("Value error, ")
             shown = error.get("input")
-            problems.append(f"{where}: {message} ({shown!r:.40})" if error["type"] != "missing"
-                            else f"{where}: missing")
+            problems.append(
+                f"{where}: {message} ({shown!r:.40})" if error["type"] != "missing" else f"{where}: missing"
+            )
         raise ResponseSchemaError(f"{what}: {'; '.join(problems)}") from None
 
 

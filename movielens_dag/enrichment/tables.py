@@ -13,38 +13,91 @@ from movielens_dag.enrichment.wikipedia import MatchResult
 from movielens_dag.http.fetch_store import FetchStore
 
 STRINGS = pa.list_(pa.string())
-CANDIDATE = pa.struct([("tmdb_id", pa.int64()), ("title", pa.string()), ("year", pa.int32()),
-                       ("vote_count", pa.int64())])
-WIKI_CANDIDATE = pa.struct([("title", pa.string()), ("year", pa.int32()), ("director", pa.string()),
-                            ("page", pa.string())])
+CANDIDATE = pa.struct(
+    [("tmdb_id", pa.int64()), ("title", pa.string()), ("year", pa.int32()), ("vote_count", pa.int64())]
+)
+WIKI_CANDIDATE = pa.struct(
+    [("title", pa.string()), ("year", pa.int32()), ("director", pa.string()), ("page", pa.string())]
+)
 FETCHED = [("fetch_status", pa.string()), ("fetched_at", pa.timestamp("us", tz="UTC")), ("fetch_error", pa.string())]
 
-TMDB_IDS = pa.schema([
-    ("movie_id", pa.int32()), ("tmdb_id", pa.int64()), ("imdb_id", pa.string()), ("method", pa.string()),
-    ("confidence", pa.float32()), ("reason", pa.string()), ("candidates", pa.list_(CANDIDATE)),
-])
-TMDB_MOVIES = pa.schema([
-    ("movie_id", pa.int32()), ("tmdb_id", pa.int64()), *FETCHED,
-    ("imdb_id", pa.string()), ("wikidata_id", pa.string()), ("title", pa.string()), ("original_title", pa.string()),
-    ("overview", pa.string()), ("tagline", pa.string()), ("release_date", pa.date32()), ("runtime", pa.int32()),
-    ("budget", pa.int64()), ("revenue", pa.int64()), ("original_language", pa.string()),
-    ("spoken_languages", STRINGS), ("production_countries", STRINGS), ("genres", STRINGS), ("keywords", STRINGS),
-    ("directors", STRINGS), ("writers", STRINGS), ("cast", STRINGS), ("vote_average", pa.float32()),
-    ("vote_count", pa.int64()), ("popularity", pa.float32()), ("poster_path", pa.string()),
-])
-IMDB_TITLES = pa.schema([
-    ("movie_id", pa.int32()), ("imdb_id", pa.string()), *FETCHED,
-    ("imdb_title", pa.string()), ("imdb_year", pa.int32()), ("title_type", pa.string()), ("plot", pa.string()),
-    ("rating", pa.float32()), ("votes", pa.int64()), ("genres", STRINGS), ("keywords", STRINGS),
-    ("directors", STRINGS), ("writers", STRINGS), ("stars", STRINGS), ("languages", STRINGS), ("countries", STRINGS),
-    ("featured_reviews", STRINGS), ("similar_titles", STRINGS),
-])
-WIKIPEDIA_PLOTS = pa.schema([
-    ("movie_id", pa.int32()), ("match", pa.string()), ("wiki_title", pa.string()), ("wiki_year", pa.int32()),
-    ("director", pa.string()), ("cast", pa.string()), ("origin", pa.string()), ("wiki_page", pa.string()),
-    ("csv_line", pa.int32()),
-    ("plot", pa.string()), ("candidates", pa.list_(WIKI_CANDIDATE)),
-])
+TMDB_IDS = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("tmdb_id", pa.int64()),
+        ("imdb_id", pa.string()),
+        ("method", pa.string()),
+        ("confidence", pa.float32()),
+        ("reason", pa.string()),
+        ("candidates", pa.list_(CANDIDATE)),
+    ]
+)
+TMDB_MOVIES = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("tmdb_id", pa.int64()),
+        *FETCHED,
+        ("imdb_id", pa.string()),
+        ("wikidata_id", pa.string()),
+        ("title", pa.string()),
+        ("original_title", pa.string()),
+        ("overview", pa.string()),
+        ("tagline", pa.string()),
+        ("release_date", pa.date32()),
+        ("runtime", pa.int32()),
+        ("budget", pa.int64()),
+        ("revenue", pa.int64()),
+        ("original_language", pa.string()),
+        ("spoken_languages", STRINGS),
+        ("production_countries", STRINGS),
+        ("genres", STRINGS),
+        ("keywords", STRINGS),
+        ("directors", STRINGS),
+        ("writers", STRINGS),
+        ("cast", STRINGS),
+        ("vote_average", pa.float32()),
+        ("vote_count", pa.int64()),
+        ("popularity", pa.float32()),
+        ("poster_path", pa.string()),
+    ]
+)
+IMDB_TITLES = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("imdb_id", pa.string()),
+        *FETCHED,
+        ("imdb_title", pa.string()),
+        ("imdb_year", pa.int32()),
+        ("title_type", pa.string()),
+        ("plot", pa.string()),
+        ("rating", pa.float32()),
+        ("votes", pa.int64()),
+        ("genres", STRINGS),
+        ("keywords", STRINGS),
+        ("directors", STRINGS),
+        ("writers", STRINGS),
+        ("stars", STRINGS),
+        ("languages", STRINGS),
+        ("countries", STRINGS),
+        ("featured_reviews", STRINGS),
+        ("similar_titles", STRINGS),
+    ]
+)
+WIKIPEDIA_PLOTS = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("match", pa.string()),
+        ("wiki_title", pa.string()),
+        ("wiki_year", pa.int32()),
+        ("director", pa.string()),
+        ("cast", pa.string()),
+        ("origin", pa.string()),
+        ("wiki_page", pa.string()),
+        ("csv_line", pa.int32()),
+        ("plot", pa.string()),
+        ("candidates", pa.list_(WIKI_CANDIDATE)),
+    ]
+)
 
 
 def tmdb_ids_table(resolutions: Iterable[Resolution]) -> pa.Table:
@@ -69,8 +122,11 @@ def _fetched_rows(store: FetchStore, source: str, keys: set[str], parse) -> dict
         rows[key] = {**parsed, "fetch_status": "ok", "fetched_at": fetched_at, "fetch_error": note}
     for key in keys - rows.keys():
         state = latest.get(key)
-        rows[key] = ({"fetch_status": state.status, "fetched_at": state.fetched_at, "fetch_error": state.error}
-                     if state else {"fetch_status": "not_fetched", "fetched_at": None, "fetch_error": None})
+        rows[key] = (
+            {"fetch_status": state.status, "fetched_at": state.fetched_at, "fetch_error": state.error}
+            if state
+            else {"fetch_status": "not_fetched", "fetched_at": None, "fetch_error": None}
+        )
     return rows
 
 
@@ -93,8 +149,14 @@ def _to_table(rows: list[dict], schema: pa.Schema, ids: tuple[str, ...]) -> tupl
                 pa.Table.from_pylist([row], schema=schema)
                 kept.append(row)
             except _ARROW_ERRORS as exc:
-                kept.append({**{k: row[k] for k in ids}, "fetch_status": "parse_error",
-                             "fetched_at": row.get("fetched_at"), "fetch_error": f"{type(exc).__name__}: {exc}"})
+                kept.append(
+                    {
+                        **{k: row[k] for k in ids},
+                        "fetch_status": "parse_error",
+                        "fetched_at": row.get("fetched_at"),
+                        "fetch_error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
         table = pa.Table.from_pylist(kept, schema=schema)
     return table, Counter(table["fetch_status"].to_pylist())
 
@@ -112,9 +174,13 @@ def imdb_titles_table(store: FetchStore, movie_to_imdb: dict[int, str]) -> tuple
 
 
 # Each source's parser, for the fetch log's parse_status column.
-PARSERS = {tmdb.SOURCE_MOVIE: tmdb.parse_movie, tmdb.SOURCE_FIND: tmdb.parse_candidates,
-           tmdb.SOURCE_SEARCH: tmdb.parse_candidates, tmdb.SOURCE_CHANGES: tmdb.parse_changes,
-           imdb.SOURCE_TITLE: imdb.parse_title}
+PARSERS = {
+    tmdb.SOURCE_MOVIE: tmdb.parse_movie,
+    tmdb.SOURCE_FIND: tmdb.parse_candidates,
+    tmdb.SOURCE_SEARCH: tmdb.parse_candidates,
+    tmdb.SOURCE_CHANGES: tmdb.parse_changes,
+    imdb.SOURCE_TITLE: imdb.parse_title,
+}
 
 
 def fetch_log_table(store: FetchStore) -> pa.Table:
@@ -138,17 +204,37 @@ def fetch_log_table(store: FetchStore) -> pa.Table:
         status.append(None if state != "ok" or source not in PARSERS else "parse_error" if problem else "ok")
         error.append(problem)
     return log.append_column("parse_status", pa.array(status, pa.string())).append_column(
-        "parse_error", pa.array(error, pa.string()))
+        "parse_error", pa.array(error, pa.string())
+    )
 
 
 def wikipedia_table(result: MatchResult) -> pa.Table:
     rows = []
     for movie_id, (p, how) in result.matches.items():
-        rows.append({"movie_id": movie_id, "match": how, "wiki_title": p.title, "wiki_year": p.year,
-                     "director": p.director, "cast": p.cast,
-                     "origin": p.origin, "wiki_page": p.page, "csv_line": p.line, "plot": p.plot, "candidates": []})
+        rows.append(
+            {
+                "movie_id": movie_id,
+                "match": how,
+                "wiki_title": p.title,
+                "wiki_year": p.year,
+                "director": p.director,
+                "cast": p.cast,
+                "origin": p.origin,
+                "wiki_page": p.page,
+                "csv_line": p.line,
+                "plot": p.plot,
+                "candidates": [],
+            }
+        )
     for movie_id, plots in result.ambiguous.items():
-        rows.append({"movie_id": movie_id, "match": "ambiguous", "candidates": [
-            {"title": p.title, "year": p.year, "director": p.director, "page": p.page} for p in plots]})
+        rows.append(
+            {
+                "movie_id": movie_id,
+                "match": "ambiguous",
+                "candidates": [
+                    {"title": p.title, "year": p.year, "director": p.director, "page": p.page} for p in plots
+                ],
+            }
+        )
     rows.sort(key=lambda r: r["movie_id"])
     return pa.Table.from_pylist(rows, schema=WIKIPEDIA_PLOTS)

@@ -9,8 +9,32 @@ import re
 import unicodedata
 
 _LEADING_ARTICLES = {
-    "the", "a", "an", "les", "la", "le", "l", "il", "lo", "gli", "el", "los", "las", "der", "die",
-    "das", "den", "det", "de", "het", "un", "une", "uno", "una", "ein", "eine",
+    "the",
+    "a",
+    "an",
+    "les",
+    "la",
+    "le",
+    "l",
+    "il",
+    "lo",
+    "gli",
+    "el",
+    "los",
+    "las",
+    "der",
+    "die",
+    "das",
+    "den",
+    "det",
+    "de",
+    "het",
+    "un",
+    "une",
+    "uno",
+    "una",
+    "ein",
+    "eine",
 }
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
 _APOSTROPHES = re.compile(r"['’`´]")

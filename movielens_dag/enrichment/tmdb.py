@@ -14,13 +14,13 @@ TOP_CAST = 10
 
 
 def movie_request(base_url: str, tmdb_id: int) -> FetchRequest:
-    return FetchRequest(SOURCE_MOVIE, str(tmdb_id), f"{base_url.rstrip('/')}/movie/{tmdb_id}",
-                        {"append_to_response": APPEND})
+    return FetchRequest(
+        SOURCE_MOVIE, str(tmdb_id), f"{base_url.rstrip('/')}/movie/{tmdb_id}", {"append_to_response": APPEND}
+    )
 
 
 def find_request(base_url: str, imdb_id: str) -> FetchRequest:
-    return FetchRequest(SOURCE_FIND, imdb_id, f"{base_url.rstrip('/')}/find/{imdb_id}",
-                        {"external_source": "imdb_id"})
+    return FetchRequest(SOURCE_FIND, imdb_id, f"{base_url.rstrip('/')}/find/{imdb_id}", {"external_source": "imdb_id"})
 
 
 def search_key(query: str, year: int | None) -> str:
@@ -39,8 +39,12 @@ def changes_key(start: date, end: date, page: int) -> str:
 
 
 def changes_request(base_url: str, start: date, end: date, page: int) -> FetchRequest:
-    return FetchRequest(SOURCE_CHANGES, changes_key(start, end, page), f"{base_url.rstrip('/')}/movie/changes",
-                        {"start_date": start.isoformat(), "end_date": end.isoformat(), "page": page})
+    return FetchRequest(
+        SOURCE_CHANGES,
+        changes_key(start, end, page),
+        f"{base_url.rstrip('/')}/movie/changes",
+        {"start_date": start.isoformat(), "end_date": end.isoformat(), "page": page},
+    )
 
 
 # ---- candidates -------------------------------------------------------------------------------
@@ -62,9 +66,11 @@ def parse_candidates(payload: dict) -> list[Candidate]:
     parsed = schemas.validate(schemas.TmdbCandidates, payload, "TMDB search/find response")
     rows = parsed.results if "results" in payload else parsed.movie_results
     return [
-        Candidate(r.id, r.title or "", r.original_title or "", year_of(r.release_date), r.vote_count or 0,
-                  r.popularity or 0.0)
-        for r in rows if r.id is not None
+        Candidate(
+            r.id, r.title or "", r.original_title or "", year_of(r.release_date), r.vote_count or 0, r.popularity or 0.0
+        )
+        for r in rows
+        if r.id is not None
     ]
 
 
@@ -94,8 +100,11 @@ def choose(candidates: list[Candidate], variants: list[str], year: int | None) -
     if year is not None:
         tiers += [
             (0.95, "exact title and year", [c for c in candidates if exact(c) and c.year == year]),
-            (0.8, "exact title, year ±1",
-             [c for c in candidates if exact(c) and c.year is not None and abs(c.year - year) <= 1]),
+            (
+                0.8,
+                "exact title, year ±1",
+                [c for c in candidates if exact(c) and c.year is not None and abs(c.year - year) <= 1],
+            ),
             (0.5, "same year, most votes", [c for c in candidates if c.year == year]),
             (0.4, "exact title, other year", [c for c in candidates if exact(c)]),
         ]

@@ -61,8 +61,9 @@ def read_plots(path: Path) -> list[WikiPlot]:
                 raise WikipediaCsvError(f"{path} line {start}: release year {year_text!r} is not a year") from None
             if page not in seen_pages or not page:
                 seen_pages.add(page)
-                plots.append(WikiPlot(start, year, title.strip(), origin, director.strip(), cast, genre, page,
-                                      clean_plot(plot)))
+                plots.append(
+                    WikiPlot(start, year, title.strip(), origin, director.strip(), cast, genre, page, clean_plot(plot))
+                )
             start = reader.line_num + 1
     return plots
 

@@ -82,12 +82,24 @@ def render_blind(record: merge.MergedRecord) -> tuple[str, str]:
     return text, documents.TEMPLATE_VERSION + BLIND_SUFFIX
 
 
-SCHEMA = pa.schema([("movie_id", pa.int32()), ("document", pa.string()), ("document_hash", pa.string()),
-                    ("template_version", pa.string()), ("own_text_mentions_genre", pa.bool_())])
+SCHEMA = pa.schema(
+    [
+        ("movie_id", pa.int32()),
+        ("document", pa.string()),
+        ("document_hash", pa.string()),
+        ("template_version", pa.string()),
+        ("own_text_mentions_genre", pa.bool_()),
+    ]
+)
 
 
-def build_blind_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Table | None = None,
-                          imdb_titles: pa.Table | None = None, wikipedia_plots: pa.Table | None = None) -> pa.Table:
+def build_blind_documents(
+    movies: pd.DataFrame,
+    tags: pd.DataFrame,
+    tmdb_movies: pa.Table | None = None,
+    imdb_titles: pa.Table | None = None,
+    wikipedia_plots: pa.Table | None = None,
+) -> pa.Table:
     """One genre-blind document per movie, from the same inputs and merge as ``documents.build_documents``.
 
     ``own_text_mentions_genre`` flags documents whose title or plot contains a genre word.
@@ -100,12 +112,25 @@ def build_blind_documents(movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies:
     for movie in movies.itertuples(index=False):
         movie_id = int(movie.movie_id)
         year = None if pd.isna(movie.year) else int(movie.year)
-        base = {"movie_id": movie_id, "title": movie.title, "year": year, "genres": list(movie.genres),
-                "alt_titles": list(movie.alt_titles)}
-        record = merge.merge_movie(base, tag_lists.get(movie_id, []), tmdb_rows.get(movie_id),
-                                   imdb_rows.get(movie_id), wiki_rows.get(movie_id))
+        base = {
+            "movie_id": movie_id,
+            "title": movie.title,
+            "year": year,
+            "genres": list(movie.genres),
+            "alt_titles": list(movie.alt_titles),
+        }
+        record = merge.merge_movie(
+            base, tag_lists.get(movie_id, []), tmdb_rows.get(movie_id), imdb_rows.get(movie_id), wiki_rows.get(movie_id)
+        )
         text, version = render_blind(record)
         own = [movie.title, *base["alt_titles"], record.plot or ""]
-        rows.append({"movie_id": movie_id, "document": text, "document_hash": documents.document_hash(text),
-                     "template_version": version, "own_text_mentions_genre": any(mentions_genre(t) for t in own)})
+        rows.append(
+            {
+                "movie_id": movie_id,
+                "document": text,
+                "document_hash": documents.document_hash(text),
+                "template_version": version,
+                "own_text_mentions_genre": any(mentions_genre(t) for t in own),
+            }
+        )
     return pa.Table.from_pylist(rows, schema=SCHEMA)

@@ -25,8 +25,13 @@ def f1_chart(run: GenreRun, dest: Path) -> Path:
     for i, model in enumerate(models):
         by_genre = {r["genre"]: r for r in report if r["model"] == model}
         micro = by_genre["micro"]["f1"]
-        ax.barh(y + i * height, [by_genre[g]["f1"] for g in genres], height,
-                xerr=[by_genre[g]["f1_std"] for g in genres], label=f"{model} (micro-F1 {micro:.3f})")
+        ax.barh(
+            y + i * height,
+            [by_genre[g]["f1"] for g in genres],
+            height,
+            xerr=[by_genre[g]["f1_std"] for g in genres],
+            label=f"{model} (micro-F1 {micro:.3f})",
+        )
     ax.set_yticks(y + height * (len(models) - 1) / 2, [f"{g} ({support[g]})" for g in genres])
     ax.set_xlabel("test F1 (mean over seeds; bars: std)")
     ax.set_xlim(0, 1)

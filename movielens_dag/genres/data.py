@@ -28,22 +28,42 @@ class GenreData:
 def split_of(movie_ids: np.ndarray, valid_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
     """train / valid / test per movie from a hash of (seed, movie_id): a movie keeps its split when others
     are added or removed, and the same seed always gives the same split."""
-    u = np.array([int.from_bytes(hashlib.blake2b(f"{seed}:{int(m)}".encode(), digest_size=8).digest(), "big")
-                  for m in movie_ids], dtype=np.float64) / 2.0**64
-    return np.where(u < test_fraction, "test",
-                    np.where(u < test_fraction + valid_fraction, "valid", "train")).astype(object)
+    u = (
+        np.array(
+            [
+                int.from_bytes(hashlib.blake2b(f"{seed}:{int(m)}".encode(), digest_size=8).digest(), "big")
+                for m in movie_ids
+            ],
+            dtype=np.float64,
+        )
+        / 2.0**64
+    )
+    return np.where(u < test_fraction, "test", np.where(u < test_fraction + valid_fraction, "valid", "train")).astype(
+        object
+    )
 
 
-def genre_data(movie_ids: np.ndarray, x: np.ndarray, movies: pa.Table, valid_fraction: float, test_fraction: float,
-               seed: int, min_genre_movies: int) -> GenreData:
+def genre_data(
+    movie_ids: np.ndarray,
+    x: np.ndarray,
+    movies: pa.Table,
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+    min_genre_movies: int,
+) -> GenreData:
     """Multi-hot labels of the embedded movies, their split, and the genres frequent enough to learn."""
-    by_id = {int(m): [g for g in (gs or []) if g != NO_GENRES]
-             for m, gs in zip(movies["movie_id"].to_pylist(), movies["genres"].to_pylist())}
+    by_id = {
+        int(m): [g for g in (gs or []) if g != NO_GENRES]
+        for m, gs in zip(movies["movie_id"].to_pylist(), movies["genres"].to_pylist())
+    }
     ids = np.asarray(movie_ids, dtype=np.int64)
     missing = [int(m) for m in ids if int(m) not in by_id]
     if missing:
-        raise ValueError(f"{len(missing)} embedded movie(s) are not in movies, e.g. movie_id {missing[:5]}; "
-                         "re-materialize the genre-blind embeddings for the same release")
+        raise ValueError(
+            f"{len(missing)} embedded movie(s) are not in movies, e.g. movie_id {missing[:5]}; "
+            "re-materialize the genre-blind embeddings for the same release"
+        )
     labels = [by_id[int(m)] for m in ids]
     split = split_of(ids, valid_fraction, test_fraction, seed)
     split[np.array([not gs for gs in labels], dtype=bool)] = UNLABELLED
@@ -62,5 +82,6 @@ def genre_data(movie_ids: np.ndarray, x: np.ndarray, movies: pa.Table, valid_fra
     for name in SPLITS:
         if not (split == name).any():
             raise ValueError(f"the {name} split is empty ({ids.size} movies): use more movies or other fractions")
-    return GenreData(ids, np.asarray(x, dtype=np.float32), y, genres, split,
-                     {g: c for g, c in counts.items() if g not in col})
+    return GenreData(
+        ids, np.asarray(x, dtype=np.float32), y, genres, split, {g: c for g, c in counts.items() if g not in col}
+    )

@@ -65,16 +65,25 @@ def scores(y: np.ndarray, pred: np.ndarray) -> Scores:
     f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
     TP, FP, FN = tp.sum(), fp.sum(), fn.sum()
     present = y.sum(0) > 0
-    return Scores(y.sum(0), precision, recall, f1, float(TP / max(TP + FP, 1)), float(TP / max(TP + FN, 1)),
-                  float(2 * TP / max(2 * TP + FP + FN, 1)), float(f1[present].mean()) if present.any() else 0.0)
+    return Scores(
+        y.sum(0),
+        precision,
+        recall,
+        f1,
+        float(TP / max(TP + FP, 1)),
+        float(TP / max(TP + FN, 1)),
+        float(2 * TP / max(2 * TP + FP + FN, 1)),
+        float(f1[present].mean()) if present.any() else 0.0,
+    )
 
 
 def micro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     return scores(y, pred).micro_f1
 
 
-def bootstrap_difference(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, resamples: int = 1000,
-                         seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_difference(
+    y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile CI of micro-F1(a) - micro-F1(b), resampling movies with replacement (paired)."""
     rng = np.random.default_rng(seed)
     n = y.shape[0]

@@ -14,8 +14,9 @@ def frequency_probabilities(y_train: np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(y_train.mean(0, dtype=np.float64), (n, y_train.shape[1])).copy()
 
 
-def logreg_probabilities(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, c: float,
-                         threads: int | None = 1) -> np.ndarray:
+def logreg_probabilities(
+    x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, c: float, threads: int | None = 1
+) -> np.ndarray:
     """One L2-regularised logistic regression per genre (lbfgs, deterministic)."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -39,8 +40,15 @@ def _mlp(d: int, g: int, settings: MlpSettings):
     )
 
 
-def mlp_probabilities(x: np.ndarray, y: np.ndarray, train: np.ndarray, valid: np.ndarray, settings: MlpSettings,
-                      seed: int, threads: int | None = 1) -> tuple[np.ndarray, dict]:
+def mlp_probabilities(
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
+    settings: MlpSettings,
+    seed: int,
+    threads: int | None = 1,
+) -> tuple[np.ndarray, dict]:
     """Train on rows ``train`` with BCE, stop on the validation loss, return the best epoch's probabilities."""
     import torch
     import torch.nn.functional as F

@@ -11,8 +11,14 @@ import os
 import uuid
 from pathlib import Path
 
-EXTENSIONS = {"image/jpeg": ".jpg", "image/jpg": ".jpg", "image/png": ".png", "image/webp": ".webp",
-              "image/gif": ".gif", "image/svg+xml": ".svg"}
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/jpg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/svg+xml": ".svg",
+}
 
 
 def extension_for(content_type: str | None) -> str:

@@ -211,7 +211,8 @@ class FetchStore:
             f"""SELECT key, payload, fetched_at FROM {{log}} WHERE source = $source AND status = 'ok' {filter_sql}
                 {newest}
                 ORDER BY key, fetched_at""",
-            source=source, **({} if wanted is None else {"keys": wanted}),
+            source=source,
+            **({} if wanted is None else {"keys": wanted}),
         )
         if result is None:
             return

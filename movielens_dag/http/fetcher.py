@@ -150,13 +150,16 @@ class RateLimitedFetcher:
         except Exception as exc:  # retryable errors that outlived every attempt
             if not is_retryable(exc):
                 raise
-            record = self._record(request, "failed", getattr(exc, "status", last_status), None,
-                                  _describe(exc), attempts, started)
+            record = self._record(
+                request, "failed", getattr(exc, "status", last_status), None, _describe(exc), attempts, started
+            )
         await self._remember(record)
         return record
 
     async def fetch_many(
-        self, requests: Iterable[FetchRequest], on_result: Callable[[FetchRecord], None] | None = None,
+        self,
+        requests: Iterable[FetchRequest],
+        on_result: Callable[[FetchRecord], None] | None = None,
         collect: bool = True,
     ) -> list[FetchRecord]:
         """Fetch concurrently (limits apply per host); duplicate (source, key) pairs go out once.
@@ -225,8 +228,12 @@ class RateLimitedFetcher:
             try:
                 async with asyncio.timeout(host.policy.timeout_s):
                     response = await self._client.request(
-                        request.method, request.url, params=request.params, json=request.json_body,
-                        headers=headers or None, timeout=host.policy.timeout_s,
+                        request.method,
+                        request.url,
+                        params=request.params,
+                        json=request.json_body,
+                        headers=headers or None,
+                        timeout=host.policy.timeout_s,
                     )
             except (TimeoutError, httpx.TimeoutException):
                 self.stats["timeouts"] += 1
@@ -242,8 +249,9 @@ class RateLimitedFetcher:
     def _credential(self, url: str) -> Credential | None:
         return next((c for c in self._credentials if url.startswith(c.url_prefix)), None)
 
-    def _classify(self, request: FetchRequest, host_key: str, response: httpx.Response,
-                  attempts: int, started: float) -> FetchRecord:
+    def _classify(
+        self, request: FetchRequest, host_key: str, response: httpx.Response, attempts: int, started: float
+    ) -> FetchRecord:
         status = response.status_code
         if status in (401, 403):
             credential = self._credential(request.url)
@@ -251,8 +259,15 @@ class RateLimitedFetcher:
         if status == 404:
             return self._record(request, "not_found", status, response.text, None, attempts, started)
         if status >= 400 or status < 200:
-            return self._record(request, "client_error", status, response.text,
-                                f"HTTP {status}: {response.text[:200]}", attempts, started)
+            return self._record(
+                request,
+                "client_error",
+                status,
+                response.text,
+                f"HTTP {status}: {response.text[:200]}",
+                attempts,
+                started,
+            )
         if request.binary:
             return self._record(request, "ok", status, self._keep_body(request, response), None, attempts, started)
         text = response.text
@@ -271,13 +286,28 @@ class RateLimitedFetcher:
         sha, rel = self.blobs.put(response.content, extension_for(content_type))
         return json.dumps({"sha256": sha, "file": rel, "bytes": len(response.content), "content_type": content_type})
 
-    def _record(self, request: FetchRequest, status: str, http_status: int | None, payload: str | None,
-                error: str | None, attempts: int, started: float) -> FetchRecord:
+    def _record(
+        self,
+        request: FetchRequest,
+        status: str,
+        http_status: int | None,
+        payload: str | None,
+        error: str | None,
+        attempts: int,
+        started: float,
+    ) -> FetchRecord:
         return FetchRecord(
-            source=request.source, key=request.key, status=status, http_status=http_status,
-            url=_public_url(httpx.URL(request.url, params=request.params)), payload=payload, error=error,
-            attempts=attempts, elapsed_ms=int((time.monotonic() - started) * 1000),
-            fetched_at=utcnow(), run_id=self.run_id,
+            source=request.source,
+            key=request.key,
+            status=status,
+            http_status=http_status,
+            url=_public_url(httpx.URL(request.url, params=request.params)),
+            payload=payload,
+            error=error,
+            attempts=attempts,
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+            fetched_at=utcnow(),
+            run_id=self.run_id,
         )
 
     async def _remember(self, record: FetchRecord) -> None:

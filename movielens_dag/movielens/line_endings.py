@@ -52,8 +52,9 @@ def _rewrite_csv(path: Path, dest: Path) -> None:
                 writer.writerow(row)
                 line = reader.line_num
         except csv.Error as exc:
-            raise DataError(path, line + 1, f"malformed CSV ({exc})",
-                            "Fix the quoting of this record; nothing was written") from None
+            raise DataError(
+                path, line + 1, f"malformed CSV ({exc})", "Fix the quoting of this record; nothing was written"
+            ) from None
 
 
 def _rewrite_bytes(path: Path, dest: Path) -> None:

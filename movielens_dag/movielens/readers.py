@@ -31,25 +31,31 @@ MOVIES_SCHEMA = pa.schema(
         ("raw_title", pa.string()),
     ]
 )
-LINKS_SCHEMA = pa.schema(
-    [("movie_id", pa.int32()), ("imdb_id", pa.string()), ("tmdb_id", pa.int64())]
-)
-INTERACTION_TYPES = {"user_id": "INTEGER", "movie_id": "INTEGER", "rating": "FLOAT", "tag": "VARCHAR",
-                     "timestamp": "BIGINT"}
+LINKS_SCHEMA = pa.schema([("movie_id", pa.int32()), ("imdb_id", pa.string()), ("tmdb_id", pa.int64())])
+INTERACTION_TYPES = {
+    "user_id": "INTEGER",
+    "movie_id": "INTEGER",
+    "rating": "FLOAT",
+    "tag": "VARCHAR",
+    "timestamp": "BIGINT",
+}
 
 
 def source_file(source_dir: Path, variant: Variant, table: str) -> Path:
     path = source_dir / variant.file_name(table)
     if not path.exists():
         raise DataError(
-            path, None, f"missing {variant.file_name(table)} for {variant.name}",
+            path,
+            None,
+            f"missing {variant.file_name(table)} for {variant.name}",
             "Point MOVIELENS_SOURCE_DIR at the extracted release folder, or unset it to download",
         )
     return path
 
 
-def check_row_count(path: Path, table: str, rows: int, documented: int | None,
-                    min_fraction: float | None = None) -> None:
+def check_row_count(
+    path: Path, table: str, rows: int, documented: int | None, min_fraction: float | None = None
+) -> None:
     """Refuse an empty core table, or one far below the release's documented size, before anything is written.
 
     ``rows == 0`` is always an error (a header-only ratings.csv would otherwise replace good data).
@@ -58,13 +64,17 @@ def check_row_count(path: Path, table: str, rows: int, documented: int | None,
     """
     if rows == 0:
         raise DataError(
-            path, None, f"no {table} records (the file is empty or has only its header)",
+            path,
+            None,
+            f"no {table} records (the file is empty or has only its header)",
             f"Restore the release's {path.name} (re-download it, or point MOVIELENS_SOURCE_DIR at a complete "
             "release); nothing was written and the stored table is unchanged",
         )
     if documented and min_fraction is not None and rows < min_fraction * documented:
         raise DataError(
-            path, None, f"only {rows:,} {table} records where the release documents {documented:,} "
+            path,
+            None,
+            f"only {rows:,} {table} records where the release documents {documented:,} "
             f"(under {min_fraction:.0%}): the file looks truncated",
             f"Restore the release's {path.name}; if the folder is a deliberate subset, turn the documented-size "
             "check off (min_fraction None); nothing was written and the stored table is unchanged",
@@ -81,7 +91,9 @@ def decode(path: Path, data: bytes, encodings: tuple[str, ...]) -> tuple[str, st
             first_error = first_error or exc
     line = data.count(b"\n", 0, first_error.start) + 1
     raise DataError(
-        path, line, f"bytes {data[first_error.start:first_error.start + 4]!r} are not valid "
+        path,
+        line,
+        f"bytes {data[first_error.start : first_error.start + 4]!r} are not valid "
         f"{'/'.join(encodings)} ({first_error.reason})",
         "Re-download the file or convert it to UTF-8",
     )
@@ -109,9 +121,7 @@ def _records(path: Path, variant: Variant, n_fields: int) -> tuple[list[tuple[in
                 out.append((number, line.split("::")))
     for number, fields in out:
         if len(fields) != n_fields:
-            raise DataError(
-                path, number, f"expected {n_fields} fields, found {len(fields)}: {fields!r:.120}"
-            )
+            raise DataError(path, number, f"expected {n_fields} fields, found {len(fields)}: {fields!r:.120}")
     return out, encoding
 
 
@@ -133,7 +143,9 @@ def read_movies(source_dir: Path, variant: Variant, min_fraction: float | None =
         movie = _int(path, line, "movieId", movie_id)
         if movie in seen:
             raise DataError(
-                path, line, f"duplicate movieId {movie} (first on line {seen[movie]})",
+                path,
+                line,
+                f"duplicate movieId {movie} (first on line {seen[movie]})",
                 "Each movie must appear once; remove one of the two lines",
             )
         seen[movie] = line
@@ -173,7 +185,9 @@ def read_links(source_dir: Path, variant: Variant, movie_ids: set[int]) -> tuple
         seen[movie] = line
         if movie not in movie_ids:
             raise DataError(
-                path, line, f"movieId {movie} is not in movies.{variant.format}",
+                path,
+                line,
+                f"movieId {movie} is not in movies.{variant.format}",
                 "links must refer to known movies",
             )
         imdb_match = _IMDB.match(imdb.strip()) if imdb.strip() else None
@@ -213,8 +227,7 @@ def _csv_source(path: Path, variant: Variant, columns: list[str], typed: bool = 
     # "::" separated, no quoting. ml-1m is Latin-1; ratings/tags text is ASCII there.
     encoding = "latin-1" if variant.name == "ml-1m" else "utf-8"
     return (
-        f"read_csv('{path}', header = false, delim = '::', quote = '', escape = '', "
-        f"encoding = '{encoding}', {common})"
+        f"read_csv('{path}', header = false, delim = '::', quote = '', escape = '', encoding = '{encoding}', {common})"
     )
 
 
@@ -243,7 +256,8 @@ def _raise_rejects(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path) 
         # line_byte_position points into the record's first line (byte_position can lie past its end,
         # which made a missing-columns error one line too high).
         raise DataError(
-            path, line_at(read_path, int(position)),
+            path,
+            line_at(read_path, int(position)),
             f"{kind.lower()}: {message.splitlines()[0]} — {csv_line.strip(chr(13) + chr(10))!r:.120}"
             + (f" ({total} bad records in all)" if total > 1 else ""),
             "Fix or remove the record; nothing was written",
@@ -306,8 +320,9 @@ def convert_interactions(
     return stats
 
 
-def _convert(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, variant: Variant, table: str,
-             dest: Path) -> dict:
+def _convert(
+    con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, variant: Variant, table: str, dest: Path
+) -> dict:
     """Stream ``read_path`` into ``dest`` and validate it; errors name ``path`` (the file the user has)."""
     columns = ["user_id", "movie_id", "rating" if table == "ratings" else "tag", "timestamp"]
     source = _csv_source(read_path, variant, columns)
@@ -317,13 +332,16 @@ def _convert(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, varian
         con.execute(f"COPY ({typed}) TO '{dest}' (FORMAT parquet, COMPRESSION zstd)")
     except duckdb.InvalidInputException as exc:
         if read_path != path and is_line_ending_error(exc):  # still refused after the rewrite: a stray CR
-            raise DataError(path, None, f"DuckDB cannot split this file into lines ({str(exc).splitlines()[0]})",
-                            "Save it with LF or CRLF line endings and no bare CR characters") from None
+            raise DataError(
+                path,
+                None,
+                f"DuckDB cannot split this file into lines ({str(exc).splitlines()[0]})",
+                "Save it with LF or CRLF line endings and no bare CR characters",
+            ) from None
         raise
     _raise_rejects(con, path, read_path)
-    bad = (
-        "user_id IS NULL OR movie_id IS NULL OR timestamp IS NULL"
-        + (" OR rating IS NULL OR rating < 0.5 OR rating > 5" if table == "ratings" else " OR tag IS NULL")
+    bad = "user_id IS NULL OR movie_id IS NULL OR timestamp IS NULL" + (
+        " OR rating IS NULL OR rating < 0.5 OR rating > 5" if table == "ratings" else " OR tag IS NULL"
     )
     rows, invalid, unknown, users, movies = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {bad}), "
@@ -334,15 +352,29 @@ def _convert(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, varian
         raw_bad = (
             "TRY_CAST(user_id AS INTEGER) IS NULL OR TRY_CAST(movie_id AS INTEGER) IS NULL "
             "OR TRY_CAST(timestamp AS BIGINT) IS NULL"
-            + (" OR NOT coalesce(TRY_CAST(rating AS FLOAT) BETWEEN 0.5 AND 5, false)"
-               if table == "ratings" else " OR tag IS NULL")
+            + (
+                " OR NOT coalesce(TRY_CAST(rating AS FLOAT) BETWEEN 0.5 AND 5, false)"
+                if table == "ratings"
+                else " OR tag IS NULL"
+            )
         )
-        _locate(con, raw, path, variant, raw_bad, "empty or invalid field (ids and "
-                "timestamps must be integers, ratings between 0.5 and 5)")
+        _locate(
+            con,
+            raw,
+            path,
+            variant,
+            raw_bad,
+            "empty or invalid field (ids and timestamps must be integers, ratings between 0.5 and 5)",
+        )
     if unknown:
-        _locate(con, raw, path, variant,
-                "TRY_CAST(movie_id AS INTEGER) NOT IN (SELECT movie_id FROM movie_ids)",
-                f"movie not listed in movies.{variant.format} ({unknown} such records in all)")
+        _locate(
+            con,
+            raw,
+            path,
+            variant,
+            "TRY_CAST(movie_id AS INTEGER) NOT IN (SELECT movie_id FROM movie_ids)",
+            f"movie not listed in movies.{variant.format} ({unknown} such records in all)",
+        )
     return {"rows": rows, "users": users, "movies": movies, "source_file": str(path)}
 
 

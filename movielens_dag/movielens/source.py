@@ -32,7 +32,9 @@ def resolve_source_dir(
             if (candidate / movies).exists():
                 return candidate
         raise DataError(
-            root, None, f"no {movies} here or in {variant.folder}/ for variant {variant.name}",
+            root,
+            None,
+            f"no {movies} here or in {variant.folder}/ for variant {variant.name}",
             "Set MOVIELENS_SOURCE_DIR to the extracted release folder, or unset it to download",
         )
     bundled = BUNDLED_MOVIELENS_DIR / variant.name
@@ -58,16 +60,25 @@ def check_release_folder(folder: Path, variant: Variant) -> list[str]:
     empty = [n for n in names if (folder / n).is_file() and (folder / n).stat().st_size == 0]
     if missing or empty:
         raise DataError(
-            folder, None, f"{variant.name} release folder is incomplete: "
-            + "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
-                                    f"empty {', '.join(empty)}" if empty else "") if p),
+            folder,
+            None,
+            f"{variant.name} release folder is incomplete: "
+            + "; ".join(
+                p
+                for p in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"empty {', '.join(empty)}" if empty else "",
+                )
+                if p
+            ),
             "Point MOVIELENS_SOURCE_DIR at a complete extracted release (nothing stored was changed)",
         )
     return names
 
 
-def check_stored_source(stored_variant: str, stored_dir: Path, variant: Variant, configured_dir: str | None,
-                        paths: DataPaths) -> None:
+def check_stored_source(
+    stored_variant: str, stored_dir: Path, variant: Variant, configured_dir: str | None, paths: DataPaths
+) -> None:
     """The stored ``movielens_files`` must describe the release configured now; otherwise readers would
     silently read the old folder. Raises naming both and what to run."""
     problem = None
@@ -83,6 +94,8 @@ def check_stored_source(stored_variant: str, stored_dir: Path, variant: Variant,
             problem = f"it points at {stored_dir} but MOVIELENS_SOURCE_DIR is unset (bundled or downloaded release)"
     if problem:
         raise DataError(
-            stored_dir, None, f"the stored movielens_files does not match the configured source: {problem}",
+            stored_dir,
+            None,
+            f"the stored movielens_files does not match the configured source: {problem}",
             "Materialize movielens_files first (or the whole movielens group) so the configured source is read",
         )

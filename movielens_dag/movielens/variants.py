@@ -43,6 +43,4 @@ def get_variant(name: str) -> Variant:
     try:
         return VARIANTS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown MovieLens variant {name!r}; choose one of {', '.join(VARIANTS)}"
-        ) from None
+        raise ValueError(f"unknown MovieLens variant {name!r}; choose one of {', '.join(VARIANTS)}") from None

@@ -59,24 +59,33 @@ class Manifest:
 
     def files(self) -> list[tuple[str, int]]:
         """(relative path, bytes) of every file in the folder, sorted."""
-        return sorted((p.relative_to(self.folder).as_posix(), p.stat().st_size)
-                      for p in self.folder.rglob("*") if p.is_file())
+        return sorted(
+            (p.relative_to(self.folder).as_posix(), p.stat().st_size) for p in self.folder.rglob("*") if p.is_file()
+        )
 
     def as_dict(self) -> dict:
-        return {"folder": str(self.folder), "tables": {c.name: c.rows for c in self.configs},
-                "excluded": self.excluded, "files": len(self.files()),
-                "bytes": sum(size for _, size in self.files())}
+        return {
+            "folder": str(self.folder),
+            "tables": {c.name: c.rows for c in self.configs},
+            "excluded": self.excluded,
+            "files": len(self.files()),
+            "bytes": sum(size for _, size in self.files()),
+        }
 
 
 def movies_with_ids(movies: pa.Table, links: pa.Table | None) -> pa.Table:
     """movies plus imdb_id / tmdb_id from links (null where the release has none)."""
     if links is None or links.num_rows == 0:
         n = movies.num_rows
-        return (movies.append_column("imdb_id", pa.nulls(n, pa.string()))
-                .append_column("tmdb_id", pa.nulls(n, pa.int64())))
+        return movies.append_column("imdb_id", pa.nulls(n, pa.string())).append_column(
+            "tmdb_id", pa.nulls(n, pa.int64())
+        )
     at = pc.index_in(movies["movie_id"], value_set=links["movie_id"])  # row of each movie in links, or null
-    return (movies.append_column("imdb_id", pc.take(links["imdb_id"], at))
-            .append_column("tmdb_id", pc.take(links["tmdb_id"], at)).sort_by("movie_id"))
+    return (
+        movies.append_column("imdb_id", pc.take(links["imdb_id"], at))
+        .append_column("tmdb_id", pc.take(links["tmdb_id"], at))
+        .sort_by("movie_id")
+    )
 
 
 def _batches(source: pa.Table | Path, rows: int) -> Iterator[pa.RecordBatch | pa.Table]:
@@ -132,10 +141,14 @@ def build_dataset(dest: Path, inputs: PublishInputs, settings: PublishSettings |
     settings.validate()
     licence = licence_of(inputs.variant)
     tables: dict[str, pa.Table | Path | None] = {
-        "movies": movies_with_ids(inputs.movies, inputs.links), "documents": inputs.documents,
-        "semantic_ids": inputs.semantic_ids, "sid_codebooks": inputs.sid_codebooks, "sid_quality": inputs.sid_quality,
+        "movies": movies_with_ids(inputs.movies, inputs.links),
+        "documents": inputs.documents,
+        "semantic_ids": inputs.semantic_ids,
+        "sid_codebooks": inputs.sid_codebooks,
+        "sid_quality": inputs.sid_quality,
         "embeddings": inputs.embeddings if settings.include_embeddings else None,
-        "ratings": inputs.ratings, "tags": inputs.tags,
+        "ratings": inputs.ratings,
+        "tags": inputs.tags,
     }
     excluded: dict[str, str] = {}
     if not settings.include_embeddings and inputs.embeddings is not None:
@@ -147,8 +160,10 @@ def build_dataset(dest: Path, inputs: PublishInputs, settings: PublishSettings |
             excluded[name] = "left out by the include_user_data setting"
             tables[name] = None
         elif not licence.redistributable and not settings.acknowledge_licence:
-            excluded[name] = (f"the {inputs.variant} licence forbids redistribution without GroupLens's separate "
-                              "permission; only data derived per movie is exported")
+            excluded[name] = (
+                f"the {inputs.variant} licence forbids redistribution without GroupLens's separate "
+                "permission; only data derived per movie is exported"
+            )
             tables[name] = None
     for name, value in list(tables.items()):
         if value is None and name not in excluded and name not in USER_TABLES:
@@ -157,24 +172,42 @@ def build_dataset(dest: Path, inputs: PublishInputs, settings: PublishSettings |
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     try:
-        configs = [write_config(tmp, name, value, settings.rows_per_shard)
-                   for name, value in tables.items() if value is not None]
+        configs = [
+            write_config(tmp, name, value, settings.rows_per_shard)
+            for name, value in tables.items()
+            if value is not None
+        ]
         embeddings = inputs.embeddings
         facts = CardFacts(
-            variant=inputs.variant, licence=licence, configs=configs, excluded=excluded,
+            variant=inputs.variant,
+            licence=licence,
+            configs=configs,
+            excluded=excluded,
             sid_quality=_primary_quality(inputs.sid_quality),
-            embedding_model=(pc.unique(embeddings["model_id"]).to_pylist()[0]
-                             if embeddings is not None and embeddings.num_rows else None),
+            embedding_model=(
+                pc.unique(embeddings["model_id"]).to_pylist()[0]
+                if embeddings is not None and embeddings.num_rows
+                else None
+            ),
             template_versions=_counts(inputs.documents, "template_version"),
             licence_text=usage_licence_section(inputs.release_readme) if inputs.release_readme else None,
-            pretty_name=settings.pretty_name)
-        facts.permission_acknowledged = not licence.redistributable and any(
-            c.name in USER_TABLES for c in configs)
+            pretty_name=settings.pretty_name,
+        )
+        facts.permission_acknowledged = not licence.redistributable and any(c.name in USER_TABLES for c in configs)
         (tmp / "README.md").write_text(render(facts), encoding="utf-8")
         (tmp / "LICENSE.md").write_text(licence_file(facts), encoding="utf-8")
-        (tmp / "manifest.json").write_text(json.dumps(
-            {"variant": inputs.variant, "tables": {c.name: {"rows": c.rows, "files": c.files} for c in configs},
-             "excluded": excluded, "acknowledge_licence": settings.acknowledge_licence}, indent=2), encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "variant": inputs.variant,
+                    "tables": {c.name: {"rows": c.rows, "files": c.files} for c in configs},
+                    "excluded": excluded,
+                    "acknowledge_licence": settings.acknowledge_licence,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         _swap(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -207,15 +240,18 @@ def inputs_from_warehouse(paths, variant: str, release_dir: Path | None = None) 
     user = {name: paths.asset_file("movielens", name) for name in USER_TABLES}
     readme = Path(release_dir) / "README.txt" if release_dir is not None else None
     return PublishInputs(
-        variant=variant, movies=warehouse.read_parquet(movies_file, "movies"),
-        links=_optional(paths, "movielens", "links"), documents=_optional(paths, "documents", "movie_documents"),
+        variant=variant,
+        movies=warehouse.read_parquet(movies_file, "movies"),
+        links=_optional(paths, "movielens", "links"),
+        documents=_optional(paths, "documents", "movie_documents"),
         semantic_ids=_optional(paths, "semantic_ids", "semantic_ids"),
         sid_codebooks=_optional(paths, "semantic_ids", "sid_codebooks"),
         sid_quality=_optional(paths, "semantic_ids", "sid_quality"),
         embeddings=_optional(paths, "embeddings", "movie_embeddings"),
         ratings=user["ratings"] if user["ratings"].exists() else None,
         tags=user["tags"] if user["tags"].exists() else None,
-        release_readme=readme.read_text(encoding="utf-8", errors="replace") if readme and readme.exists() else None)
+        release_readme=readme.read_text(encoding="utf-8", errors="replace") if readme and readme.exists() else None,
+    )
 
 
 def verify_folder(folder: Path, variant: str) -> dict:
@@ -227,14 +263,25 @@ def verify_folder(folder: Path, variant: str) -> dict:
     card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").exists() else ""
     manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").exists() else {}
     header = yaml.safe_load(card.split("---")[1]) if card.startswith("---") else {}
-    examples = {info["config_name"]: sum(s["num_examples"] for s in info.get("splits", []))
-                for info in (header or {}).get("dataset_info", [])}
-    counted = {name: sum(pq.read_metadata(folder / f).num_rows for f in meta["files"])
-               for name, meta in manifest.get("tables", {}).items()}
-    mismatched = sorted(n for n in counted
-                        if counted[n] != examples.get(n) or counted[n] != manifest["tables"][n]["rows"])
-    forbidden = [] if licence_of(variant).redistributable or manifest.get("acknowledge_licence") else [
-        n for n in USER_TABLES if (folder / n).exists()]
-    return {"ok": bool(card and manifest and counted and not mismatched and not forbidden),
-            "configs": ", ".join(sorted(counted)) or "none", "row_mismatches": ", ".join(mismatched) or "none",
-            "user_tables_not_allowed": ", ".join(forbidden) or "none"}
+    examples = {
+        info["config_name"]: sum(s["num_examples"] for s in info.get("splits", []))
+        for info in (header or {}).get("dataset_info", [])
+    }
+    counted = {
+        name: sum(pq.read_metadata(folder / f).num_rows for f in meta["files"])
+        for name, meta in manifest.get("tables", {}).items()
+    }
+    mismatched = sorted(
+        n for n in counted if counted[n] != examples.get(n) or counted[n] != manifest["tables"][n]["rows"]
+    )
+    forbidden = (
+        []
+        if licence_of(variant).redistributable or manifest.get("acknowledge_licence")
+        else [n for n in USER_TABLES if (folder / n).exists()]
+    )
+    return {
+        "ok": bool(card and manifest and counted and not mismatched and not forbidden),
+        "configs": ", ".join(sorted(counted)) or "none",
+        "row_mismatches": ", ".join(mismatched) or "none",
+        "user_tables_not_allowed": ", ".join(forbidden) or "none",
+    }

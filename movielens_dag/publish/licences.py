@@ -13,9 +13,11 @@ states they hold GroupLens's separate permission).
 
 from dataclasses import dataclass
 
-CITATION = ("F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. "
-            "ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4: 19:1-19:19. "
-            "https://doi.org/10.1145/2827872")
+CITATION = (
+    "F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. "
+    "ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4: 19:1-19:19. "
+    "https://doi.org/10.1145/2827872"
+)
 BIBTEX = """@article{harper2015movielens,
   author = {Harper, F. Maxwell and Konstan, Joseph A.},
   title = {The MovieLens Datasets: History and Context},
@@ -39,24 +41,37 @@ class ReleaseLicence:
     @property
     def terms(self) -> str:
         if self.redistributable:
-            return (f"{COMMON_TERMS} The {self.variant} licence allows redistributing the data set, including "
-                    "transformations, under these same conditions: this dataset is distributed under them.")
-        return (f"{COMMON_TERMS} The {self.variant} licence forbids redistributing the data without separate "
-                "permission from GroupLens.")
+            return (
+                f"{COMMON_TERMS} The {self.variant} licence allows redistributing the data set, including "
+                "transformations, under these same conditions: this dataset is distributed under them."
+            )
+        return (
+            f"{COMMON_TERMS} The {self.variant} licence forbids redistributing the data without separate "
+            "permission from GroupLens."
+        )
 
 
-LICENCES = {v: ReleaseLicence(v, ok) for v, ok in [
-    ("ml-latest-small", True), ("ml-32m", True), ("ml-latest", True),
-    ("ml-1m", False), ("ml-10m", False), ("ml-20m", False), ("ml-25m", False),
-]}
+LICENCES = {
+    v: ReleaseLicence(v, ok)
+    for v, ok in [
+        ("ml-latest-small", True),
+        ("ml-32m", True),
+        ("ml-latest", True),
+        ("ml-1m", False),
+        ("ml-10m", False),
+        ("ml-20m", False),
+        ("ml-25m", False),
+    ]
+}
 
 
 def licence_of(variant: str) -> ReleaseLicence:
     try:
         return LICENCES[variant]
     except KeyError:
-        raise ValueError(f"no licence is recorded for MovieLens variant {variant!r}; "
-                         f"known: {sorted(LICENCES)}") from None
+        raise ValueError(
+            f"no licence is recorded for MovieLens variant {variant!r}; known: {sorted(LICENCES)}"
+        ) from None
 
 
 def usage_licence_section(readme_text: str) -> str | None:

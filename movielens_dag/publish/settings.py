@@ -10,10 +10,14 @@ class PublishSettings:
     """What goes into the Hugging Face dataset folder."""
 
     include_embeddings: bool = setting(True, "Add the movie embeddings (one float32 vector per movie).")
-    include_user_data: bool = setting(True, "Add ratings and tags when the release's licence allows "
-                                             "redistributing them.")
-    acknowledge_licence: bool = setting(False, "I hold GroupLens's separate permission to redistribute this release: "
-                                               "also add ratings and tags of ml-1m, ml-10m, ml-20m and ml-25m.")
+    include_user_data: bool = setting(
+        True, "Add ratings and tags when the release's licence allows redistributing them."
+    )
+    acknowledge_licence: bool = setting(
+        False,
+        "I hold GroupLens's separate permission to redistribute this release: "
+        "also add ratings and tags of ml-1m, ml-10m, ml-20m and ml-25m.",
+    )
     rows_per_shard: int = setting(1_000_000, "Rows per Parquet shard.")
     pretty_name: str = setting("MovieLens with documents, embeddings and semantic IDs", "Title of the dataset card.")
 

@@ -55,10 +55,15 @@ def ratings_from_frame(frame: pd.DataFrame) -> Ratings:
     nulls = frame[["user_id", "movie_id", "rating", "timestamp"]].isna()
     if nulls.any().any():
         row = int(np.flatnonzero(nulls.any(axis=1).to_numpy())[0])
-        raise ValueError(f"ratings row {row} has a null in {nulls.columns[nulls.iloc[row]].tolist()}; "
-                         "fix movielens.ratings")
-    return Ratings(frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64),
-                   frame["rating"].to_numpy(np.float32), unix_seconds(frame["timestamp"]))
+        raise ValueError(
+            f"ratings row {row} has a null in {nulls.columns[nulls.iloc[row]].tolist()}; fix movielens.ratings"
+        )
+    return Ratings(
+        frame["user_id"].to_numpy(np.int64),
+        frame["movie_id"].to_numpy(np.int64),
+        frame["rating"].to_numpy(np.float32),
+        unix_seconds(frame["timestamp"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,13 @@ def random_split(ratings: Ratings, seed: int = 0, fractions: tuple[float, ...] =
     return RatingSplit("random", stage)
 
 
-def make_split(name: str, ratings: Ratings, temporal: TemporalSplitSettings = DEFAULT_CUTS,
-               seed: int = 0, fractions: tuple[float, ...] = (0.8, 0.1, 0.1)) -> RatingSplit:
+def make_split(
+    name: str,
+    ratings: Ratings,
+    temporal: TemporalSplitSettings = DEFAULT_CUTS,
+    seed: int = 0,
+    fractions: tuple[float, ...] = (0.8, 0.1, 0.1),
+) -> RatingSplit:
     if name == "temporal":
         return temporal_split(ratings, temporal)
     if name == "random":

@@ -37,8 +37,9 @@ class MovieVectors:
     name: str = "unknown"  # the model that made them
 
     @classmethod
-    def from_table(cls, table: pa.Table, model_id: str | None = None,
-                   source: str = "movie_embeddings") -> "MovieVectors":
+    def from_table(
+        cls, table: pa.Table, model_id: str | None = None, source: str = "movie_embeddings"
+    ) -> "MovieVectors":
         """A ``movie_embeddings``-shaped table (movie_id, model_id, embedding); ``model_id`` picks one model."""
         missing = {"movie_id", "embedding"} - set(table.column_names)
         if missing:
@@ -176,7 +177,8 @@ def tmdb_table(tmdb: pd.DataFrame, catalog: Vocab) -> np.ndarray:
     frame = frame[list(TMDB_COLUMNS)].reindex(catalog.ids).astype("float64")
     values = frame.to_numpy()
     values[:, [i for i, c in enumerate(TMDB_COLUMNS) if c in _LOG_SCALED]] = np.log1p(
-        np.clip(values[:, [i for i, c in enumerate(TMDB_COLUMNS) if c in _LOG_SCALED]], 0, None))
+        np.clip(values[:, [i for i, c in enumerate(TMDB_COLUMNS) if c in _LOG_SCALED]], 0, None)
+    )
     has = np.isfinite(values)
     out = np.zeros((catalog.rows_with_unk, len(TMDB_COLUMNS) + 1), np.float32)
     for j in range(len(TMDB_COLUMNS)):
@@ -189,8 +191,9 @@ def tmdb_table(tmdb: pd.DataFrame, catalog: Vocab) -> np.ndarray:
     return out
 
 
-def build_features(ratings: Ratings, split: RatingSplit, inputs: FeatureInputs,
-                   features: FeatureSettings) -> PreparedRatings:
+def build_features(
+    ratings: Ratings, split: RatingSplit, inputs: FeatureInputs, features: FeatureSettings
+) -> PreparedRatings:
     """Fit vocabularies and user statistics on the training ratings; look every rating up."""
     train = split.rows("train")
     if train.size == 0:
@@ -210,16 +213,21 @@ def build_features(ratings: Ratings, split: RatingSplit, inputs: FeatureInputs,
         tables.sid, tables.sid_sizes = sid_table(inputs.sids, catalog, features.sid_levels)
 
     dense, names = [], []
-    for flag, vectors, label, asset in ((features.text, inputs.text, "text", "movie_embeddings"),
-                                        (features.poster, inputs.posters, "poster", "poster_embeddings")):
+    for flag, vectors, label, asset in (
+        (features.text, inputs.text, "text", "movie_embeddings"),
+        (features.poster, inputs.posters, "poster", "poster_embeddings"),
+    ):
         if not flag:
             continue
         if vectors is None:
             raise ValueError(f"the {label} feature needs {asset}: materialize it, or switch the feature off")
         x, has = _vectors_by_row(catalog, vectors)
         x = principal_components(x, np.flatnonzero(has), features.vector_components)
-        dense.append(np.concatenate([_standardise(x, np.flatnonzero(has)) * has[:, None],
-                                     (~has)[:, None].astype(np.float32)], axis=1))
+        dense.append(
+            np.concatenate(
+                [_standardise(x, np.flatnonzero(has)) * has[:, None], (~has)[:, None].astype(np.float32)], axis=1
+            )
+        )
         names += [f"{label}_{i}" for i in range(x.shape[1])] + [f"{label}_missing"]
     if features.tmdb:
         if inputs.tmdb is None:
@@ -237,9 +245,15 @@ def build_features(ratings: Ratings, split: RatingSplit, inputs: FeatureInputs,
 
     y_train = ratings.ratings[train]
     return PreparedRatings(
-        split=split, user=users.rows(ratings.user_ids), movie=movies.rows(ratings.movie_ids),
-        item=catalog.rows(ratings.movie_ids), rating=ratings.ratings.astype(np.float32),
-        user_ids=ratings.user_ids, user_train_count=train_counts(ratings.user_ids, ratings.user_ids[train]),
-        movie_train_count=train_counts(ratings.movie_ids, ratings.movie_ids[train]), tables=tables,
-        global_mean=float(y_train.mean()), rating_range=(float(y_train.min()), float(y_train.max())),
+        split=split,
+        user=users.rows(ratings.user_ids),
+        movie=movies.rows(ratings.movie_ids),
+        item=catalog.rows(ratings.movie_ids),
+        rating=ratings.ratings.astype(np.float32),
+        user_ids=ratings.user_ids,
+        user_train_count=train_counts(ratings.user_ids, ratings.user_ids[train]),
+        movie_train_count=train_counts(ratings.movie_ids, ratings.movie_ids[train]),
+        tables=tables,
+        global_mean=float(y_train.mean()),
+        rating_range=(float(y_train.min()), float(y_train.max())),
     )

@@ -35,8 +35,9 @@ def _dcg(gains: np.ndarray, k: int) -> float:
     return float((g / np.log2(np.arange(2, g.size + 2))).sum())
 
 
-def ndcg_per_user(users: np.ndarray, y: np.ndarray, pred: np.ndarray, k: int = K,
-                  min_items: int = MIN_NDCG_ITEMS) -> np.ndarray:
+def ndcg_per_user(
+    users: np.ndarray, y: np.ndarray, pred: np.ndarray, k: int = K, min_items: int = MIN_NDCG_ITEMS
+) -> np.ndarray:
     """NDCG@k of each user with >= min_items ratings (ranking by ``pred``, gains = ``y``) -> [users]."""
     users = np.asarray(users)
     order = np.lexsort((y, -np.asarray(pred, np.float64), users))  # by user, prediction desc, true rating asc
@@ -64,22 +65,36 @@ def _in(counts: np.ndarray, bounds: tuple[int, int | None]) -> np.ndarray:
     return (counts >= lo) & (counts <= hi) if hi is not None else counts >= lo
 
 
-def evaluate(pred: np.ndarray, y: np.ndarray, users: np.ndarray, movie_train_count: np.ndarray,
-             user_train_count: np.ndarray) -> dict[str, float]:
+def evaluate(
+    pred: np.ndarray, y: np.ndarray, users: np.ndarray, movie_train_count: np.ndarray, user_train_count: np.ndarray
+) -> dict[str, float]:
     """Every metric of one set of predictions: overall and per slice (``<slice>_rmse``, ``_mae``, ``_n``)."""
     ndcg = ndcg_per_user(users, y, pred)
-    out = {"rmse": rmse(pred, y), "mae": mae(pred, y), "ndcg_10": float(ndcg.mean()) if ndcg.size else float("nan"),
-           "n": len(y), "ndcg_users": int(ndcg.size)}
+    out = {
+        "rmse": rmse(pred, y),
+        "mae": mae(pred, y),
+        "ndcg_10": float(ndcg.mean()) if ndcg.size else float("nan"),
+        "n": len(y),
+        "ndcg_users": int(ndcg.size),
+    }
     for slices, counts in ((MOVIE_SLICES, movie_train_count), (USER_SLICES, user_train_count)):
         for name, bounds in slices.items():
             m = _in(counts, bounds)
-            out.update({f"{name}_rmse": rmse(pred[m], y[m]), f"{name}_mae": mae(pred[m], y[m]),
-                        f"{name}_n": int(m.sum())})
+            out.update(
+                {f"{name}_rmse": rmse(pred[m], y[m]), f"{name}_mae": mae(pred[m], y[m]), f"{name}_n": int(m.sum())}
+            )
     return out
 
 
-def paired_bootstrap(y: np.ndarray, users: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
-                     draws: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def paired_bootstrap(
+    y: np.ndarray,
+    users: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    draws: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
     """RMSE(a) - RMSE(b) on the same ratings, with a bootstrap CI that resamples *users* (their
     ratings are not independent). ``pred_a``/``pred_b``: [R] or [S, R] (one row per seed: the
     difference is averaged over seeds, as the leaderboard averages the metric)."""
@@ -99,5 +114,11 @@ def paired_bootstrap(y: np.ndarray, users: np.ndarray, pred_a: np.ndarray, pred_
     boot = diff(w)
     alpha = (1 - level) / 2
     point = float(diff(np.ones((1, n_users)))[0])
-    return {"diff": point, "lo": float(np.quantile(boot, alpha)), "hi": float(np.quantile(boot, 1 - alpha)),
-            "p_a_not_better": float(np.mean(boot >= 0)), "users": n_users, "ratings": len(y)}
+    return {
+        "diff": point,
+        "lo": float(np.quantile(boot, alpha)),
+        "hi": float(np.quantile(boot, 1 - alpha)),
+        "p_a_not_better": float(np.mean(boot >= 0)),
+        "users": n_users,
+        "ratings": len(y),
+    }

@@ -204,5 +204,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def batch_of(user: np.ndarray, movie: np.ndarray, item: np.ndarray) -> Batch:
-    return Batch(torch.from_numpy(np.ascontiguousarray(user)), torch.from_numpy(np.ascontiguousarray(movie)),
-                 torch.from_numpy(np.ascontiguousarray(item)))
+    return Batch(
+        torch.from_numpy(np.ascontiguousarray(user)),
+        torch.from_numpy(np.ascontiguousarray(movie)),
+        torch.from_numpy(np.ascontiguousarray(item)),
+    )

@@ -22,12 +22,23 @@ if TYPE_CHECKING:  # train imports torch; this module must not (the Dagster defi
 ID_COLUMNS = ("dataset", "split", "variant")
 
 
-def run_row(variant: str, split: str, dataset: str, settings: RatingModelSettings, r: "TrainResult",
-            **extra: object) -> dict:
+def run_row(
+    variant: str, split: str, dataset: str, settings: RatingModelSettings, r: "TrainResult", **extra: object
+) -> dict:
     """One seed's row: what ran, how long, and every validation and test metric."""
-    row = {"dataset": dataset, "split": split, "variant": variant, "model": settings.model.kind, "seed": r.seed,
-           "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "num_params": r.num_params,
-           "wall_seconds": r.wall_seconds, "cpu_seconds": r.cpu_seconds, **extra}
+    row = {
+        "dataset": dataset,
+        "split": split,
+        "variant": variant,
+        "model": settings.model.kind,
+        "seed": r.seed,
+        "best_epoch": r.best_epoch,
+        "epochs_run": r.epochs_run,
+        "num_params": r.num_params,
+        "wall_seconds": r.wall_seconds,
+        "cpu_seconds": r.cpu_seconds,
+        **extra,
+    }
     row.update({f"valid_{k}": v for k, v in r.valid.items()})
     row.update({f"test_{k}": v for k, v in r.test.items()})
     row["valid_curve"] = json.dumps([round(h.valid_rmse, 5) for h in r.history])
@@ -46,16 +57,26 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     (Student t over seeds), seeds, CPU minutes; ranked by test RMSE within each split (best first)."""
     if runs.empty:
         raise ValueError("no rating-model runs to rank: materialize some rating_model_runs partitions first")
-    metric_cols = [c for c in runs.columns if c.startswith(("valid_", "test_")) and c != "valid_curve"
-                   and not c.endswith(("_n", "_users"))]
+    metric_cols = [
+        c
+        for c in runs.columns
+        if c.startswith(("valid_", "test_")) and c != "valid_curve" and not c.endswith(("_n", "_users"))
+    ]
     count_cols = [c for c in runs.columns if c.startswith("test_") and c.endswith(("_n", "_users"))]
     out = []
     for (dataset, split, variant), g in runs.groupby(list(ID_COLUMNS), sort=False):
         n = len(g)
-        row = {"dataset": dataset, "split": split, "variant": variant, "model": g["model"].iloc[0], "seeds": n,
-               "num_params": int(g["num_params"].iloc[0]), "best_epoch": float(g["best_epoch"].mean()),
-               "cpu_minutes": float(g["cpu_seconds"].sum() / 60),
-               "cpu_minutes_per_seed": float(g["cpu_seconds"].mean() / 60)}
+        row = {
+            "dataset": dataset,
+            "split": split,
+            "variant": variant,
+            "model": g["model"].iloc[0],
+            "seeds": n,
+            "num_params": int(g["num_params"].iloc[0]),
+            "best_epoch": float(g["best_epoch"].mean()),
+            "cpu_minutes": float(g["cpu_seconds"].sum() / 60),
+            "cpu_minutes_per_seed": float(g["cpu_seconds"].mean() / 60),
+        }
         row.update({c: int(g[c].iloc[0]) for c in count_cols})
         half = _t_quantile(n - 1) if n > 1 else float("nan")
         for c in metric_cols:
@@ -72,17 +93,30 @@ def pm(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-SLICE_LABELS = {"movie_unseen": "movie unseen", "movie_le5": "movie 1–5", "movie_gt5": "movie > 5",
-                "user_unseen": "user unseen", "user_le50": "user 1–50", "user_gt50": "user > 50"}
-TABLE_COLUMNS = [("test_rmse", "test RMSE"), ("test_mae", "test MAE"), ("test_ndcg_10", "test NDCG@10"),
-                 ("valid_rmse", "valid RMSE"), *((f"test_{s}_rmse", f"RMSE {SLICE_LABELS[s]}")
-                                                 for s in (*MOVIE_SLICES, *USER_SLICES))]
+SLICE_LABELS = {
+    "movie_unseen": "movie unseen",
+    "movie_le5": "movie 1–5",
+    "movie_gt5": "movie > 5",
+    "user_unseen": "user unseen",
+    "user_le50": "user 1–50",
+    "user_gt50": "user > 50",
+}
+TABLE_COLUMNS = [
+    ("test_rmse", "test RMSE"),
+    ("test_mae", "test MAE"),
+    ("test_ndcg_10", "test NDCG@10"),
+    ("valid_rmse", "valid RMSE"),
+    *((f"test_{s}_rmse", f"RMSE {SLICE_LABELS[s]}") for s in (*MOVIE_SLICES, *USER_SLICES)),
+]
 
 
 def markdown(board: pd.DataFrame) -> str:
     """The README table: per split, test metrics and slices as mean ± std, the 95% CI of test RMSE."""
-    head = ["split", "#", "variant", "seeds"] + [label for _, label in TABLE_COLUMNS] + \
-        ["test RMSE 95% CI", "CPU min/seed"]
+    head = (
+        ["split", "#", "variant", "seeds"]
+        + [label for _, label in TABLE_COLUMNS]
+        + ["test RMSE 95% CI", "CPU min/seed"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|---|---:|---|---:|" + "---|" * len(TABLE_COLUMNS) + "---|---:|"]
     for _, r in board.iterrows():
         cells = [r["split"], str(r["rank"]), f"`{r['variant']}`", str(r["seeds"])]
@@ -93,8 +127,10 @@ def markdown(board: pd.DataFrame) -> str:
     for split, g in board.groupby("split", sort=False):
         r = g.iloc[0]
         sizes = ", ".join(f"{SLICE_LABELS[s]} {int(r[f'test_{s}_n']):,}" for s in (*MOVIE_SLICES, *USER_SLICES))
-        notes.append(f"{split}: {int(r['test_n']):,} test ratings ({sizes}); NDCG@10 over "
-                     f"{int(r['test_ndcg_users'])} users with >= 2 test ratings.")
+        notes.append(
+            f"{split}: {int(r['test_n']):,} test ratings ({sizes}); NDCG@10 over "
+            f"{int(r['test_ndcg_users'])} users with >= 2 test ratings."
+        )
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
@@ -113,8 +149,9 @@ def chart_png(board: pd.DataFrame) -> bytes:
     for col, split in enumerate(splits):
         g = board[board["split"] == split].sort_values("test_rmse", ascending=False)
         ax = axes[0, col]
-        ax.barh(g["variant"], g["test_rmse"], xerr=g["test_rmse_std"], color=[colours[v] for v in g["variant"]],
-                capsize=3)
+        ax.barh(
+            g["variant"], g["test_rmse"], xerr=g["test_rmse_std"], color=[colours[v] for v in g["variant"]], capsize=3
+        )
         lo = float((g["test_rmse"] - 3 * g["test_rmse_std"]).min())
         ax.set_xlim(max(0.0, lo - 0.02), float((g["test_rmse"] + g["test_rmse_std"]).max()) + 0.01)
         ax.set(title=f"{split} split: test RMSE (mean ± std over seeds)", xlabel="RMSE (lower is better)")
@@ -189,10 +226,15 @@ def floors(runs: pd.DataFrame, split: str = "temporal") -> dict:
 
     Means over seeds. ``*_measured`` is False (and the verdict None) when a variant is missing."""
     r = runs[runs["split"] == split].assign(cold_rmse=lambda d: cold_movie_rmse(d))
-    means = r.groupby("variant").agg(model=("model", "first"), settings=("settings", "first"),
-                                     valid_rmse=("valid_rmse", "mean"), test_rmse=("test_rmse", "mean"),
-                                     cold_rmse=("cold_rmse", "mean"), cold_n=("test_movie_unseen_n", "first"),
-                                     le5_n=("test_movie_le5_n", "first"))
+    means = r.groupby("variant").agg(
+        model=("model", "first"),
+        settings=("settings", "first"),
+        valid_rmse=("valid_rmse", "mean"),
+        test_rmse=("test_rmse", "mean"),
+        cold_rmse=("cold_rmse", "mean"),
+        cold_n=("test_movie_unseen_n", "first"),
+        le5_n=("test_movie_le5_n", "first"),
+    )
     dlrm = means[means["model"] == "dlrm"].sort_values("valid_rmse")
     text = dlrm[dlrm["settings"].map(_uses_text)]
     out: dict = {"split": split}
@@ -201,14 +243,22 @@ def floors(runs: pd.DataFrame, split: str = "temporal") -> dict:
     out["dlrm_beats_bias"] = None
     if measured:
         best, bias = dlrm.iloc[0], means.loc["bias"]
-        out.update(dlrm_variant=best.name, dlrm_test_rmse=float(best["test_rmse"]),
-                   bias_test_rmse=float(bias["test_rmse"]), dlrm_beats_bias=bool(best["test_rmse"] < bias["test_rmse"]))
+        out.update(
+            dlrm_variant=best.name,
+            dlrm_test_rmse=float(best["test_rmse"]),
+            bias_test_rmse=float(bias["test_rmse"]),
+            dlrm_beats_bias=bool(best["test_rmse"] < bias["test_rmse"]),
+        )
     measured = "dlrm-id" in means.index and len(text) > 0
     out["text_beats_id_on_cold_measured"] = measured
     out["text_beats_id_on_cold"] = None
     if measured:
         best, ident = text.iloc[0], means.loc["dlrm-id"]
-        out.update(text_variant=best.name, text_cold_rmse=float(best["cold_rmse"]),
-                   id_cold_rmse=float(ident["cold_rmse"]), cold_ratings=int(best["cold_n"] + best["le5_n"]),
-                   text_beats_id_on_cold=bool(best["cold_rmse"] < ident["cold_rmse"]))
+        out.update(
+            text_variant=best.name,
+            text_cold_rmse=float(best["cold_rmse"]),
+            id_cold_rmse=float(ident["cold_rmse"]),
+            cold_ratings=int(best["cold_n"] + best["le5_n"]),
+            text_beats_id_on_cold=bool(best["cold_rmse"] < ident["cold_rmse"]),
+        )
     return out

@@ -41,12 +41,18 @@ class FeatureSettings:
     year_bucket: int = setting(5, "Years per release-year bucket.")
     sid_levels: int = setting(0, "Sparse: this many leading semantic-ID levels, each its own table (0: none).")
     text: bool = setting(False, "Dense: the movie's text embedding from movie_embeddings.")
-    tmdb: bool = setting(False, "Dense: TMDB runtime, budget, popularity, vote count and vote average "
-                                "(popularity and votes are measured today: they can leak the future).")
+    tmdb: bool = setting(
+        False,
+        "Dense: TMDB runtime, budget, popularity, vote count and vote average "
+        "(popularity and votes are measured today: they can leak the future).",
+    )
     user_activity: bool = setting(False, "Dense: the user's number of ratings in the training window (log1p).")
     poster: bool = setting(False, "Dense: the poster's CLIP image embedding from poster_embeddings.")
-    vector_components: int = setting(0, "Text and poster vectors: keep this many principal components (fitted on "
-                                        "the catalogue, no ratings involved); 0 keeps every dimension.")
+    vector_components: int = setting(
+        0,
+        "Text and poster vectors: keep this many principal components (fitted on "
+        "the catalogue, no ratings involved); 0 keeps every dimension.",
+    )
 
     def __post_init__(self) -> None:
         if self.year_bucket < 1:
@@ -68,8 +74,11 @@ class ModelSettings:
     bottom_mlp: tuple[int, ...] = setting((64,), "DLRM: hidden widths of the bottom MLP (dense -> dim).")
     top_mlp: tuple[int, ...] = setting((64, 32), "DLRM: hidden widths of the top MLP (interactions -> rating).")
     dropout: float = setting(0.0, "DLRM: dropout after each hidden layer of both MLPs.")
-    biases: bool = setting(False, "DLRM: add a user bias and a movie bias to the output (the bias model as a "
-                                  "linear 'wide' part beside the interactions).")
+    biases: bool = setting(
+        False,
+        "DLRM: add a user bias and a movie bias to the output (the bias model as a "
+        "linear 'wide' part beside the interactions).",
+    )
 
     def __post_init__(self) -> None:
         if self.kind not in MODELS:
@@ -90,8 +99,11 @@ class TrainSettings:
     batch_size: int = setting(1024, "Ratings per training batch.")
     max_epochs: int = setting(60, "Epochs at most.")
     patience: int = setting(5, "Epochs without a better validation RMSE before stopping.")
-    user_id_dropout: float = setting(0.1, "Train-time probability that a user id is replaced by the UNK row, so UNK "
-                                          "learns what a user first seen after training looks like.")
+    user_id_dropout: float = setting(
+        0.1,
+        "Train-time probability that a user id is replaced by the UNK row, so UNK "
+        "learns what a user first seen after training looks like.",
+    )
     movie_id_dropout: float = setting(0.1, "Train-time probability that a movie id is replaced by the UNK row.")
     eval_batch_size: int = setting(16384, "Ratings per prediction batch.")
 
@@ -119,23 +131,31 @@ class RatingModelSettings:
         if self.model.kind in ("bias", "mf"):
             extra = [n for n in ("genres", "year", "text", "tmdb", "user_activity", "poster") if getattr(f, n)]
             if extra or f.sid_levels or not (f.user_id and f.movie_id):
-                raise ValueError(f"model {self.model.kind!r} uses exactly the user and movie ids; it cannot use "
-                                 f"{extra or ['sid_levels'] if f.sid_levels else []} and needs both ids: use 'dlrm'")
+                raise ValueError(
+                    f"model {self.model.kind!r} uses exactly the user and movie ids; it cannot use "
+                    f"{extra or ['sid_levels'] if f.sid_levels else []} and needs both ids: use 'dlrm'"
+                )
         else:
             sparse = sum([f.user_id, f.movie_id, f.genres, f.year]) + f.sid_levels
             if sparse + int(f.dense) < 2:
-                raise ValueError("a DLRM needs at least two feature vectors to interact (sparse tables plus the "
-                                 "bottom MLP of the dense features)")
+                raise ValueError(
+                    "a DLRM needs at least two feature vectors to interact (sparse tables plus the "
+                    "bottom MLP of the dense features)"
+                )
 
 
 # Chosen on the temporal split's validation RMSE (benchmarks/rating_model_tuning.py: a grid with seed 0,
 # the best three re-run with seeds 0-2); the random split reuses them. See docs/rating_model.md.
-_BIAS = RatingModelSettings(model=ModelSettings(kind="bias"),
-                            train=TrainSettings(lr=1e-2, l2=1e-4, user_id_dropout=0.0, movie_id_dropout=0.0))
+_BIAS = RatingModelSettings(
+    model=ModelSettings(kind="bias"), train=TrainSettings(lr=1e-2, l2=1e-4, user_id_dropout=0.0, movie_id_dropout=0.0)
+)
 _MF = RatingModelSettings(model=ModelSettings(kind="mf", dim=16), train=TrainSettings(lr=1e-2, l2=3e-2))
 _DLRM = ModelSettings(kind="dlrm", dropout=0.5, biases=True)
-_DLRM_ID = RatingModelSettings(model=_DLRM, features=FeatureSettings(genres=True, year=True, user_activity=True),
-                               train=TrainSettings(lr=3e-3, l2=1e-4, user_id_dropout=0.1))
+_DLRM_ID = RatingModelSettings(
+    model=_DLRM,
+    features=FeatureSettings(genres=True, year=True, user_activity=True),
+    train=TrainSettings(lr=3e-3, l2=1e-4, user_id_dropout=0.1),
+)
 _DLRM_TEXT = override(_DLRM_ID, {"features": {"text": True}, "train": {"user_id_dropout": 0.3}})
 
 VARIANTS: dict[str, RatingModelSettings] = {
@@ -165,8 +185,10 @@ class RatingTextSettings:
     """How the temporal split's text vectors are made: documents with only the tags from before its first cut."""
 
     temporal: TemporalSplitSettings = setting(
-        factory=TemporalSplitSettings, help="Where the shared cuts fall: keep it equal to rating_model_runs' "
-                                            "temporal settings (a run with other cuts refuses these vectors).")
+        factory=TemporalSplitSettings,
+        help="Where the shared cuts fall: keep it equal to rating_model_runs' "
+        "temporal settings (a run with other cuts refuses these vectors).",
+    )
     model: str | None = setting(None, "Embedding model; None: the one movie_embeddings was made with.")
 
 
@@ -177,13 +199,15 @@ class RatingRunSettings:
     seeds: int = setting(3, "Seeds per variant and split (mean ± std in the leaderboard).")
     splits: tuple[str, ...] = setting(SPLITS, f"Which splits to train and test on, from {SPLITS}.")
     temporal: TemporalSplitSettings = setting(
-        factory=TemporalSplitSettings, help="Where the shared global time cuts fall.")
+        factory=TemporalSplitSettings, help="Where the shared global time cuts fall."
+    )
     random_fractions: tuple[float, ...] = setting((0.8, 0.1, 0.1), "Random split: train/valid/test shares.")
     random_split_seed: int = setting(0, "Random split: the seed of the shuffle (the same for every model seed).")
     threads: int | None = setting(1, "torch CPU threads (None: one per core).")
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
     sids: SidSettings = setting(
-        factory=SidSettings, help="How each split's semantic IDs are fitted on that split's text vectors.")
+        factory=SidSettings, help="How each split's semantic IDs are fitted on that split's text vectors."
+    )
     text_model_id: str | None = setting(None, "Which model of movie_embeddings to use when it holds several.")
 
     def __post_init__(self) -> None:
@@ -192,8 +216,12 @@ class RatingRunSettings:
         unknown = [s for s in self.splits if s not in SPLITS]
         if unknown or not self.splits:
             raise ValueError(f"splits must be a non-empty subset of {SPLITS}, got {list(self.splits)}")
-        if len(self.random_fractions) != 3 or min(self.random_fractions) <= 0 or \
-                abs(sum(self.random_fractions) - 1.0) > 1e-6:
-            raise ValueError(f"random_fractions must be three positive shares summing to 1, got "
-                             f"{list(self.random_fractions)}")
+        if (
+            len(self.random_fractions) != 3
+            or min(self.random_fractions) <= 0
+            or abs(sum(self.random_fractions) - 1.0) > 1e-6
+        ):
+            raise ValueError(
+                f"random_fractions must be three positive shares summing to 1, got {list(self.random_fractions)}"
+            )
         check_threads(self.threads)

@@ -30,25 +30,43 @@ def tags_before(tags: pd.DataFrame, cut: int | None) -> pd.DataFrame:
     return tags[unix_seconds(tags["timestamp"]) < cut]
 
 
-def documents_as_of(cut: int | None, movies: pd.DataFrame, tags: pd.DataFrame, tmdb_movies: pa.Table | None = None,
-                    imdb_titles: pa.Table | None = None, wikipedia_plots: pa.Table | None = None) -> pa.Table:
+def documents_as_of(
+    cut: int | None,
+    movies: pd.DataFrame,
+    tags: pd.DataFrame,
+    tmdb_movies: pa.Table | None = None,
+    imdb_titles: pa.Table | None = None,
+    wikipedia_plots: pa.Table | None = None,
+) -> pa.Table:
     """``movie_documents`` as they would have read at ``cut``, as far as user tags go. (TMDB and IMDb
     fields are as fetched: see the TMDB note in ``features.py``.)"""
     return documents.build_documents(movies, tags_before(tags, cut), tmdb_movies, imdb_titles, wikipedia_plots)
 
 
-def embed_documents(docs: pa.Table, cache_root: Path, model: str = "bundled", models_dir: Path | None = None,
-                    logger: Callable[[str], None] | None = None):
+def embed_documents(
+    docs: pa.Table,
+    cache_root: Path,
+    model: str = "bundled",
+    models_dir: Path | None = None,
+    logger: Callable[[str], None] | None = None,
+):
     """Embed the documents (reusing every cached vector) -> the ``EmbeddingRun`` (a ``movie_embeddings``
     table and what was embedded or reused)."""
     from movielens_dag.embeddings.pipeline import EmbeddingSettings, embed_movie_documents
 
-    return embed_movie_documents(docs, EmbeddingSettings(model=model), cache_root=Path(cache_root),
-                                 writer="rating-model", models_dir=models_dir, logger=logger or (lambda m: None))
+    return embed_movie_documents(
+        docs,
+        EmbeddingSettings(model=model),
+        cache_root=Path(cache_root),
+        writer="rating-model",
+        models_dir=models_dir,
+        logger=logger or (lambda m: None),
+    )
 
 
-def text_vectors(docs: pa.Table, cache_root: Path, model: str = "bundled",
-                 logger: Callable[[str], None] | None = None) -> MovieVectors:
+def text_vectors(
+    docs: pa.Table, cache_root: Path, model: str = "bundled", logger: Callable[[str], None] | None = None
+) -> MovieVectors:
     """Embed the documents (reusing every cached vector) -> one vector per movie."""
     return MovieVectors.from_table(embed_documents(docs, cache_root, model, logger=logger).table)
 
@@ -56,5 +74,9 @@ def text_vectors(docs: pa.Table, cache_root: Path, model: str = "bundled",
 def changed_documents(a: pa.Table, b: pa.Table) -> np.ndarray:
     """Movie ids whose document differs between two document tables."""
     ha = dict(zip(a["movie_id"].to_pylist(), a["document_hash"].to_pylist(), strict=True))
-    return np.array(sorted(m for m, h in zip(b["movie_id"].to_pylist(), b["document_hash"].to_pylist(), strict=True)
-                           if ha.get(m) != h), dtype=np.int64)
+    return np.array(
+        sorted(
+            m for m, h in zip(b["movie_id"].to_pylist(), b["document_hash"].to_pylist(), strict=True) if ha.get(m) != h
+        ),
+        dtype=np.int64,
+    )

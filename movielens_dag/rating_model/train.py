@@ -42,8 +42,9 @@ class TrainResult:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, data: PreparedRatings, rows: np.ndarray, batch_size: int,
-            device: str = "cpu") -> np.ndarray:
+def predict(
+    model: torch.nn.Module, data: PreparedRatings, rows: np.ndarray, batch_size: int, device: str = "cpu"
+) -> np.ndarray:
     """Predicted ratings of ``rows``, clipped to the training rating range -> [len(rows)] float32."""
     was_training = model.training
     model.eval()
@@ -58,8 +59,13 @@ def predict(model: torch.nn.Module, data: PreparedRatings, rows: np.ndarray, bat
 
 
 def metrics_of(data: PreparedRatings, rows: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return evaluate(pred, data.rating[rows].astype(np.float64), data.user_ids[rows], data.movie_train_count[rows],
-                    data.user_train_count[rows])
+    return evaluate(
+        pred,
+        data.rating[rows].astype(np.float64),
+        data.user_ids[rows],
+        data.movie_train_count[rows],
+        data.user_train_count[rows],
+    )
 
 
 def _optimizer(model: torch.nn.Module, settings: RatingModelSettings) -> torch.optim.Optimizer:
@@ -67,12 +73,21 @@ def _optimizer(model: torch.nn.Module, settings: RatingModelSettings) -> torch.o
     tables = [p for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()]
     table_ids = {id(p) for p in tables}
     rest = [p for p in model.parameters() if id(p) not in table_ids]
-    return torch.optim.AdamW([{"params": tables, "weight_decay": 0.0},
-                              {"params": rest, "weight_decay": settings.train.weight_decay}], lr=settings.train.lr)
+    return torch.optim.AdamW(
+        [{"params": tables, "weight_decay": 0.0}, {"params": rest, "weight_decay": settings.train.weight_decay}],
+        lr=settings.train.lr,
+    )
 
 
-def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, data: PreparedRatings, rows: np.ndarray,
-                settings: RatingModelSettings, gen: torch.Generator, device: str) -> float:
+def train_epoch(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    data: PreparedRatings,
+    rows: np.ndarray,
+    settings: RatingModelSettings,
+    gen: torch.Generator,
+    device: str,
+) -> float:
     model.train()
     t = settings.train
     order = rows[torch.randperm(len(rows), generator=gen).numpy()]
@@ -97,8 +112,14 @@ def train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, data: Prepar
     return total / max(len(order), 1)
 
 
-def train_model(settings: RatingModelSettings, data: PreparedRatings, seed: int, device: str = "cpu",
-                on_epoch: Callable[[EpochLog], None] | None = None, test: bool = True) -> TrainResult:
+def train_model(
+    settings: RatingModelSettings,
+    data: PreparedRatings,
+    seed: int,
+    device: str = "cpu",
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    test: bool = True,
+) -> TrainResult:
     """Train one seed with early stopping on validation RMSE; test once at the best epoch (``test=False``:
     never predict the test ratings, for tuning)."""
     torch.manual_seed(seed)
@@ -128,8 +149,15 @@ def train_model(settings: RatingModelSettings, data: PreparedRatings, seed: int,
     valid = metrics_of(data, valid_rows, predict(model, data, valid_rows, t.eval_batch_size, device))
     test_rows = test_rows if test else test_rows[:0]
     test_pred = predict(model, data, test_rows, t.eval_batch_size, device)  # the one test pass
-    return TrainResult(seed=seed, best_epoch=best[1], epochs_run=len(history), valid=valid,
-                       test=metrics_of(data, test_rows, test_pred) if test else {}, test_pred=test_pred,
-                       history=history,
-                       num_params=count_params(model), wall_seconds=time.perf_counter() - wall0,
-                       cpu_seconds=time.process_time() - cpu0)
+    return TrainResult(
+        seed=seed,
+        best_epoch=best[1],
+        epochs_run=len(history),
+        valid=valid,
+        test=metrics_of(data, test_rows, test_pred) if test else {},
+        test_pred=test_pred,
+        history=history,
+        num_params=count_params(model),
+        wall_seconds=time.perf_counter() - wall0,
+        cpu_seconds=time.process_time() - cpu0,
+    )

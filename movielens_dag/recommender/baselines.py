@@ -23,8 +23,10 @@ def item_matrix(index: ItemIndex, movie_ids: np.ndarray, vectors: np.ndarray) ->
     found = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == index.movie_ids)
     if not found.all():
         missing = index.movie_ids[~found]
-        raise KeyError(f"{missing.size} rated movie(s) have no embedding, e.g. movie_id {missing[:5].tolist()}; "
-                       "re-materialize movie_embeddings for the same release")
+        raise KeyError(
+            f"{missing.size} rated movie(s) have no embedding, e.g. movie_id {missing[:5].tolist()}; "
+            "re-materialize movie_embeddings for the same release"
+        )
     out = np.zeros((index.num_items + 1, vectors.shape[1]), dtype=np.float32)
     out[1:] = vectors[pos]
     return torch.nn.functional.normalize(torch.from_numpy(out), dim=-1)

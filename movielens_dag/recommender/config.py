@@ -21,8 +21,9 @@ class ItemEmbeddingConfig:
 
     representation: str = setting("id", f"Item representation, one of {REPRESENTATIONS}.")
     fusion: str = setting("sum", f"How SID and ID parts combine (..._id only), one of {FUSIONS}.")
-    sid_levels: int | None = setting(None, "Leading SID code positions used; None: every quantiser level "
-                                           "(not the uniqueness digit).")
+    sid_levels: int | None = setting(
+        None, "Leading SID code positions used; None: every quantiser level (not the uniqueness digit)."
+    )
     ngram_n: int = setting(2, "Window length of the 'ngram' representation.")
     id_dropout: float = setting(0.0, "SID+ID only: train-time probability of dropping an item's ID part.")
 
@@ -32,8 +33,9 @@ class ItemEmbeddingConfig:
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if (not self.uses_id or not self.uses_sid) and self.fusion != "sum":
-            raise ValueError(f"fusion {self.fusion!r} needs both SID and ID parts; "
-                             f"{self.representation!r} has one, use fusion 'sum'")
+            raise ValueError(
+                f"fusion {self.fusion!r} needs both SID and ID parts; {self.representation!r} has one, use fusion 'sum'"
+            )
         if self.sid_levels is not None and self.sid_levels < 1:
             raise ValueError("sid_levels must be >= 1")
         if self.ngram_n < 1:
@@ -73,17 +75,24 @@ class EncoderConfig:
 class TrainConfig:
     """Optimisation, negatives and early stopping."""
 
-    loss: str = setting("sampled", f"One of {LOSSES}: 'sampled' = uniform negatives (published), 'full_softmax' = "
-                                   "cross-entropy over every item (computed in item chunks), 'mixed' = in-batch + "
-                                   "uniform negatives with logQ popularity correction.")
-    windows: str = setting("last", f"One of {WINDOWS}: 'last' = only the most recent max_len items of each training "
-                                   "sequence (published); 'sample' = one window per user per epoch, cycling so every "
-                                   "training interaction is a target every ceil(n / max_len) epochs; 'all' = every "
-                                   "window every epoch.")
+    loss: str = setting(
+        "sampled",
+        f"One of {LOSSES}: 'sampled' = uniform negatives (published), 'full_softmax' = "
+        "cross-entropy over every item (computed in item chunks), 'mixed' = in-batch + "
+        "uniform negatives with logQ popularity correction.",
+    )
+    windows: str = setting(
+        "last",
+        f"One of {WINDOWS}: 'last' = only the most recent max_len items of each training "
+        "sequence (published); 'sample' = one window per user per epoch, cycling so every "
+        "training interaction is a target every ceil(n / max_len) epochs; 'all' = every "
+        "window every epoch.",
+    )
     softmax_chunk: int = setting(256, "full_softmax: items per logit chunk (bounds memory to positions x chunk).")
     num_negatives: int = setting(128, "Uniform negatives per position (or per batch); 'mixed': per batch.")
-    negative_sampling: str = setting("per_position", f"One of {SAMPLING}: a set per position (published) "
-                                                     "or one shared per batch.")
+    negative_sampling: str = setting(
+        "per_position", f"One of {SAMPLING}: a set per position (published) or one shared per batch."
+    )
     temperature: float = setting(0.05, "Softmax temperature over cosine scores.")
     lr: float = setting(1e-3, "AdamW learning rate.")
     weight_decay: float = setting(0.0, "AdamW weight decay.")
@@ -147,11 +156,13 @@ PUBLISHED = RecConfig()
 # "Training objective"). The mixed loss (in-batch + 128 uniform negatives, logQ-corrected) approximates the
 # full softmax at a fraction of its cost, and 'all' windows train on every interaction of heavy users,
 # not only their last 200. Batches of 32 windows give ~28 optimizer steps per epoch.
-SMALL = override(PUBLISHED, {"train": {"batch_size": 32, "loss": "mixed", "windows": "all", "max_epochs": 200,
-                                       "patience": 10}})
+SMALL = override(
+    PUBLISHED, {"train": {"batch_size": 32, "loss": "mixed", "windows": "all", "max_epochs": 200, "patience": 10}}
+)
 # The previous small preset (uniform negatives shared per batch, last window only), for comparison runs.
-SMALL_SAMPLED = override(PUBLISHED, {"train": {"batch_size": 32, "negative_sampling": "per_batch", "max_epochs": 200,
-                                               "patience": 20}})
+SMALL_SAMPLED = override(
+    PUBLISHED, {"train": {"batch_size": 32, "negative_sampling": "per_batch", "max_epochs": 200, "patience": 20}}
+)
 
 PRESETS = {"published": PUBLISHED, "ml-1m": PUBLISHED, "small": SMALL, "small-sampled": SMALL_SAMPLED}
 
@@ -161,8 +172,10 @@ def parse_variant(name: str) -> dict:
     parts = name.split("-")
     out: dict = {"fusion": "sum", "sid_levels": None}
     if len(parts) < 2 or parts[0] not in MODELS or parts[1] not in REPRESENTATIONS:
-        raise ValueError(f"variant {name!r} must look like <model>-<representation>[-<fusion>][-l<levels>] "
-                         f"with model in {MODELS} and representation in {REPRESENTATIONS}")
+        raise ValueError(
+            f"variant {name!r} must look like <model>-<representation>[-<fusion>][-l<levels>] "
+            f"with model in {MODELS} and representation in {REPRESENTATIONS}"
+        )
     out["model"], out["representation"] = parts[0], parts[1]
     for extra in parts[2:]:
         if extra in FUSIONS:
@@ -193,18 +206,23 @@ class RunSettings:
     """How one 'recommender_runs' partition is run (the variant and preset give the model)."""
 
     seeds: int = setting(3, "Seeds trained per variant (mean ± std in the leaderboard).")
-    preset: str = setting("auto", f"'auto' (the tuned small preset for ml-latest-small, the published one "
-                                  f"otherwise) or one of {sorted(PRESETS)}.")
+    preset: str = setting(
+        "auto",
+        f"'auto' (the tuned small preset for ml-latest-small, the published one "
+        f"otherwise) or one of {sorted(PRESETS)}.",
+    )
     resume: bool = setting(True, "Continue from the last per-epoch checkpoint of an identical run.")
     # 1 thread: on a shared or busy CPU (other assets run beside this one) more threads made training
     # ~10x slower here (see docs/benchmarks.md); raise it on a dedicated machine.
     threads: int | None = setting(1, "torch CPU threads (None: one per core).")
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
     sid_method: str | None = setting(None, "Which method of semantic_ids to use when it holds several.")
-    temporal: TemporalSplitSettings = setting(factory=TemporalSplitSettings,
-                                              help="temporal protocol: where the global time cuts fall.")
-    max_valid_events: int | None = setting(2000, "temporal protocol: validate on a fixed random subset of this "
-                                                 "many validation events (cost); None = all.")
+    temporal: TemporalSplitSettings = setting(
+        factory=TemporalSplitSettings, help="temporal protocol: where the global time cuts fall."
+    )
+    max_valid_events: int | None = setting(
+        2000, "temporal protocol: validate on a fixed random subset of this many validation events (cost); None = all."
+    )
 
     def __post_init__(self) -> None:
         if self.seeds < 1:

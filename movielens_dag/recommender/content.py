@@ -28,8 +28,9 @@ from movielens_dag.splits import TemporalSplitSettings
 class TemporalContentSettings:
     """What the temporal protocol's content models are built from."""
 
-    split: TemporalSplitSettings = setting(factory=TemporalSplitSettings,
-                                           help="Where the global time cuts fall (the same as the runs').")
+    split: TemporalSplitSettings = setting(
+        factory=TemporalSplitSettings, help="Where the global time cuts fall (the same as the runs')."
+    )
     embedding_model: str = setting("bundled", "Embedding model of the documents as of the cut.")
     threads: int | None = setting(1, "torch CPU threads.")
     sid: SidSettings = setting(factory=SidSettings, help="How the semantic IDs are fitted before the cut.")
@@ -43,10 +44,18 @@ class TemporalContent:
     info: dict  # the cut, tags before it, movies fitted and assigned
 
 
-def temporal_content(valid_start: int, known_movie_ids: np.ndarray, movies: pd.DataFrame, tags: pd.DataFrame,
-                     wikipedia_plots: pa.Table | None, embedding: EmbeddingSettings, sid: SidSettings,
-                     cache_root: Path, models_dir: Path | None = None,
-                     log: Callable[[str], None] = print) -> TemporalContent:
+def temporal_content(
+    valid_start: int,
+    known_movie_ids: np.ndarray,
+    movies: pd.DataFrame,
+    tags: pd.DataFrame,
+    wikipedia_plots: pa.Table | None,
+    embedding: EmbeddingSettings,
+    sid: SidSettings,
+    cache_root: Path,
+    models_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> TemporalContent:
     """``known_movie_ids``: the movies with an interaction before the cut (``valid_start``, unix s)."""
     from movielens_dag import documents
     from movielens_dag.embeddings.pipeline import embed_movie_documents
@@ -58,8 +67,9 @@ def temporal_content(valid_start: int, known_movie_ids: np.ndarray, movies: pd.D
     old_tags = tags[pd.to_datetime(tags["timestamp"], utc=True) < cut]
     log(f"documents: {len(old_tags):,} of {len(tags):,} tags were applied before the training cut {cut}")
     docs = documents.build_documents(movies, old_tags, None, None, wikipedia_plots)
-    run = embed_movie_documents(docs, embedding, cache_root=cache_root, writer="temporal", models_dir=models_dir,
-                                logger=log)
+    run = embed_movie_documents(
+        docs, embedding, cache_root=cache_root, writer="temporal", models_dir=models_dir, logger=log
+    )
     ids, x, model_id = tables.embedding_matrix(run.table)
     known = np.isin(ids, known_movie_ids)
     fit = fit_semantic_ids(x[known], sid)
@@ -67,8 +77,16 @@ def temporal_content(valid_start: int, known_movie_ids: np.ndarray, movies: pd.D
     sids = extend(sids, ids[~known], encode_new(fit.model, x[~known], sid.normalize))
     log(f"SIDs fitted on {known.sum():,} movies rated before the cut, {(~known).sum():,} assigned")
     return TemporalContent(
-        embeddings=run.table, sids=sids,
+        embeddings=run.table,
+        sids=sids,
         codebooks=tables.codebooks_table(fit.codebooks, fit.codes, sid.name, fit.codebook_space),
-        info={"training_cut": str(cut), "tags_before_cut": len(old_tags), "tags": len(tags),
-              "embedding_model": model_id, "sid_fit_movies": int(known.sum()),
-              "sid_assigned_movies": int((~known).sum()), "documents_embedded": run.metadata.get("embedded", 0)})
+        info={
+            "training_cut": str(cut),
+            "tags_before_cut": len(old_tags),
+            "tags": len(tags),
+            "embedding_model": model_id,
+            "sid_fit_movies": int(known.sum()),
+            "sid_assigned_movies": int((~known).sum()),
+            "documents_embedded": run.metadata.get("embedded", 0),
+        },
+    )

@@ -127,15 +127,20 @@ def user_sequences_table(ratings: pa.Table) -> pa.Table:
     lengths = ends - starts
     offsets = pa.array(np.append(starts, users.size), pa.int32())
     evaluated = lengths >= 3
-    target = lambda k: pa.array(np.where(evaluated, movies[np.maximum(ends - k, starts)], 0), pa.int32(),
-                                mask=~evaluated)
-    return pa.table({
-        "user_id": pa.array(users[starts], pa.int32()),
-        "movie_ids": pa.ListArray.from_arrays(offsets, pa.array(movies, pa.int32())),
-        "timestamps": pa.ListArray.from_arrays(offsets, pa.array(secs, pa.timestamp("s", tz="UTC"))),
-        "n_interactions": pa.array(lengths, pa.int32()),
-        "n_train": pa.array(np.where(evaluated, lengths - 2, lengths), pa.int32()),
-        "valid_movie_id": target(2), "test_movie_id": target(1)})
+    target = lambda k: pa.array(
+        np.where(evaluated, movies[np.maximum(ends - k, starts)], 0), pa.int32(), mask=~evaluated
+    )
+    return pa.table(
+        {
+            "user_id": pa.array(users[starts], pa.int32()),
+            "movie_ids": pa.ListArray.from_arrays(offsets, pa.array(movies, pa.int32())),
+            "timestamps": pa.ListArray.from_arrays(offsets, pa.array(secs, pa.timestamp("s", tz="UTC"))),
+            "n_interactions": pa.array(lengths, pa.int32()),
+            "n_train": pa.array(np.where(evaluated, lengths - 2, lengths), pa.int32()),
+            "valid_movie_id": target(2),
+            "test_movie_id": target(1),
+        }
+    )
 
 
 def sequences_table(seqs: Sequences) -> pa.Table:
@@ -148,12 +153,20 @@ def sequences_table(seqs: Sequences) -> pa.Table:
     movies = pa.ListArray.from_arrays(offsets, pa.array(seqs.item_index.movie_id(flat_items), pa.int32()))
     times = pa.ListArray.from_arrays(offsets, pa.array(flat_times, pa.timestamp("s", tz="UTC")))
     ev = lengths >= 3
-    last = lambda k: pa.array([int(seqs.item_index.movie_id(x[-k])) if e else None
-                               for x, e in zip(seqs.items, ev)], pa.int32())
-    return pa.table({"user_id": pa.array(seqs.user_ids, pa.int32()), "movie_ids": movies, "timestamps": times,
-                     "n_interactions": pa.array(lengths, pa.int32()),
-                     "n_train": pa.array(np.where(ev, lengths - 2, lengths), pa.int32()),
-                     "valid_movie_id": last(2), "test_movie_id": last(1)})
+    last = lambda k: pa.array(
+        [int(seqs.item_index.movie_id(x[-k])) if e else None for x, e in zip(seqs.items, ev)], pa.int32()
+    )
+    return pa.table(
+        {
+            "user_id": pa.array(seqs.user_ids, pa.int32()),
+            "movie_ids": movies,
+            "timestamps": times,
+            "n_interactions": pa.array(lengths, pa.int32()),
+            "n_train": pa.array(np.where(ev, lengths - 2, lengths), pa.int32()),
+            "valid_movie_id": last(2),
+            "test_movie_id": last(1),
+        }
+    )
 
 
 def sequences_from_table(table: pa.Table) -> Sequences:
@@ -171,9 +184,12 @@ def sequences_from_table(table: pa.Table) -> Sequences:
     index = ItemIndex(np.unique(flat_movies))
     rows = index.rows(flat_movies)
     bounds = list(zip(offsets[:-1], offsets[1:]))
-    return Sequences(user_ids=table.column("user_id").to_numpy().astype(np.int64),
-                     items=[rows[a:b] for a, b in bounds], times=[flat_times[a:b] for a, b in bounds],
-                     item_index=index)
+    return Sequences(
+        user_ids=table.column("user_id").to_numpy().astype(np.int64),
+        items=[rows[a:b] for a, b in bounds],
+        times=[flat_times[a:b] for a, b in bounds],
+        item_index=index,
+    )
 
 
 @dataclass(frozen=True)
@@ -235,8 +251,13 @@ def leave_one_out(seqs: Sequences) -> Split:
     evaluated = lengths >= 3
     n_train = np.where(evaluated, lengths - 2, lengths)
     users = np.flatnonzero(evaluated)
-    return Split(seqs=seqs, n_train=n_train, eval_users=users,
-                 valid_events=EvalEvents(users, n_train[users]), test_events=EvalEvents(users, n_train[users] + 1))
+    return Split(
+        seqs=seqs,
+        n_train=n_train,
+        eval_users=users,
+        valid_events=EvalEvents(users, n_train[users]),
+        test_events=EvalEvents(users, n_train[users] + 1),
+    )
 
 
 def window_ends(n_train: int, max_len: int) -> np.ndarray:
@@ -246,8 +267,9 @@ def window_ends(n_train: int, max_len: int) -> np.ndarray:
     return np.arange(n_train - 1, 0, -max_len, dtype=np.int64)
 
 
-def training_windows(split: Split, max_len: int, mode: str, epoch: int = 0,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def training_windows(
+    split: Split, max_len: int, mode: str, epoch: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Which windows an epoch trains on -> (users [W], last target index [W]).
 
     last: each user's most recent tile. all: every tile. sample: one tile per user per epoch, cycling

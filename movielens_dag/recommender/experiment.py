@@ -15,21 +15,36 @@ from .results import run_rows
 from .train import EpochLog, RunResult, train_run
 
 
-def train_seeds(variant: str, dataset: str, cfg: RecConfig, split: Split, sids: ItemSids | None, seeds: int,
-                checkpoint_root: Path, *, resume: bool = True, device: str = "cpu",
-                log: Callable[[str], None] = print, protocol: str = "leave_one_out",
-                first_seed: int = 0) -> tuple[pd.DataFrame, list[RunResult]]:
+def train_seeds(
+    variant: str,
+    dataset: str,
+    cfg: RecConfig,
+    split: Split,
+    sids: ItemSids | None,
+    seeds: int,
+    checkpoint_root: Path,
+    *,
+    resume: bool = True,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+    protocol: str = "leave_one_out",
+    first_seed: int = 0,
+) -> tuple[pd.DataFrame, list[RunResult]]:
     """Seeds first_seed..first_seed+seeds-1: early stopping on validation NDCG@10, one test pass each.
     One row per seed."""
     results = []
     for seed in range(first_seed, first_seed + seeds):
-        def on_epoch(e: EpochLog, seed: int = seed) -> None:
-            log(f"{variant} seed {seed} epoch {e.epoch}/{cfg.train.max_epochs}: loss {e.loss:.4f}, valid "
-                f"NDCG@10 {e.valid['ndcg@10']:.4f} HR@10 {e.valid['hr@10']:.4f}{' (best)' if e.best else ''} "
-                f"[{e.seconds:.1f}s]")
 
-        r = train_run(cfg, split, sids, seed, checkpoint_root / f"seed{seed}", on_epoch=on_epoch, resume=resume,
-                      device=device)
+        def on_epoch(e: EpochLog, seed: int = seed) -> None:
+            log(
+                f"{variant} seed {seed} epoch {e.epoch}/{cfg.train.max_epochs}: loss {e.loss:.4f}, valid "
+                f"NDCG@10 {e.valid['ndcg@10']:.4f} HR@10 {e.valid['hr@10']:.4f}{' (best)' if e.best else ''} "
+                f"[{e.seconds:.1f}s]"
+            )
+
+        r = train_run(
+            cfg, split, sids, seed, checkpoint_root / f"seed{seed}", on_epoch=on_epoch, resume=resume, device=device
+        )
         log(f"{variant} seed {seed}: best epoch {r.best_epoch}, test NDCG@10 {r.test['ndcg@10']:.4f}")
         results.append(r)
     return run_rows(variant, dataset, cfg, results, protocol), results

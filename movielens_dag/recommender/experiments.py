@@ -90,18 +90,26 @@ def prepare(paths: DataPaths, out: Path, log=print) -> None:
     split = make_split("temporal", load_ratings(paths))
     read = lambda group, name: pd.read_parquet(paths.asset_file(group, name))
     wiki = paths.asset_file("enrichment", "wikipedia_plots")
-    content = temporal_content(split.info["valid_start"], split.seqs.item_index.movie_id(split.candidates),
-                               read("movielens", "movies"), read("movielens", "tags"),
-                               pq.read_table(wiki) if wiki.exists() else None,
-                               EmbeddingSettings(device="cpu", threads=1), SidSettings(threads=1),
-                               paths.cache / "embeddings", paths.models, log)
+    content = temporal_content(
+        split.info["valid_start"],
+        split.seqs.item_index.movie_id(split.candidates),
+        read("movielens", "movies"),
+        read("movielens", "tags"),
+        pq.read_table(wiki) if wiki.exists() else None,
+        EmbeddingSettings(device="cpu", threads=1),
+        SidSettings(threads=1),
+        paths.cache / "embeddings",
+        paths.models,
+        log,
+    )
     folder = content_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(content.embeddings, folder / "movie_embeddings.parquet")
     pq.write_table(content.sids.to_table(), folder / "semantic_ids.parquet")
     pq.write_table(content.codebooks, folder / "sid_codebooks.parquet")
-    (folder / "prepare.json").write_text(json.dumps({**content.info, "date": f"{datetime.now(UTC):%Y-%m-%d}"},
-                                                    indent=1))
+    (folder / "prepare.json").write_text(
+        json.dumps({**content.info, "date": f"{datetime.now(UTC):%Y-%m-%d}"}, indent=1)
+    )
     log(f"wrote {folder}")
 
 
@@ -111,15 +119,29 @@ def load_sids(out: Path, protocol: str, paths: DataPaths, method: str | None = N
 
     from movielens_dag.semantic_ids.ids import SemanticIds
 
-    file = content_dir(out) / "semantic_ids.parquet" if protocol == "temporal" else paths.asset_file(
-        "semantic_ids", "semantic_ids")
+    file = (
+        content_dir(out) / "semantic_ids.parquet"
+        if protocol == "temporal"
+        else paths.asset_file("semantic_ids", "semantic_ids")
+    )
     if not file.exists():
         raise FileNotFoundError(f"{file} is missing: run `experiments prepare` (temporal) or materialize semantic_ids")
     return SemanticIds.from_table(pq.read_table(file), method)
 
 
-def run(protocol: str, variants: list[str], seeds: int, preset: str, changes: dict, out: Path, name: str | None,
-        paths: DataPaths, threads: int = 1, first_seed: int = 0, log=print) -> pd.DataFrame:
+def run(
+    protocol: str,
+    variants: list[str],
+    seeds: int,
+    preset: str,
+    changes: dict,
+    out: Path,
+    name: str | None,
+    paths: DataPaths,
+    threads: int = 1,
+    first_seed: int = 0,
+    log=print,
+) -> pd.DataFrame:
     """Train each variant; rows go to ``<out>/<protocol>/runs/<name>.parquet``. A name ``label~part`` files the
     rows under the variant ``label`` (so seeds trained by separate commands, e.g. ``hstu-id~s1`` with
     ``--first-seed 1``, form one leaderboard row)."""
@@ -138,15 +160,26 @@ def run(protocol: str, variants: list[str], seeds: int, preset: str, changes: di
         tag = name or variant
         if name and len(variants) > 1:
             tag = f"{variant}@{name}"
-        rows, _ = train_seeds(tag.split("~")[0], "ml-latest-small", cfg, split, sids, seeds,
-                              paths.checkpoints / "experiments" / protocol / tag, log=log, protocol=protocol,
-                              first_seed=first_seed)
+        rows, _ = train_seeds(
+            tag.split("~")[0],
+            "ml-latest-small",
+            cfg,
+            split,
+            sids,
+            seeds,
+            paths.checkpoints / "experiments" / protocol / tag,
+            log=log,
+            protocol=protocol,
+            first_seed=first_seed,
+        )
         folder = out / protocol / "runs"
         folder.mkdir(parents=True, exist_ok=True)
         rows.to_parquet(folder / f"{tag}.parquet")
         frames.append(rows)
-        log(f"{tag}: valid NDCG@10 {rows['valid_ndcg_10'].mean():.4f} ± {rows['valid_ndcg_10'].std():.4f}, "
-            f"test NDCG@10 {rows['test_ndcg_10'].mean():.4f}, CPU min/seed {rows['cpu_seconds'].mean() / 60:.1f}")
+        log(
+            f"{tag}: valid NDCG@10 {rows['valid_ndcg_10'].mean():.4f} ± {rows['valid_ndcg_10'].std():.4f}, "
+            f"test NDCG@10 {rows['test_ndcg_10'].mean():.4f}, CPU min/seed {rows['cpu_seconds'].mean() / 60:.1f}"
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -172,9 +205,11 @@ def table(protocol: str, out: Path, paths: DataPaths, only: list[str] | None = N
     board = protocol_board(protocol, "ml-latest-small", split, pd.concat(runs, ignore_index=True), vectors)
     folder = out / protocol
     board.to_parquet(folder / "leaderboard.parquet")
-    md = (temporal_markdown(board, split.info) if protocol == "temporal" else loo_markdown(board))
-    md = f"Produced {datetime.now(UTC):%Y-%m-%d} by `python -m movielens_dag.recommender.experiments table " \
-         f"--protocol {protocol}`.\n\n" + md
+    md = temporal_markdown(board, split.info) if protocol == "temporal" else loo_markdown(board)
+    md = (
+        f"Produced {datetime.now(UTC):%Y-%m-%d} by `python -m movielens_dag.recommender.experiments table "
+        f"--protocol {protocol}`.\n\n" + md
+    )
     (folder / "leaderboard.md").write_text(md + "\n")
     return md
 
@@ -203,8 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         prepare(paths, out)
     elif args.command == "run":
-        run(args.protocol, args.variants.split(","), args.seeds, args.preset, parse_sets(args.set), out, args.name,
-            paths, args.threads, args.first_seed)
+        run(
+            args.protocol,
+            args.variants.split(","),
+            args.seeds,
+            args.preset,
+            parse_sets(args.set),
+            out,
+            args.name,
+            paths,
+            args.threads,
+            args.first_seed,
+        )
     else:
         print(table(args.protocol, out, paths, args.only.split(",") if args.only else None))
     return 0

@@ -33,8 +33,10 @@ def sid_table_keys(sids: ItemSids, cfg: ItemEmbeddingConfig) -> list[tuple[int, 
     n_codes = sids.codes.shape[1]
     levels = sids.levels if cfg.sid_levels is None else cfg.sid_levels
     if levels > n_codes:
-        raise ValueError(f"sid_levels={levels} but the semantic IDs only have {n_codes} codes "
-                         f"({sids.levels} levels{' + the uniqueness digit' if sids.has_digit else ''})")
+        raise ValueError(
+            f"sid_levels={levels} but the semantic IDs only have {n_codes} codes "
+            f"({sids.levels} levels{' + the uniqueness digit' if sids.has_digit else ''})"
+        )
     if cfg.representation in ("prefixn", "prefixn_id"):
         return [tuple(range(n)) for n in range(1, levels + 1)]
     if cfg.representation == "rqsum_id":
@@ -88,8 +90,9 @@ class Fusion(nn.Module):
 class ItemEmbedding(nn.Module):
     """items [...] int64 rows (0 = padding) -> [..., d]; padding rows are exactly zero."""
 
-    def __init__(self, num_items: int, dim: int, cfg: ItemEmbeddingConfig,
-                 sids: ItemSids | None = None, init_std: float = 0.02) -> None:
+    def __init__(
+        self, num_items: int, dim: int, cfg: ItemEmbeddingConfig, sids: ItemSids | None = None, init_std: float = 0.02
+    ) -> None:
         super().__init__()
         self.cfg, self.num_items, self.dim = cfg, num_items, dim
         self.id_table = nn.Embedding(num_items + 1, dim, padding_idx=0) if cfg.uses_id else None

@@ -15,8 +15,13 @@ import torch
 import torch.nn.functional as F
 
 
-def sample_negatives(num_items: int, shape: tuple[int, ...], generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu", candidates: torch.Tensor | None = None) -> torch.Tensor:
+def sample_negatives(
+    num_items: int,
+    shape: tuple[int, ...],
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    candidates: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Uniform item rows in 1..num_items (never padding), or uniform over ``candidates`` when given."""
     if candidates is None:
         return torch.randint(1, num_items + 1, shape, generator=generator, device=device)
@@ -24,8 +29,9 @@ def sample_negatives(num_items: int, shape: tuple[int, ...], generator: torch.Ge
     return candidates.to(device)[pick]
 
 
-def sampled_softmax_loss(states: torch.Tensor, item_vecs: torch.Tensor, targets: torch.Tensor,
-                         negatives: torch.Tensor, temperature: float) -> torch.Tensor:
+def sampled_softmax_loss(
+    states: torch.Tensor, item_vecs: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """states [M, d] (normalised), item_vecs [N + 1, d] (normalised), targets [M] item rows,
     negatives [M, K] (one set per position) or [K] (shared) -> mean cross-entropy of the positive
     against the negatives. A negative that equals the positive is masked out."""
@@ -70,8 +76,14 @@ class ChunkedLogSumExp(torch.autograd.Function):
         return g_states, g_cand, None, None
 
 
-def full_softmax_loss(states: torch.Tensor, item_vecs: torch.Tensor, targets: torch.Tensor, temperature: float,
-                      candidates: torch.Tensor | None = None, chunk: int = 256) -> torch.Tensor:
+def full_softmax_loss(
+    states: torch.Tensor,
+    item_vecs: torch.Tensor,
+    targets: torch.Tensor,
+    temperature: float,
+    candidates: torch.Tensor | None = None,
+    chunk: int = 256,
+) -> torch.Tensor:
     """states [M, d], item_vecs [N + 1, d], targets [M] -> mean cross-entropy over every candidate item
     (rows 1..N, or ``candidates`` [C], which must contain every target)."""
     cand = item_vecs[1:] if candidates is None else item_vecs[candidates]  # [C, d], autograd back to item_vecs
@@ -80,9 +92,15 @@ def full_softmax_loss(states: torch.Tensor, item_vecs: torch.Tensor, targets: to
     return (lse - pos).mean()
 
 
-def mixed_softmax_loss(states: torch.Tensor, item_vecs: torch.Tensor, targets: torch.Tensor,
-                       negatives: torch.Tensor, log_popularity: torch.Tensor, num_candidates: int,
-                       temperature: float) -> torch.Tensor:
+def mixed_softmax_loss(
+    states: torch.Tensor,
+    item_vecs: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    log_popularity: torch.Tensor,
+    num_candidates: int,
+    temperature: float,
+) -> torch.Tensor:
     """In-batch + uniform negatives with logQ correction.
 
     states [M, d], item_vecs [N + 1, d], targets [M], negatives [K] uniform rows, log_popularity [N + 1]

@@ -33,8 +33,11 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, history: list[np.n
 def metrics_from_ranks(ranks: np.ndarray) -> dict[str, float]:
     r = np.asarray(ranks, dtype=np.float64)
     if r.size == 0:
-        return {**{f"hr@{k}": float("nan") for k in HR_CUTOFFS},
-                **{f"ndcg@{k}": float("nan") for k in NDCG_CUTOFFS}, "mrr": float("nan")}
+        return {
+            **{f"hr@{k}": float("nan") for k in HR_CUTOFFS},
+            **{f"ndcg@{k}": float("nan") for k in NDCG_CUTOFFS},
+            "mrr": float("nan"),
+        }
     out = {f"hr@{k}": float(np.mean(r < k)) for k in HR_CUTOFFS}
     gain = 1.0 / np.log2(r + 2.0)
     out.update({f"ndcg@{k}": float(np.mean(np.where(r < k, gain, 0.0))) for k in NDCG_CUTOFFS})
@@ -55,8 +58,12 @@ def slice_masks(targets: np.ndarray, train_counts: np.ndarray) -> dict[str, np.n
     """Per evaluated event, which slice its target item falls in; "new" = no training interaction at all
     (under the temporal protocol: a movie first rated after the training cut)."""
     head = head_items(train_counts)
-    return {"cold": train_counts[targets] <= COLD_MAX_TRAIN, "head": head[targets], "tail": ~head[targets],
-            "new": train_counts[targets] == 0}
+    return {
+        "cold": train_counts[targets] <= COLD_MAX_TRAIN,
+        "head": head[targets],
+        "tail": ~head[targets],
+        "new": train_counts[targets] == 0,
+    }
 
 
 def slice_metrics(ranks: np.ndarray, targets: np.ndarray, train_counts: np.ndarray) -> dict[str, dict[str, float]]:

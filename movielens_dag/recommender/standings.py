@@ -28,8 +28,13 @@ def split_for(protocol: str, user_sequences: pa.Table, run: RunSettings) -> Spli
     raise ValueError(f"unknown protocol {protocol!r}: expected leave_one_out or temporal")
 
 
-def protocol_board(protocol: str, dataset: str, split: Split, runs: pd.DataFrame,
-                   content_vectors: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+def protocol_board(
+    protocol: str,
+    dataset: str,
+    split: Split,
+    runs: pd.DataFrame,
+    content_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """``runs`` (one row per variant and seed) ranked beside popularity and, given (movie_ids, vectors),
     content-only. Raises ValueError when a run was scored on other test events than ``split`` has."""
     import time
@@ -41,8 +46,10 @@ def protocol_board(protocol: str, dataset: str, split: Split, runs: pd.DataFrame
     events = len(split.test_events)
     for variant, ranks in zip(runs.get("variant", []), runs.get("test_ranks", [])):
         if len(ranks) and len(ranks) != events:
-            raise ValueError(f"{protocol} run {variant!r} was scored on {len(ranks)} test events, this split has "
-                             f"{events}: it was trained with other split settings or ratings; re-materialize it")
+            raise ValueError(
+                f"{protocol} run {variant!r} was scored on {len(ranks)} test events, this split has "
+                f"{events}: it was trained with other split settings or ratings; re-materialize it"
+            )
     started = time.process_time()
     base = [run_rows("popularity", dataset, None, [popularity_run(split)], protocol)]
     if content_vectors is not None:
@@ -55,8 +62,13 @@ def protocol_board(protocol: str, dataset: str, split: Split, runs: pd.DataFrame
     return leaderboard(pd.concat(base + [runs], ignore_index=True), {protocol: new})
 
 
-def standings(dataset: str, user_sequences: pa.Table, runs: dict[str, pd.DataFrame],
-              temporal_embeddings: Path | None, run: RunSettings) -> tuple[dict[str, pd.DataFrame], dict]:
+def standings(
+    dataset: str,
+    user_sequences: pa.Table,
+    runs: dict[str, pd.DataFrame],
+    temporal_embeddings: Path | None,
+    run: RunSettings,
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """One board per protocol that has runs -> (boards, the temporal split's info or {}).
     ``temporal_embeddings``: the temporal_movie_embeddings Parquet (content-only row) when it exists."""
     from movielens_dag.semantic_ids import tables
@@ -75,6 +87,8 @@ def standings(dataset: str, user_sequences: pa.Table, runs: dict[str, pd.DataFra
                 vectors = (ids, x)
         boards[protocol] = protocol_board(protocol, dataset, split, frame, vectors)
     if not boards:
-        raise ValueError("no recommender runs to rank: materialize some recommender_runs or "
-                         "temporal_recommender_runs partitions first")
+        raise ValueError(
+            "no recommender runs to rank: materialize some recommender_runs or "
+            "temporal_recommender_runs partitions first"
+        )
     return boards, info

@@ -56,8 +56,9 @@ def _estimate(point: float, boots: np.ndarray, level: float) -> Estimate:
     return Estimate(float(point), float(lo), float(hi))
 
 
-def bootstrap(values: np.ndarray, users: np.ndarray, n_boot: int = 2000, level: float = 0.95,
-              seed: int = 0) -> dict[str, Estimate]:
+def bootstrap(
+    values: np.ndarray, users: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, Estimate]:
     """values [E] (one metric per event), users [E] -> {'micro', 'macro'} estimates with CIs."""
     if len(values) == 0:
         nan = Estimate(float("nan"), float("nan"), float("nan"))
@@ -70,8 +71,9 @@ def bootstrap(values: np.ndarray, users: np.ndarray, n_boot: int = 2000, level: 
     return {"micro": _estimate(s.sum() / n.sum(), micro, level), "macro": _estimate(np.mean(s / n), macro, level)}
 
 
-def paired_bootstrap(values: np.ndarray, baseline: np.ndarray, users: np.ndarray, n_boot: int = 2000,
-                     level: float = 0.95, seed: int = 0) -> dict[str, Estimate]:
+def paired_bootstrap(
+    values: np.ndarray, baseline: np.ndarray, users: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, Estimate]:
     """CI of (variant - baseline) over the same events [E]: micro and macro, users resampled jointly."""
     if np.shape(values) != np.shape(baseline) or np.shape(values) != np.shape(users):
         raise ValueError("paired bootstrap needs the same events for both: values, baseline and users must align")

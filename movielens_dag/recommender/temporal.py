@@ -21,8 +21,12 @@ from movielens_dag.splits import TemporalCuts, TemporalSplitSettings, temporal_c
 from .data import EvalEvents, Sequences, Split
 
 
-def temporal_split(seqs: Sequences, settings: TemporalSplitSettings | None = None,
-                   cuts: TemporalCuts | None = None, max_valid_events: int | None = None) -> Split:
+def temporal_split(
+    seqs: Sequences,
+    settings: TemporalSplitSettings | None = None,
+    cuts: TemporalCuts | None = None,
+    max_valid_events: int | None = None,
+) -> Split:
     """The Split of the temporal protocol (cuts from ``movielens_dag.splits.temporal_cuts`` unless given).
 
     ``max_valid_events``: validate (early stopping, selection) on a fixed random subset of that many
@@ -47,18 +51,34 @@ def temporal_split(seqs: Sequences, settings: TemporalSplitSettings | None = Non
         keep = np.sort(np.random.default_rng(0).choice(len(valid), max_valid_events, replace=False))
         valid = EvalEvents(valid.users[keep], valid.positions[keep])
     if len(test) == 0 or len(valid) == 0:
-        raise ValueError(f"the temporal cuts leave {len(valid)} validation and {len(test)} test events with history; "
-                         "move the cut quantiles")
-    split = Split(seqs=seqs, n_train=n_train, eval_users=np.unique(test.users), valid_events=valid, test_events=test,
-                  protocol="temporal")
+        raise ValueError(
+            f"the temporal cuts leave {len(valid)} validation and {len(test)} test events with history; "
+            "move the cut quantiles"
+        )
+    split = Split(
+        seqs=seqs,
+        n_train=n_train,
+        eval_users=np.unique(test.users),
+        valid_events=valid,
+        test_events=test,
+        protocol="temporal",
+    )
     counts = split.train_counts()
     split.candidates = np.flatnonzero(counts[1:] > 0) + 1  # items known before the training cut
-    split.info = {"valid_start": cuts.valid_start, "test_start": cuts.test_start,
-                  "train_events": int(n_train.sum()), "valid_events": len(valid), "valid_events_in_period": all_valid,
-                  "test_events": len(test),
-                  "valid_users": len(np.unique(valid.users)), "test_users": len(split.eval_users),
-                  "valid_events_without_history": no_history[1], "test_events_without_history": no_history[2],
-                  "known_items": len(split.candidates), "items": split.num_items}
+    split.info = {
+        "valid_start": cuts.valid_start,
+        "test_start": cuts.test_start,
+        "train_events": int(n_train.sum()),
+        "valid_events": len(valid),
+        "valid_events_in_period": all_valid,
+        "test_events": len(test),
+        "valid_users": len(np.unique(valid.users)),
+        "test_users": len(split.eval_users),
+        "valid_events_without_history": no_history[1],
+        "test_events_without_history": no_history[2],
+        "known_items": len(split.candidates),
+        "items": split.num_items,
+    }
     return split
 
 

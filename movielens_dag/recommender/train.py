@@ -49,8 +49,9 @@ def event_states(model: SeqRecommender, split: Split, stage: str, max_len: int, 
     return out
 
 
-def rank_events(split: Split, stage: str, scores: Callable[[np.ndarray], torch.Tensor],
-                chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def rank_events(
+    split: Split, stage: str, scores: Callable[[np.ndarray], torch.Tensor], chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Full ranking of every event of ``stage`` -> (ranks [E], target rows [E]). ``scores(idx)`` gives
     [len(idx), N + 1] item scores for those events; the user's history before each event is excluded."""
     events, seqs = split.events(stage), split.seqs
@@ -64,8 +65,9 @@ def rank_events(split: Split, stage: str, scores: Callable[[np.ndarray], torch.T
 
 
 @torch.no_grad()
-def evaluate(model: SeqRecommender, split: Split, stage: str, max_len: int,
-             batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def evaluate(
+    model: SeqRecommender, split: Split, stage: str, max_len: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Rank every item for every event of ``stage`` -> (ranks [E], target rows [E])."""
     was_training = model.training
     model.eval()
@@ -75,8 +77,9 @@ def evaluate(model: SeqRecommender, split: Split, stage: str, max_len: int,
     return rank_events(split, stage, lambda idx: states[idx] @ vecs.T)
 
 
-def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
-                            bucket: int = 8) -> list[np.ndarray]:
+def length_bucketed_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, bucket: int = 8
+) -> list[np.ndarray]:
     """Indices into ``lengths`` (one per training window): shuffle, sort each run of ``bucket`` batches by
     length (less padding, so less wasted attention), cut into batches, shuffle the batch order."""
     order = rng.permutation(len(lengths))
@@ -99,12 +102,21 @@ class LossContext:
     def of(cls, split: Split, device: str) -> "LossContext":
         counts = torch.from_numpy(split.train_counts()).double()
         cand = None if split.candidates is None else torch.from_numpy(split.candidates).to(device)
-        return cls(cand, split.num_items if cand is None else len(cand),
-                   torch.log(counts / counts.sum()).float().to(device))
+        return cls(
+            cand, split.num_items if cand is None else len(cand), torch.log(counts / counts.sum()).float().to(device)
+        )
 
 
-def batch_loss(model: SeqRecommender, batch_items: torch.Tensor, batch_times: torch.Tensor, targets: torch.Tensor,
-               cfg: RecConfig, ctx: LossContext, num_items: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
+def batch_loss(
+    model: SeqRecommender,
+    batch_items: torch.Tensor,
+    batch_times: torch.Tensor,
+    targets: torch.Tensor,
+    cfg: RecConfig,
+    ctx: LossContext,
+    num_items: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, int]:
     """Forward one training batch and return (loss, number of target positions)."""
     t = cfg.train
     states = model(batch_items, batch_times)  # [B, T, d]
@@ -116,8 +128,9 @@ def batch_loss(model: SeqRecommender, batch_items: torch.Tensor, batch_times: to
         loss = full_softmax_loss(states, vecs, targets, t.temperature, ctx.candidates, t.softmax_chunk)
     elif t.loss == "mixed":
         negatives = sample_negatives(num_items, (t.num_negatives,), gen, candidates=ctx.candidates)  # on CPU
-        loss = mixed_softmax_loss(states, vecs, targets, negatives.to(dev), ctx.log_popularity, ctx.num_candidates,
-                                  t.temperature)
+        loss = mixed_softmax_loss(
+            states, vecs, targets, negatives.to(dev), ctx.log_popularity, ctx.num_candidates, t.temperature
+        )
     else:
         shape = (t.num_negatives,) if t.negative_sampling == "per_batch" else (len(targets), t.num_negatives)
         negatives = sample_negatives(num_items, shape, gen, candidates=ctx.candidates)  # same on any device
@@ -125,9 +138,17 @@ def batch_loss(model: SeqRecommender, batch_items: torch.Tensor, batch_times: to
     return loss, len(targets)
 
 
-def train_epoch(model: SeqRecommender, opt: torch.optim.Optimizer, split: Split, cfg: RecConfig,
-                rng: np.random.Generator, gen: torch.Generator, epoch: int = 0, seed: int = 0,
-                ctx: LossContext | None = None) -> float:
+def train_epoch(
+    model: SeqRecommender,
+    opt: torch.optim.Optimizer,
+    split: Split,
+    cfg: RecConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    epoch: int = 0,
+    seed: int = 0,
+    ctx: LossContext | None = None,
+) -> float:
     model.train()
     total, count = 0.0, 0
     dev = model.items.sid_index.device
@@ -137,8 +158,9 @@ def train_epoch(model: SeqRecommender, opt: torch.optim.Optimizer, split: Split,
     lengths = np.minimum(ends + 1, max_len + 1)
     for idx in length_bucketed_batches(lengths, cfg.train.batch_size, rng):
         batch = train_batch(split, users[idx], max_len, ends[idx])
-        loss, n = batch_loss(model, batch.items.to(dev), batch.times.to(dev), batch.targets.to(dev), cfg, ctx,
-                             split.num_items, gen)
+        loss, n = batch_loss(
+            model, batch.items.to(dev), batch.times.to(dev), batch.targets.to(dev), cfg, ctx, split.num_items, gen
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -177,14 +199,23 @@ class RunResult:
     test_users: np.ndarray | None = None
 
 
-def finish(split: Split, seed: int, valid: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-           **kw) -> RunResult:
+def finish(
+    split: Split, seed: int, valid: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], **kw
+) -> RunResult:
     """A RunResult from the (ranks, targets) of the validation and test events."""
     counts = split.train_counts()
-    return RunResult(seed=seed, valid=metrics_from_ranks(valid[0]), test=metrics_from_ranks(test[0]),
-                     test_slices=slice_metrics(*test, counts), valid_slices=slice_metrics(*valid, counts),
-                     valid_ranks=valid[0], test_ranks=test[0], test_targets=test[1],
-                     test_users=split.test_events.users, **kw)
+    return RunResult(
+        seed=seed,
+        valid=metrics_from_ranks(valid[0]),
+        test=metrics_from_ranks(test[0]),
+        test_slices=slice_metrics(*test, counts),
+        valid_slices=slice_metrics(*valid, counts),
+        valid_ranks=valid[0],
+        test_ranks=test[0],
+        test_targets=test[1],
+        test_users=split.test_events.users,
+        **kw,
+    )
 
 
 def fingerprint(cfg: RecConfig, split: Split, sids: ItemSids | None, seed: int) -> str:
@@ -213,15 +244,30 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_run(cfg: RecConfig, split: Split, sids: ItemSids | None, seed: int,
-              checkpoint_dir: Path | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
-              resume: bool = True, device: str = "cpu") -> RunResult:
+def train_run(
+    cfg: RecConfig,
+    split: Split,
+    sids: ItemSids | None,
+    seed: int,
+    checkpoint_dir: Path | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    resume: bool = True,
+    device: str = "cpu",
+) -> RunResult:
     torch.manual_seed(seed)
     model = build_model(cfg, split.num_items, sids).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad": 0, "history": [],
-             "best_model": copy.deepcopy(model.state_dict()), "wall": 0.0, "cpu": 0.0}
+    state = {
+        "epoch": 0,
+        "best_score": -1.0,
+        "best_epoch": 0,
+        "bad": 0,
+        "history": [],
+        "best_model": copy.deepcopy(model.state_dict()),
+        "wall": 0.0,
+        "cpu": 0.0,
+    }
     fp = fingerprint(cfg, split, sids, seed)
     last = checkpoint_dir / "last.pt" if checkpoint_dir is not None else None
     if last is not None:
@@ -245,8 +291,12 @@ def train_run(cfg: RecConfig, split: Split, sids: ItemSids | None, seed: int,
         state["epoch"] += 1
         is_best = valid[SELECTION_METRIC] > state["best_score"]
         if is_best:
-            state.update(best_score=valid[SELECTION_METRIC], best_epoch=state["epoch"], bad=0,
-                         best_model=copy.deepcopy(model.state_dict()))
+            state.update(
+                best_score=valid[SELECTION_METRIC],
+                best_epoch=state["epoch"],
+                bad=0,
+                best_model=copy.deepcopy(model.state_dict()),
+            )
         else:
             state["bad"] += 1
         log = EpochLog(state["epoch"], loss, valid, time.perf_counter() - t0, is_best)
@@ -254,21 +304,49 @@ def train_run(cfg: RecConfig, split: Split, sids: ItemSids | None, seed: int,
         state["wall"] += time.perf_counter() - t0
         state["cpu"] += time.process_time() - c0
         if last is not None:
-            _save_atomic({"fingerprint": fp, "config": asdict(cfg), "seed": seed, "model": model.state_dict(),
-                          "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "gen": gen.get_state(), "np_rng": rng.bit_generator.state, "state": state}, last)
+            _save_atomic(
+                {
+                    "fingerprint": fp,
+                    "config": asdict(cfg),
+                    "seed": seed,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "gen": gen.get_state(),
+                    "np_rng": rng.bit_generator.state,
+                    "state": state,
+                },
+                last,
+            )
         if on_epoch is not None:
             on_epoch(log)
     model.load_state_dict(state["best_model"])
     if checkpoint_dir is not None:
-        _save_atomic({"fingerprint": fp, "config": asdict(cfg), "seed": seed, "model": state["best_model"],
-                      "best_epoch": state["best_epoch"]}, checkpoint_dir / "best.pt")
+        _save_atomic(
+            {
+                "fingerprint": fp,
+                "config": asdict(cfg),
+                "seed": seed,
+                "model": state["best_model"],
+                "best_epoch": state["best_epoch"],
+            },
+            checkpoint_dir / "best.pt",
+        )
     valid = evaluate(model, split, "valid", max_len, eval_batch_size)
     test = evaluate(model, split, "test", max_len, eval_batch_size)  # the one test pass
-    return finish(split, seed, valid, test, best_epoch=state["best_epoch"], epochs_run=state["epoch"],
-                  history=[EpochLog(**h) for h in state["history"]], wall_seconds=state["wall"],
-                  cpu_seconds=state["cpu"], num_params=count_params(model),
-                  checkpoint=str(checkpoint_dir / "best.pt") if checkpoint_dir is not None else None)
+    return finish(
+        split,
+        seed,
+        valid,
+        test,
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        history=[EpochLog(**h) for h in state["history"]],
+        wall_seconds=state["wall"],
+        cpu_seconds=state["cpu"],
+        num_params=count_params(model),
+        checkpoint=str(checkpoint_dir / "best.pt") if checkpoint_dir is not None else None,
+    )
 
 
 def popularity_run(split: Split) -> RunResult:

@@ -35,8 +35,14 @@ def _config_type(tp: Any, optional: bool) -> Any:
 
 
 @functools.cache
-def config_class(settings_cls: type, *, optional: bool = False, name: str | None = None,
-                 defaults: Any = None, extra: tuple[tuple[str, type, str], ...] = ()) -> type[dg.Config]:
+def config_class(
+    settings_cls: type,
+    *,
+    optional: bool = False,
+    name: str | None = None,
+    defaults: Any = None,
+    extra: tuple[tuple[str, type, str], ...] = (),
+) -> type[dg.Config]:
     """A ``dg.Config`` subclass mirroring ``settings_cls``; ``defaults`` (an instance) replaces the
     dataclass defaults (e.g. deployment settings from the environment); ``extra`` adds nested config
     fields (name, config class, description), e.g. optional overrides of a preset."""
@@ -47,9 +53,12 @@ def config_class(settings_cls: type, *, optional: bool = False, name: str | None
         desc = help_of(f)
         if optional:
             nested = dataclasses.is_dataclass(hints[f.name])
-            fields[f.name] = (tp if nested else tp | None,
-                              Field(default_factory=tp, description=desc) if nested else
-                              Field(default=None, description=desc + " (empty: the preset's value)"))
+            fields[f.name] = (
+                tp if nested else tp | None,
+                Field(default_factory=tp, description=desc)
+                if nested
+                else Field(default=None, description=desc + " (empty: the preset's value)"),
+            )
             continue
         if defaults is not None:
             default = getattr(defaults, f.name)
@@ -69,8 +78,9 @@ def config_class(settings_cls: type, *, optional: bool = False, name: str | None
     for extra_name, extra_cls, desc in extra:
         fields[extra_name] = (extra_cls, Field(default_factory=extra_cls, description=desc))
     doc = (settings_cls.__doc__ or "").strip()
-    cls = create_model(name or settings_cls.__name__.replace("Settings", "") + "Config", __base__=dg.Config,
-                       __doc__=doc, **fields)
+    cls = create_model(
+        name or settings_cls.__name__.replace("Settings", "") + "Config", __base__=dg.Config, __doc__=doc, **fields
+    )
     return cls
 
 

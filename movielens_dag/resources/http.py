@@ -5,7 +5,6 @@ name, never its value). It only ever travels in the Authorization header: it is 
 log line, metadata value, stored record or exception message.
 """
 
-
 import dagster as dg
 import httpx
 
@@ -52,19 +51,30 @@ class HttpFetcher(dg.ConfigurableResource):
         policies = {}
         if self.tmdb_enabled:
             policies[_host(self.tmdb_api_base_url)] = HostPolicy(
-                requests_per_second=self.tmdb_requests_per_second, max_concurrency=self.tmdb_max_concurrency,
-                timeout_s=self.timeout_s, max_attempts=self.max_attempts,
+                requests_per_second=self.tmdb_requests_per_second,
+                max_concurrency=self.tmdb_max_concurrency,
+                timeout_s=self.timeout_s,
+                max_attempts=self.max_attempts,
             )
-            policies.setdefault(TMDB_IMAGE_HOST, HostPolicy(
-                requests_per_second=self.tmdb_image_requests_per_second,
-                max_concurrency=self.tmdb_image_max_concurrency,
-                timeout_s=self.timeout_s, max_attempts=self.max_attempts,
-            ))
+            policies.setdefault(
+                TMDB_IMAGE_HOST,
+                HostPolicy(
+                    requests_per_second=self.tmdb_image_requests_per_second,
+                    max_concurrency=self.tmdb_image_max_concurrency,
+                    timeout_s=self.timeout_s,
+                    max_attempts=self.max_attempts,
+                ),
+            )
         if self.imdb_enabled:
-            policies.setdefault(_host(self.imdb_graphql_url), HostPolicy(
-                requests_per_second=self.imdb_requests_per_second, max_concurrency=self.imdb_max_concurrency,
-                timeout_s=self.timeout_s, max_attempts=self.max_attempts,
-            ))
+            policies.setdefault(
+                _host(self.imdb_graphql_url),
+                HostPolicy(
+                    requests_per_second=self.imdb_requests_per_second,
+                    max_concurrency=self.imdb_max_concurrency,
+                    timeout_s=self.timeout_s,
+                    max_attempts=self.max_attempts,
+                ),
+            )
         return policies
 
     def credentials(self) -> list[Credential]:

@@ -35,6 +35,4 @@ class MovieLensSource(dg.ConfigurableResource):
         return get_variant(self.variant)
 
     def resolve(self, paths: DataPaths, log: Callable[[str], None]) -> Path:
-        return resolve_source_dir(
-            self.get_variant(), paths, self.source_dir, self.base_url, self.expected_md5, log
-        )
+        return resolve_source_dir(self.get_variant(), paths, self.source_dir, self.base_url, self.expected_md5, log)

@@ -20,8 +20,9 @@ def _group(spec: dg.AssetSpec) -> str:
 def column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
     """The stored columns with their Arrow types and, where the asset declares them, descriptions."""
     descriptions = descriptions or {}
-    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name))
-                                   for f in schema])
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name)) for f in schema]
+    )
 
 
 def _column_descriptions(context: dg.OutputContext) -> dict[str, str]:
@@ -60,25 +61,23 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
-            raise TypeError(
-                f"asset {context.asset_key.to_user_string()} returned None; return {SUPPORTED}"
-            )
+            raise TypeError(f"asset {context.asset_key.to_user_string()} returned None; return {SUPPORTED}")
         spec = context.asset_spec
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             # a run over a range of partitions returns {partition key: table}
             keys = set(context.asset_partition_keys)
             if not isinstance(obj, dict) or set(obj) != keys:
-                raise TypeError(f"asset {context.asset_key.to_user_string()} ran for partitions {sorted(keys)} "
-                                "and must return a dict with one table per partition key")
+                raise TypeError(
+                    f"asset {context.asset_key.to_user_string()} ran for partitions {sorted(keys)} "
+                    "and must return a dict with one table per partition key"
+                )
             written = [self._write(spec, key, obj[key]) for key in sorted(obj)]
         else:
             partition = context.asset_partition_key if context.has_asset_partitions else None
             written = [self._write(spec, partition, obj)]
         partitioned = context.has_asset_partitions
         dest = written[-1]
-        view = warehouse.ViewSpec(
-            _group(spec), spec.key.path[-1], dest.parent if partitioned else dest, partitioned
-        )
+        view = warehouse.ViewSpec(_group(spec), spec.key.path[-1], dest.parent if partitioned else dest, partitioned)
         try:
             warehouse.ensure_views(self.paths, [view], self.catalog_timeout_seconds)
             view_status = "ok"
@@ -96,13 +95,13 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             warehouse.write_parquet_atomic(obj, dest)
         else:
             raise TypeError(
-                f"asset {spec.key.to_user_string()} returned {type(obj).__name__}; "
-                f"the warehouse stores {SUPPORTED}"
+                f"asset {spec.key.to_user_string()} returned {type(obj).__name__}; the warehouse stores {SUPPORTED}"
             )
         return dest
 
-    def _file_metadata(self, context: dg.OutputContext, files: list[pathlib.Path], view: warehouse.ViewSpec,
-                       view_status: str) -> dict:
+    def _file_metadata(
+        self, context: dg.OutputContext, files: list[pathlib.Path], view: warehouse.ViewSpec, view_status: str
+    ) -> dict:
         parquet = pq.ParquetFile(files[0])
         head = next(parquet.iter_batches(batch_size=5), None)
         preview = pa.Table.from_batches([head]) if head is not None else parquet.schema_arrow.empty_table()
@@ -131,12 +130,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             # An input declared with metadata allow_missing_partitions (e.g. a leaderboard over
             # whichever variants were trained) reads the partitions that exist and says which do not.
             if missing and (context.definition_metadata or {}).get("allow_missing_partitions"):
-                context.log.info(f"{name}: reading {len(files)} materialized partition(s); not materialized: "
-                                 f"{', '.join(sorted(missing))}")
-            elif missing:
-                raise FileNotFoundError(
-                    f"{name}: partitions {sorted(missing)} are not materialized in {location}"
+                context.log.info(
+                    f"{name}: reading {len(files)} materialized partition(s); not materialized: "
+                    f"{', '.join(sorted(missing))}"
                 )
+            elif missing:
+                raise FileNotFoundError(f"{name}: partitions {sorted(missing)} are not materialized in {location}")
         typ = context.dagster_type.typing_type
         if not files:
             if typ is pathlib.Path and (context.definition_metadata or {}).get("allow_missing"):

@@ -58,9 +58,16 @@ class UpdateStats:
     full: bool = False  # True when everything was recomputed (no previous table, or k changed)
 
     def as_dict(self) -> dict:
-        return {"movies": self.movies, "new": self.new, "changed": self.changed, "removed": self.removed,
-                "recomputed": self.recomputed, "kept": self.movies - self.recomputed, "full_recompute": self.full,
-                **{f"recomputed_{k}": v for k, v in self.reasons.items()}}
+        return {
+            "movies": self.movies,
+            "new": self.new,
+            "changed": self.changed,
+            "removed": self.removed,
+            "recomputed": self.recomputed,
+            "kept": self.movies - self.recomputed,
+            "full_recompute": self.full,
+            **{f"recomputed_{k}": v for k, v in self.reasons.items()},
+        }
 
 
 def vector_hashes(vectors: np.ndarray) -> np.ndarray:
@@ -80,8 +87,10 @@ def check_vectors(movie_ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarra
         raise ValueError(f"duplicate movie ids in the vectors, e.g. {uniq[counts > 1][:5].tolist()}")
     bad = ~np.isfinite(x).all(1)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} vector(s) hold NaN or inf, e.g. movie_id {ids[bad][:5].tolist()}; "
-                         "re-materialize movie_embeddings")
+        raise ValueError(
+            f"{int(bad.sum())} vector(s) hold NaN or inf, e.g. movie_id {ids[bad][:5].tolist()}; "
+            "re-materialize movie_embeddings"
+        )
     order = np.argsort(ids, kind="stable")
     return ids[order], np.ascontiguousarray(x[order])
 
@@ -105,8 +114,13 @@ def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, 1), np.take_along_axis(top, order, 1)
 
 
-def top_k(queries: np.ndarray, corpus: np.ndarray, k: int, self_index: np.ndarray | None = None,
-          block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    k: int,
+    self_index: np.ndarray | None = None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k corpus rows for each query row: (Q, k) int64 indices and (Q, k) float32 scores.
 
     ``self_index[i]`` is the corpus row of query i (excluded from its own list), or -1.
@@ -128,17 +142,23 @@ def top_k(queries: np.ndarray, corpus: np.ndarray, k: int, self_index: np.ndarra
     return out_idx, out_score
 
 
-def exact_neighbours(movie_ids: np.ndarray, vectors: np.ndarray, k: int = 20,
-                     block_bytes: int = DEFAULT_BLOCK_BYTES) -> Neighbours:
+def exact_neighbours(
+    movie_ids: np.ndarray, vectors: np.ndarray, k: int = 20, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> Neighbours:
     """Every movie's k nearest other movies by cosine similarity (exact)."""
     ids, x = check_vectors(movie_ids, vectors)
     idx, scores = top_k(x, x, k, np.arange(ids.size), block_bytes)
     return Neighbours(ids, ids[idx], scores, vector_hashes(x))
 
 
-def update_neighbours(previous: Neighbours | None, movie_ids: np.ndarray, vectors: np.ndarray, k: int = 20,
-                      margin: float = DEFAULT_MARGIN,
-                      block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[Neighbours, UpdateStats]:
+def update_neighbours(
+    previous: Neighbours | None,
+    movie_ids: np.ndarray,
+    vectors: np.ndarray,
+    k: int = 20,
+    margin: float = DEFAULT_MARGIN,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> tuple[Neighbours, UpdateStats]:
     """The same result as ``exact_neighbours(movie_ids, vectors, k)``, recomputing only rows that can change."""
     ids, x = check_vectors(movie_ids, vectors)
     hashes = vector_hashes(x)
@@ -176,8 +196,11 @@ def update_neighbours(previous: Neighbours | None, movie_ids: np.ndarray, vector
             entered[s : s + step] = best >= kth[s : s + step] - margin
     redo = changed.copy()
     redo[kept_rows[lost | entered]] = True
-    stats.reasons = {"changed_vector": int(changed.sum()), "neighbour_changed": int(lost.sum()),
-                     "new_candidate": int(entered.sum())}
+    stats.reasons = {
+        "changed_vector": int(changed.sum()),
+        "neighbour_changed": int(lost.sum()),
+        "new_candidate": int(entered.sum()),
+    }
 
     neighbour_ids = np.empty((ids.size, k), dtype=np.int64)
     scores = np.empty((ids.size, k), dtype=np.float32)

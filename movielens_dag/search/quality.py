@@ -37,8 +37,9 @@ class GenreOverlap:
         return {**asdict(self), "lift": self.lift}
 
 
-def genre_overlap_figures(similar: pa.Table, movies: pa.Table, k: int = 10, random_pairs: int = 100_000,
-                          seed: int = 0) -> GenreOverlap:
+def genre_overlap_figures(
+    similar: pa.Table, movies: pa.Table, k: int = 10, random_pairs: int = 100_000, seed: int = 0
+) -> GenreOverlap:
     """Neighbour pairs of ``similar`` (rank <= k) against ``random_pairs`` random pairs."""
     genres = genre_sets(movies)
     with_genres = np.array(sorted(m for m, g in genres.items() if g), dtype=np.int64)
@@ -53,8 +54,14 @@ def genre_overlap_figures(similar: pa.Table, movies: pa.Table, k: int = 10, rand
     a = rng.integers(0, with_genres.size, random_pairs)
     b = (a + rng.integers(1, with_genres.size, random_pairs)) % with_genres.size  # b != a
     r_shared, r_jaccard = genre_overlap(with_genres[a], with_genres[b], genres)
-    return GenreOverlap(k, int(both.sum()), float(jaccard.mean()), float(r_jaccard.mean()),
-                        float((shared > 0).mean()), float((r_shared > 0).mean()))
+    return GenreOverlap(
+        k,
+        int(both.sum()),
+        float(jaccard.mean()),
+        float(r_jaccard.mean()),
+        float((shared > 0).mean()),
+        float((r_shared > 0).mean()),
+    )
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,15 @@ class CollaborativeAgreement:
         return {**asdict(self), "lift": self.lift}
 
 
-def collaborative_agreement(movie_ids: np.ndarray, vectors: np.ndarray, ratings: pa.Table, k: int = 10,
-                            min_ratings: int = 20, max_queries: int = 2000, seed: int = 0) -> CollaborativeAgreement:
+def collaborative_agreement(
+    movie_ids: np.ndarray,
+    vectors: np.ndarray,
+    ratings: pa.Table,
+    k: int = 10,
+    min_ratings: int = 20,
+    max_queries: int = 2000,
+    seed: int = 0,
+) -> CollaborativeAgreement:
     """Content (cosine of vectors) vs collaborative (co-rated by the same users) neighbours, against chance.
 
     ``ratings`` needs ``user_id`` and ``movie_id``; a rating counts whatever its value.
@@ -95,8 +109,9 @@ def collaborative_agreement(movie_ids: np.ndarray, vectors: np.ndarray, ratings:
     pair = pair[np.isin(pair[:, 1], ids[pool])]
     user_row = np.unique(pair[:, 0], return_inverse=True)[1]
     cols = column[np.searchsorted(ids, pair[:, 1])]
-    rated = sparse.csc_matrix((np.ones(len(pair), np.float32), (user_row, cols)),
-                              shape=(int(user_row.max()) + 1, pool.size))  # (users, pool)
+    rated = sparse.csc_matrix(
+        (np.ones(len(pair), np.float32), (user_row, cols)), shape=(int(user_row.max()) + 1, pool.size)
+    )  # (users, pool)
     norms = np.sqrt(np.asarray(rated.sum(0)).ravel())  # binary vectors: sqrt(#raters)
 
     rng = np.random.default_rng(seed)
@@ -110,8 +125,9 @@ def collaborative_agreement(movie_ids: np.ndarray, vectors: np.ndarray, ratings:
         collab = _top_sets(co, k)
         content, _ = top_k(x[pool[q]], x[pool], k, q)
         overlap[s : s + step] = [len(c & set(row.tolist())) / k for c, row in zip(collab, content)]
-    return CollaborativeAgreement(k, min_ratings, int(pool.size), int(queries.size), float(overlap.mean()),
-                                  k / (pool.size - 1))
+    return CollaborativeAgreement(
+        k, min_ratings, int(pool.size), int(queries.size), float(overlap.mean()), k / (pool.size - 1)
+    )
 
 
 def _top_sets(scores: np.ndarray, k: int) -> list[set[int]]:

@@ -69,19 +69,25 @@ def search_macros_ddl(
 )""")
 
     if genre_predictions is not None:
-        predicted = (f"(SELECT coalesce(any_value(p.predicted_genres), error('search: ' || {fn}(query) "
-                     f"|| ' has no row in {genre_predictions}; re-materialize it')) FROM {_ident(genre_predictions)} p "
-                     f"WHERE p.movie_id = {fn}(query))")
+        predicted = (
+            f"(SELECT coalesce(any_value(p.predicted_genres), error('search: ' || {fn}(query) "
+            f"|| ' has no row in {genre_predictions}; re-materialize it')) FROM {_ident(genre_predictions)} p "
+            f"WHERE p.movie_id = {fn}(query))"
+        )
     else:
-        predicted = ("error('search: genre := ''predicted'' needs the genre_predictions asset; materialize it, "
-                     "then refresh the catalogue (movielens-dag catalog)')")
+        predicted = (
+            "error('search: genre := ''predicted'' needs the genre_predictions asset; materialize it, "
+            "then refresh the catalogue (movielens-dag catalog)')"
+        )
     if semantic_ids is not None:
         sids = _ident(semantic_ids)
         sid_join = f"LEFT JOIN {sids} cs ON cs.movie_id = c.movie_id"
         sid_query = f"(SELECT x.codes[1:x.levels] FROM {sids} x WHERE x.movie_id = {fn}(query))"
-        sid_cols = ("cs.sid AS sid, CASE WHEN cs.codes IS NULL OR q.codes IS NULL THEN NULL ELSE "
-                    "coalesce(list_position(list_transform(range(1, len(q.codes) + 1), "
-                    "lambda i: cs.codes[i] = q.codes[i]), false) - 1, len(q.codes)) END AS sid_shared_levels")
+        sid_cols = (
+            "cs.sid AS sid, CASE WHEN cs.codes IS NULL OR q.codes IS NULL THEN NULL ELSE "
+            "coalesce(list_position(list_transform(range(1, len(q.codes) + 1), "
+            "lambda i: cs.codes[i] = q.codes[i]), false) - 1, len(q.codes)) END AS sid_shared_levels"
+        )
     else:
         sid_join, sid_query = "", "NULL::INTEGER[]"
         sid_cols = "NULL::VARCHAR AS sid, NULL::INTEGER AS sid_shared_levels"

@@ -14,20 +14,33 @@ from movielens_dag.semantic_ids.ids import SemanticIds
 
 NO_GENRES = "(no genres listed)"
 
-SCHEMA = pa.schema([
-    pa.field("movie_id", pa.int32(), metadata={"description": "the query movie"}),
-    pa.field("rank", pa.int32(), metadata={"description": "1 = most similar"}),
-    pa.field("neighbour_id", pa.int32(), metadata={"description": "the similar movie"}),
-    pa.field("score", pa.float32(), metadata={"description": "cosine similarity of the two embeddings"}),
-    pa.field("sid_shared_levels", pa.int32(),
-             metadata={"description": "leading semantic-ID codes the two share (0..levels; null without SIDs)"}),
-    pa.field("shared_genres", pa.int32(), metadata={"description": "MovieLens genres both movies have"}),
-    pa.field("genre_jaccard", pa.float32(),
-             metadata={"description": "shared genres / genres of either (null when neither has a genre)"}),
-    pa.field("vector_hash", pa.string(),
-             metadata={"description": "fingerprint of movie_id's vector; the next build recomputes a row "
-                                      "only when it or a neighbour's changed"}),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("movie_id", pa.int32(), metadata={"description": "the query movie"}),
+        pa.field("rank", pa.int32(), metadata={"description": "1 = most similar"}),
+        pa.field("neighbour_id", pa.int32(), metadata={"description": "the similar movie"}),
+        pa.field("score", pa.float32(), metadata={"description": "cosine similarity of the two embeddings"}),
+        pa.field(
+            "sid_shared_levels",
+            pa.int32(),
+            metadata={"description": "leading semantic-ID codes the two share (0..levels; null without SIDs)"},
+        ),
+        pa.field("shared_genres", pa.int32(), metadata={"description": "MovieLens genres both movies have"}),
+        pa.field(
+            "genre_jaccard",
+            pa.float32(),
+            metadata={"description": "shared genres / genres of either (null when neither has a genre)"},
+        ),
+        pa.field(
+            "vector_hash",
+            pa.string(),
+            metadata={
+                "description": "fingerprint of movie_id's vector; the next build recomputes a row "
+                "only when it or a neighbour's changed"
+            },
+        ),
+    ]
+)
 
 
 def shared_prefix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,12 +51,15 @@ def shared_prefix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def genre_sets(movies: pa.Table) -> dict[int, frozenset[str]]:
     """movie_id -> its MovieLens genres (empty for '(no genres listed)')."""
-    return {int(m): frozenset(g for g in (gs or []) if g != NO_GENRES)
-            for m, gs in zip(movies["movie_id"].to_pylist(), movies["genres"].to_pylist())}
+    return {
+        int(m): frozenset(g for g in (gs or []) if g != NO_GENRES)
+        for m, gs in zip(movies["movie_id"].to_pylist(), movies["genres"].to_pylist())
+    }
 
 
-def genre_overlap(left: np.ndarray, right: np.ndarray,
-                  genres: dict[int, frozenset[str]]) -> tuple[np.ndarray, np.ndarray]:
+def genre_overlap(
+    left: np.ndarray, right: np.ndarray, genres: dict[int, frozenset[str]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per pair: shared genre count (int32) and Jaccard (float32, NaN when neither has a genre)."""
     empty: frozenset[str] = frozenset()
     shared = np.empty(left.size, dtype=np.int32)
@@ -74,16 +90,19 @@ def to_table(neighbours: Neighbours, movies: pa.Table, sids: SemanticIds | None 
         levels = pa.array(shared_levels, pa.int32(), mask=~(lfound & rfound))  # null: a movie has no SID yet
     else:
         levels = pa.nulls(left.size, pa.int32())
-    return pa.Table.from_arrays([
-        pa.array(left, pa.int32()),
-        pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
-        pa.array(right, pa.int32()),
-        pa.array(neighbours.scores.reshape(-1), pa.float32()),
-        levels,
-        pa.array(shared),
-        pa.array(jaccard, pa.float32(), from_pandas=True),  # NaN -> null
-        pa.array(np.repeat(neighbours.vector_hashes, k), pa.string()),
-    ], schema=SCHEMA)
+    return pa.Table.from_arrays(
+        [
+            pa.array(left, pa.int32()),
+            pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
+            pa.array(right, pa.int32()),
+            pa.array(neighbours.scores.reshape(-1), pa.float32()),
+            levels,
+            pa.array(shared),
+            pa.array(jaccard, pa.float32(), from_pandas=True),  # NaN -> null
+            pa.array(np.repeat(neighbours.vector_hashes, k), pa.string()),
+        ],
+        schema=SCHEMA,
+    )
 
 
 def from_table(table: pa.Table) -> Neighbours:
@@ -103,5 +122,9 @@ def from_table(table: pa.Table) -> Neighbours:
     if np.any(ranks != np.arange(1, k + 1)):
         raise ValueError("similar_movies ranks are not 1..k for every movie; rebuild it in full")
     hashes = pc.take(table["vector_hash"], pa.array(starts)).to_numpy(zero_copy_only=False).astype(object)
-    return Neighbours(movie_ids, table["neighbour_id"].to_numpy().astype(np.int64).reshape(-1, k),
-                      table["score"].to_numpy().astype(np.float32).reshape(-1, k), hashes)
+    return Neighbours(
+        movie_ids,
+        table["neighbour_id"].to_numpy().astype(np.int64).reshape(-1, k),
+        table["score"].to_numpy().astype(np.float32).reshape(-1, k),
+        hashes,
+    )

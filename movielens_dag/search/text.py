@@ -47,13 +47,21 @@ class Catalogue:
         frame = movies.select(["movie_id", "title", "year", "genres"]).to_pandas().set_index("movie_id")
         missing = np.setdiff1d(ids, frame.index.to_numpy())
         if missing.size:
-            raise ValueError(f"{missing.size} embedded movie(s) are not in movies, "
-                             f"e.g. movie_id {missing[:5].tolist()}; "
-                             "re-materialize movie_embeddings for the same release")
+            raise ValueError(
+                f"{missing.size} embedded movie(s) are not in movies, "
+                f"e.g. movie_id {missing[:5].tolist()}; "
+                "re-materialize movie_embeddings for the same release"
+            )
         frame = frame.loc[ids]
         genres = [[g for g in (gs if gs is not None else []) if g != NO_GENRES] for gs in frame["genres"]]
-        return cls(ids.astype(np.int64), x, model, frame["title"].to_numpy(object),
-                   frame["year"].to_numpy(dtype=float, na_value=np.nan), genres)
+        return cls(
+            ids.astype(np.int64),
+            x,
+            model,
+            frame["title"].to_numpy(object),
+            frame["year"].to_numpy(dtype=float, na_value=np.nan),
+            genres,
+        )
 
     @classmethod
     def from_warehouse(cls, paths: DataPaths, model_id: str | None = None) -> "Catalogue":
@@ -69,8 +77,12 @@ class Catalogue:
         return sorted({g for gs in self.genres for g in gs})
 
 
-def candidate_mask(catalogue: Catalogue, genre: str | Sequence[str] | None = None, min_year: int | None = None,
-                   max_year: int | None = None) -> np.ndarray:
+def candidate_mask(
+    catalogue: Catalogue,
+    genre: str | Sequence[str] | None = None,
+    min_year: int | None = None,
+    max_year: int | None = None,
+) -> np.ndarray:
     """Movies passing the filters: any of the genres (case-insensitive), year within the bounds."""
     mask = np.ones(len(catalogue.movie_ids), dtype=bool)
     if genre is not None:
@@ -89,8 +101,13 @@ def candidate_mask(catalogue: Catalogue, genre: str | Sequence[str] | None = Non
     return mask
 
 
-def rank_movies(catalogue: Catalogue, query_vector: np.ndarray, k: int = 10, mask: np.ndarray | None = None,
-                exclude: Sequence[int] = ()) -> pd.DataFrame:
+def rank_movies(
+    catalogue: Catalogue,
+    query_vector: np.ndarray,
+    k: int = 10,
+    mask: np.ndarray | None = None,
+    exclude: Sequence[int] = (),
+) -> pd.DataFrame:
     """The k best movies by cosine similarity to ``query_vector`` among ``mask`` (ties: lower movie_id)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -103,14 +120,17 @@ def rank_movies(catalogue: Catalogue, query_vector: np.ndarray, k: int = 10, mas
         keep &= ~np.isin(catalogue.movie_ids, np.asarray(exclude))
     rows = np.flatnonzero(keep)
     order = rows[np.lexsort((catalogue.movie_ids[rows], -scores[rows]))][:k]
-    return pd.DataFrame({
-        "rank": np.arange(1, order.size + 1),
-        "movie_id": catalogue.movie_ids[order],
-        "title": catalogue.titles[order],
-        "year": pd.array(catalogue.years[order], dtype="Int32"),
-        "genres": [catalogue.genres[i] for i in order],
-        "score": scores[order],
-    }, columns=RESULT_COLUMNS)
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, order.size + 1),
+            "movie_id": catalogue.movie_ids[order],
+            "title": catalogue.titles[order],
+            "year": pd.array(catalogue.years[order], dtype="Int32"),
+            "genres": [catalogue.genres[i] for i in order],
+            "score": scores[order],
+        },
+        columns=RESULT_COLUMNS,
+    )
 
 
 def saved_prompts(model_dir) -> dict[str, str]:
@@ -139,18 +159,23 @@ class TextSearcher:
         self.catalogue = catalogue
         source = resolve_model(settings.model or catalogue.model_id, models_dir=models_dir)
         if source.model_id != catalogue.model_id:
-            raise ValueError(f"movie_embeddings were made with {catalogue.model_id!r}, but the query model is "
-                             f"{source.model_id!r}; vectors of different models cannot be compared. Set the "
-                             f"model to {catalogue.model_id!r} (or re-materialize movie_embeddings)")
+            raise ValueError(
+                f"movie_embeddings were made with {catalogue.model_id!r}, but the query model is "
+                f"{source.model_id!r}; vectors of different models cannot be compared. Set the "
+                f"model to {catalogue.model_id!r} (or re-materialize movie_embeddings)"
+            )
         prompt = settings.query_prompt
         if prompt is None:
             prompt = saved_prompts(source.path).get("query") or ""
         self.prompt = prompt
-        self.encoder = load_encoder(source, EmbeddingSettings(model=source.requested, device=settings.device,
-                                                              prompt=prompt or None))
+        self.encoder = load_encoder(
+            source, EmbeddingSettings(model=source.requested, device=settings.device, prompt=prompt or None)
+        )
         if self.encoder.full_dim < catalogue.dim:
-            raise ValueError(f"{source.model_id} gives {self.encoder.full_dim}-d vectors, movie_embeddings has "
-                             f"{catalogue.dim}-d ones: they were not made by this model")
+            raise ValueError(
+                f"{source.model_id} gives {self.encoder.full_dim}-d vectors, movie_embeddings has "
+                f"{catalogue.dim}-d ones: they were not made by this model"
+            )
 
     def embed(self, query: str) -> np.ndarray:
         """(d,) unit vector of the query, truncated to the catalogue's dimensions like the documents."""
@@ -159,22 +184,40 @@ class TextSearcher:
         v = self.encoder.encode([query.strip()]).vectors[0, : self.catalogue.dim]
         return (v / np.linalg.norm(v)).astype(np.float32)
 
-    def search(self, query: str, k: int = 10, genre: str | Sequence[str] | None = None, min_year: int | None = None,
-               max_year: int | None = None) -> pd.DataFrame:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        genre: str | Sequence[str] | None = None,
+        min_year: int | None = None,
+        max_year: int | None = None,
+    ) -> pd.DataFrame:
         mask = candidate_mask(self.catalogue, genre, min_year, max_year)
         return rank_movies(self.catalogue, self.embed(query), k, mask)
 
 
-def search_text(query: str, catalogue: Catalogue, k: int = 10, genre: str | Sequence[str] | None = None,
-                min_year: int | None = None, max_year: int | None = None,
-                settings: TextSearchSettings | None = None) -> pd.DataFrame:
+def search_text(
+    query: str,
+    catalogue: Catalogue,
+    k: int = 10,
+    genre: str | Sequence[str] | None = None,
+    min_year: int | None = None,
+    max_year: int | None = None,
+    settings: TextSearchSettings | None = None,
+) -> pd.DataFrame:
     """One query, loading the model for it (use ``TextSearcher`` for several)."""
     return TextSearcher(catalogue, settings).search(query, k, genre, min_year, max_year)
 
 
-def search_warehouse(paths: DataPaths, query: str, k: int = 10, genre: str | Sequence[str] | None = None,
-                     min_year: int | None = None, max_year: int | None = None,
-                     settings: TextSearchSettings | None = None) -> pd.DataFrame:
+def search_warehouse(
+    paths: DataPaths,
+    query: str,
+    k: int = 10,
+    genre: str | Sequence[str] | None = None,
+    min_year: int | None = None,
+    max_year: int | None = None,
+    settings: TextSearchSettings | None = None,
+) -> pd.DataFrame:
     """What ``movielens-dag search`` runs: the warehouse's vectors and movies, the same filters as SQL."""
     catalogue = Catalogue.from_warehouse(paths)
     return TextSearcher(catalogue, settings, models_dir=paths.models).search(query, k, genre, min_year, max_year)

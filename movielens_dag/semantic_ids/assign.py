@@ -25,8 +25,10 @@ def extend(existing: SemanticIds, movie_ids: np.ndarray, codes: np.ndarray) -> S
         raise ValueError(f"new codes must be ({len(ids)}, {existing.levels}), got {codes.shape}")
     clash = np.intersect1d(ids, existing.movie_ids)
     if clash.size:
-        raise ValueError(f"{clash.size} movie(s) already have a semantic ID, e.g. movie_id {clash[:5].tolist()}; "
-                         "assign only new movies (changing an old SID is a refit)")
+        raise ValueError(
+            f"{clash.size} movie(s) already have a semantic ID, e.g. movie_id {clash[:5].tolist()}; "
+            "assign only new movies (changing an old SID is a refit)"
+        )
     if len(np.unique(ids)) != len(ids):
         raise ValueError("duplicate movie ids among the new movies")
     order = np.argsort(ids, kind="stable")
@@ -41,8 +43,9 @@ def extend(existing: SemanticIds, movie_ids: np.ndarray, codes: np.ndarray) -> S
             digit[i] = next_free.get(row, 0)
             next_free[row] = digit[i] + 1
         digit = np.concatenate([existing.digit, digit])
-    return SemanticIds.from_unsorted(np.concatenate([existing.movie_ids, ids]),
-                                     np.concatenate([existing.codes, codes]), digit, existing.method)
+    return SemanticIds.from_unsorted(
+        np.concatenate([existing.movie_ids, ids]), np.concatenate([existing.codes, codes]), digit, existing.method
+    )
 
 
 def rqkmeans_from_codebooks(codebooks: pa.Table, method: str = "rqkmeans", normalize: bool = True):

@@ -30,9 +30,18 @@ class SidFit:
 
 def rqkmeans_from(config: SidSettings, device: str = "cpu") -> RQKMeans:
     """The residual k-means the pipeline runs for these settings."""
-    return RQKMeans(config.levels, config.codes, normalize=config.normalize, balanced=config.balanced,
-                    max_iter=config.kmeans_max_iter, refine=config.kmeans_refine, spread=config.spread,
-                    precision=config.kmeans_precision, seed=config.seed, device=device)
+    return RQKMeans(
+        config.levels,
+        config.codes,
+        normalize=config.normalize,
+        balanced=config.balanced,
+        max_iter=config.kmeans_max_iter,
+        refine=config.kmeans_refine,
+        spread=config.spread,
+        precision=config.kmeans_precision,
+        seed=config.seed,
+        device=device,
+    )
 
 
 def fit_semantic_ids(
@@ -52,20 +61,31 @@ def fit_semantic_ids(
         xq = model.prepare(x)
         x_hat = model.decode(codes)
         books, space = model.codebooks, "input"
-        details = {"kmeans_iterations": model.n_iter, "inertia": model.inertia,
-                   "seconds": {k: round(v, 3) for k, v in model.stage_seconds.items()}}
+        details = {
+            "kmeans_iterations": model.n_iter,
+            "inertia": model.inertia,
+            "seconds": {k: round(v, 3) for k, v in model.stage_seconds.items()},
+        }
     else:
         xq = (l2_normalize(x) if config.normalize else x).to(device)
-        vae_config = RQVAEConfig(input_dim=x.shape[1], hidden_dims=tuple(config.rqvae.hidden_dims),
-                                 latent_dim=config.rqvae.latent_dim, levels=config.levels, codes=config.codes)
+        vae_config = RQVAEConfig(
+            input_dim=x.shape[1],
+            hidden_dims=tuple(config.rqvae.hidden_dims),
+            latent_dim=config.rqvae.latent_dim,
+            levels=config.levels,
+            codes=config.codes,
+        )
         result = train_rqvae(xq, vae_config, config.rqvae, seed=config.seed, device=device, log=log)
         model = result.model
         codes, x_hat = model.encode(xq), model.reconstruct(xq)
         books = torch.stack([book.embed.detach() for book in model.codebooks])
         space = "latent"
-        details = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                   "best_val_rel_error": result.best_val_error,
-                   "reseeded_codes": sum(h["reseeded_codes"] for h in result.history)}
+        details = {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "best_val_rel_error": result.best_val_error,
+            "reseeded_codes": sum(h["reseeded_codes"] for h in result.history),
+        }
     seconds = time.perf_counter() - start
     codes_np = codes.cpu().numpy().astype(np.int64)
     return SidFit(

@@ -42,8 +42,9 @@ class SemanticIds:
             object.__setattr__(self, "digit", digit)
 
     @classmethod
-    def from_unsorted(cls, movie_ids: np.ndarray, codes: np.ndarray, digit: np.ndarray | None = None,
-                      method: str = "unknown") -> "SemanticIds":
+    def from_unsorted(
+        cls, movie_ids: np.ndarray, codes: np.ndarray, digit: np.ndarray | None = None, method: str = "unknown"
+    ) -> "SemanticIds":
         ids = np.asarray(movie_ids, dtype=np.int64)
         uniq, counts = np.unique(ids, return_counts=True)
         if np.any(counts > 1):
@@ -84,8 +85,10 @@ class SemanticIds:
         found = (pos < len(self)) & (self.movie_ids[pos_c] == ids) if len(self) else np.zeros(ids.shape, bool)
         if not np.all(found):
             missing = np.unique(ids[~found])
-            raise KeyError(f"{missing.size} movie(s) have no semantic ID, e.g. movie_id {missing[:5].tolist()}; "
-                           "re-materialize semantic_ids for the same MovieLens release as the ratings")
+            raise KeyError(
+                f"{missing.size} movie(s) have no semantic ID, e.g. movie_id {missing[:5].tolist()}; "
+                "re-materialize semantic_ids for the same MovieLens release as the ratings"
+            )
         return pos
 
     # --- warehouse ---------------------------------------------------------------------------

@@ -206,8 +206,9 @@ def _inertia(x_sq_sum: float, c: Tensor, sums: Tensor, counts: Tensor) -> float:
 _MAX_TABLE = 1 << 27
 
 
-def _lloyd_moved(scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter: int, tol: float,
-                 timings: dict) -> tuple[Tensor, int]:
+def _lloyd_moved(
+    scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter: int, tol: float, timings: dict
+) -> tuple[Tensor, int]:
     """Lloyd iterations that recompute only the distances to the centroids that moved.
 
     An (N, K) table holds every score ||c||^2 - 2 x.c. Once the first iterations have settled most
@@ -249,8 +250,9 @@ def _lloyd_moved(scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter
         if changed.numel():
             old, new = labels[changed], new_labels[changed]
             sums.index_add_(0, new, x[changed]).index_add_(0, old, x[changed], alpha=-1.0)
-            counts += (torch.bincount(new, minlength=k).to(counts.dtype)
-                       - torch.bincount(old, minlength=k).to(counts.dtype))
+            counts += torch.bincount(new, minlength=k).to(counts.dtype) - torch.bincount(old, minlength=k).to(
+                counts.dtype
+            )
             labels = new_labels
         if empty.any():  # re-seeded centroids: recount exactly
             sums, counts = _update(x, labels, k)
@@ -259,8 +261,17 @@ def _lloyd_moved(scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter
     return c, it
 
 
-def _lloyd_full(x: Tensor, centroids: Tensor, x_sq: Tensor, x_sq_sum: float, max_iter: int, tol: float,
-                fast: bool, balanced: bool, timings: dict) -> tuple[Tensor, int]:
+def _lloyd_full(
+    x: Tensor,
+    centroids: Tensor,
+    x_sq: Tensor,
+    x_sq_sum: float,
+    max_iter: int,
+    tol: float,
+    fast: bool,
+    balanced: bool,
+    timings: dict,
+) -> tuple[Tensor, int]:
     """Plain Lloyd iterations, every distance every iteration (balanced assignment, or too many points
     for the distance table); ``fast``: bf16 search matmuls, exact fp32 sums."""
     k = centroids.shape[0]
@@ -342,5 +353,6 @@ def kmeans(
     labels, dist = assign(Scorer(x), centroids, x_sq)  # the codes we hand out: exact fp32
     timings["final"] = time.perf_counter() - tick
     del timings["n"]
-    return KMeansResult(centroids=centroids, labels=labels, inertia=dist.double().sum().item(), n_iter=it,
-                        timings=timings)
+    return KMeansResult(
+        centroids=centroids, labels=labels, inertia=dist.double().sum().item(), n_iter=it, timings=timings
+    )

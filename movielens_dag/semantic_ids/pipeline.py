@@ -35,14 +35,20 @@ class SemanticIdRun:
     checkpoint: Path | None = None
 
 
-def build_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: SidSettings,
-                       checkpoint_dir: Path | None = None,
-                       log: Callable[[str], None] = print) -> SemanticIdRun:
+def build_semantic_ids(
+    movie_embeddings: pa.Table,
+    movies: pa.Table,
+    settings: SidSettings,
+    checkpoint_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> SemanticIdRun:
     ids, x, model_id = tables.embedding_matrix(movie_embeddings, settings.model_id)
     settings.validate(len(ids))
     genres = tables.item_genres(movies, ids)
-    log(f"{settings.name}: {len(ids):,} movies x {x.shape[1]} dims ({model_id}), "
-        f"{settings.levels} levels x {settings.codes} codes")
+    log(
+        f"{settings.name}: {len(ids):,} movies x {x.shape[1]} dims ({model_id}), "
+        f"{settings.levels} levels x {settings.codes} codes"
+    )
     rows: list[dict] = []
     primary: tuple[SidFit, Quality, SemanticIds] | None = None
     with torch_threads(settings.threads):
@@ -50,12 +56,26 @@ def build_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: S
             fit = fit_semantic_ids(x, variant, log=log)
             sids = SemanticIds.with_digit(ids, fit.codes, variant.name)
             q = quality(fit.x, fit.x_hat, fit.codes, settings.codes, genres)
-            rows.append(tables.quality_row(
-                q.as_dict(), method=variant.method, balanced=variant.balanced, primary=i == 0, model_id=model_id,
-                config={"levels": settings.levels, "codes": settings.codes, "normalize": settings.normalize,
-                        "seed": settings.seed},
-                n_items=len(ids), dim=int(x.shape[1]), seconds=float(fit.seconds),
-                max_digit=int(sids.digit.max()) if len(sids) else 0, details=fit.details))
+            rows.append(
+                tables.quality_row(
+                    q.as_dict(),
+                    method=variant.method,
+                    balanced=variant.balanced,
+                    primary=i == 0,
+                    model_id=model_id,
+                    config={
+                        "levels": settings.levels,
+                        "codes": settings.codes,
+                        "normalize": settings.normalize,
+                        "seed": settings.seed,
+                    },
+                    n_items=len(ids),
+                    dim=int(x.shape[1]),
+                    seconds=float(fit.seconds),
+                    max_digit=int(sids.digit.max()) if len(sids) else 0,
+                    details=fit.details,
+                )
+            )
             if primary is None:
                 primary = (fit, q, sids)
     fit, q, sids = primary
@@ -66,11 +86,17 @@ def build_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: S
         checkpoint = rqvae_checkpoint(checkpoint_dir, settings)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint.with_name(checkpoint.name + ".tmp")
-        torch.save({"config": fit.model.config.__dict__, "state_dict": fit.model.state_dict(),
-                    "embedding_model": model_id}, tmp)
+        torch.save(
+            {"config": fit.model.config.__dict__, "state_dict": fit.model.state_dict(), "embedding_model": model_id},
+            tmp,
+        )
         tmp.replace(checkpoint)
     return SemanticIdRun(
-        sids=sids, fit=fit, quality=q, quality_rows=rows, model_id=model_id,
+        sids=sids,
+        fit=fit,
+        quality=q,
+        quality_rows=rows,
+        model_id=model_id,
         semantic_ids=sids.to_table(per_item_relative_error(fit.x, fit.x_hat)),
         codebooks=tables.codebooks_table(fit.codebooks, fit.codes, settings.name, fit.codebook_space),
         checkpoint=checkpoint,
@@ -97,8 +123,9 @@ def rqvae_checkpoint(checkpoint_dir: Path, settings: SidSettings) -> Path:
 MIN_STORED_SHARE = 0.5  # below this share of movies with a stored SID, the codebooks describe another catalogue
 
 
-def refit_reason(stored: StoredFit | None, settings: SidSettings, movie_embeddings: pa.Table,
-                 checkpoint_dir: Path | None) -> str | None:
+def refit_reason(
+    stored: StoredFit | None, settings: SidSettings, movie_embeddings: pa.Table, checkpoint_dir: Path | None
+) -> str | None:
     """Why the stored fit cannot give new movies codes (None: it can)."""
     if stored is None:
         return "no stored semantic IDs"
@@ -107,14 +134,22 @@ def refit_reason(stored: StoredFit | None, settings: SidSettings, movie_embeddin
     primary = [r for r in stored.quality.to_pylist() if r.get("is_primary")]
     if not primary:
         return "the stored sid_quality has no primary row"
-    want = {"method": settings.method, "balanced": settings.balanced, "levels": settings.levels,
-            "codes": settings.codes, "normalize": settings.normalize, "seed": settings.seed,
-            "embedding_model": model_id, "dim": dim}
+    want = {
+        "method": settings.method,
+        "balanced": settings.balanced,
+        "levels": settings.levels,
+        "codes": settings.codes,
+        "normalize": settings.normalize,
+        "seed": settings.seed,
+        "embedding_model": model_id,
+        "dim": dim,
+    }
     changed = [f"{k} {primary[0].get(k)!r} -> {want[k]!r}" for k in FIT_IDENTITY if primary[0].get(k) != want[k]]
     if changed:
         return "the stored fit differs: " + ", ".join(changed)
-    if settings.method == "rqvae" and (checkpoint_dir is None
-                                       or not rqvae_checkpoint(checkpoint_dir, settings).exists()):
+    if settings.method == "rqvae" and (
+        checkpoint_dir is None or not rqvae_checkpoint(checkpoint_dir, settings).exists()
+    ):
         return "the RQ-VAE checkpoint that encodes new movies is missing"
     share = float(np.isin(ids, stored.semantic_ids["movie_id"].to_numpy()).mean()) if len(ids) else 0.0
     if share < MIN_STORED_SHARE:
@@ -122,8 +157,14 @@ def refit_reason(stored: StoredFit | None, settings: SidSettings, movie_embeddin
     return None
 
 
-def assign_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: SidSettings, stored: StoredFit,
-                        checkpoint_dir: Path | None = None, log: Callable[[str], None] = print) -> SemanticIdRun:
+def assign_semantic_ids(
+    movie_embeddings: pa.Table,
+    movies: pa.Table,
+    settings: SidSettings,
+    stored: StoredFit,
+    checkpoint_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> SemanticIdRun:
     """Keep every stored SID whose movie is still embedded; encode the movies without one with the stored
     codebooks (RQ-VAE: the stored checkpoint). The codebooks are unchanged (their usage counts update)."""
     import time
@@ -147,8 +188,11 @@ def assign_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: 
         else:
             model = load_rqvae(rqvae_checkpoint(checkpoint_dir, settings))
             books, space = torch.stack([book.embed.detach() for book in model.codebooks]), "latent"
-        codes_new = encode_new(model, x[np.isin(ids, new_ids)], settings.normalize) if len(new_ids) else \
-            np.zeros((0, old.levels), dtype=np.int64)
+        codes_new = (
+            encode_new(model, x[np.isin(ids, new_ids)], settings.normalize)
+            if len(new_ids)
+            else np.zeros((0, old.levels), dtype=np.int64)
+        )
         sids = extend(old, new_ids, codes_new)
         assert np.array_equal(sids.movie_ids, ids)  # rows line up with x
         xt = torch.from_numpy(x)
@@ -159,22 +203,53 @@ def assign_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: 
             x_hat = model.reconstruct(xq)
         xq, x_hat = xq.cpu().numpy(), x_hat.detach().cpu().numpy()
     seconds = time.perf_counter() - start
-    log(f"{settings.name}: kept {len(old):,} stored SIDs, assigned {len(new_ids):,} new movie(s) with the stored "
-        f"codebooks, dropped {len(dropped):,} movie(s) no longer embedded ({seconds:.1f} s)")
+    log(
+        f"{settings.name}: kept {len(old):,} stored SIDs, assigned {len(new_ids):,} new movie(s) with the stored "
+        f"codebooks, dropped {len(dropped):,} movie(s) no longer embedded ({seconds:.1f} s)"
+    )
     q = quality(xq, x_hat, sids.codes, settings.codes, tables.item_genres(movies, sids.movie_ids))
-    details = {"mode": "assign", "assigned_movies": int(len(new_ids)), "dropped_movies": int(len(dropped)),
-               "dropped_examples": dropped[:5].tolist()}
-    fit = SidFit(method=settings.method, codes=sids.codes, x=xq, x_hat=x_hat, codebooks=books.cpu().numpy(),
-                 codebook_space=space, seconds=seconds, details=details, model=model)
+    details = {
+        "mode": "assign",
+        "assigned_movies": int(len(new_ids)),
+        "dropped_movies": int(len(dropped)),
+        "dropped_examples": dropped[:5].tolist(),
+    }
+    fit = SidFit(
+        method=settings.method,
+        codes=sids.codes,
+        x=xq,
+        x_hat=x_hat,
+        codebooks=books.cpu().numpy(),
+        codebook_space=space,
+        seconds=seconds,
+        details=details,
+        model=model,
+    )
     primary = tables.quality_row(
-        q.as_dict(), method=settings.method, balanced=settings.balanced, primary=True, model_id=model_id,
-        config={"levels": settings.levels, "codes": settings.codes, "normalize": settings.normalize,
-                "seed": settings.seed},
-        n_items=len(sids), dim=int(x.shape[1]), seconds=seconds, max_digit=int(sids.digit.max()) if len(sids) else 0,
-        details=details)
+        q.as_dict(),
+        method=settings.method,
+        balanced=settings.balanced,
+        primary=True,
+        model_id=model_id,
+        config={
+            "levels": settings.levels,
+            "codes": settings.codes,
+            "normalize": settings.normalize,
+            "seed": settings.seed,
+        },
+        n_items=len(sids),
+        dim=int(x.shape[1]),
+        seconds=seconds,
+        max_digit=int(sids.digit.max()) if len(sids) else 0,
+        details=details,
+    )
     others = [r for r in stored.quality.to_pylist() if not r.get("is_primary")]  # the compare fits, as stored
     return SemanticIdRun(
-        sids=sids, fit=fit, quality=q, quality_rows=[primary, *others], model_id=model_id,
+        sids=sids,
+        fit=fit,
+        quality=q,
+        quality_rows=[primary, *others],
+        model_id=model_id,
         semantic_ids=sids.to_table(per_item_relative_error(xq, x_hat)),
         codebooks=tables.codebooks_table(fit.codebooks, sids.codes, settings.name, space),
         checkpoint=rqvae_checkpoint(checkpoint_dir, settings) if settings.method == "rqvae" else None,
@@ -183,5 +258,7 @@ def assign_semantic_ids(movie_embeddings: pa.Table, movies: pa.Table, settings: 
 
 def level_utilisation(sids: SemanticIds, codes_per_level: dict[int, int]) -> dict[int, float]:
     """Share of each level's codes that at least one movie uses."""
-    return {level: (len(np.unique(sids.codes[:, level])) / k if len(sids) else 0.0)
-            for level, k in sorted(codes_per_level.items())}
+    return {
+        level: (len(np.unique(sids.codes[:, level])) / k if len(sids) else 0.0)
+        for level, k in sorted(codes_per_level.items())
+    }

@@ -22,8 +22,7 @@ def l2_normalize(x: Tensor) -> Tensor:
     if bool((norms == 0).any()):
         rows = torch.nonzero(norms.squeeze(1) == 0).squeeze(1)[:5].tolist()
         raise SemanticIdConfigError(
-            f"rows {rows} are all-zero vectors and cannot be L2-normalised; fix the embeddings "
-            "or set normalize=False"
+            f"rows {rows} are all-zero vectors and cannot be L2-normalised; fix the embeddings or set normalize=False"
         )
     return x / norms
 
@@ -78,9 +77,17 @@ class RQKMeans:
         self.inertia, self.n_iter, self.timings = [], [], []
         tick = time.perf_counter()
         for level in range(self.levels):
-            res = kmeans(residual, self.codes, max_iter=self.max_iter, tol=self.tol,
-                         seed=self.seed * 1000 + level, balanced=self.balanced, init_sample=self.init_sample,
-                         coarse_sample=self.coarse_sample, precision=self.precision)
+            res = kmeans(
+                residual,
+                self.codes,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                seed=self.seed * 1000 + level,
+                balanced=self.balanced,
+                init_sample=self.init_sample,
+                coarse_sample=self.coarse_sample,
+                precision=self.precision,
+            )
             books.append(res.centroids)
             codes.append(res.labels)
             residual = residual - res.centroids[res.labels]  # (N, d) what the next level must explain

@@ -54,7 +54,12 @@ def reseed_dead_codes(model: RQVAE, x: Tensor, uses: Tensor, min_uses: int, gen:
 
 
 def train_rqvae(
-    x: Tensor, config: RQVAEConfig, train: RqvaeSettings = RqvaeSettings(), *, seed: int = 0, device: str = "cpu",
+    x: Tensor,
+    config: RQVAEConfig,
+    train: RqvaeSettings = RqvaeSettings(),
+    *,
+    seed: int = 0,
+    device: str = "cpu",
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train on x (N, d) float32 (already normalised if wanted); return the best model by validation error.
@@ -91,11 +96,14 @@ def train_rqvae(
             total, batches = total + out.loss.item(), batches + 1
         moved = reseed_dead_codes(model, x_train, uses, train.dead_code_min_uses, gen)
         val_error = relative_error(model, x_val)
-        best.history.append({"epoch": epoch, "train_loss": total / batches, "val_rel_error": val_error,
-                             "reseeded_codes": moved})
+        best.history.append(
+            {"epoch": epoch, "train_loss": total / batches, "val_rel_error": val_error, "reseeded_codes": moved}
+        )
         if log and (epoch == 1 or epoch % 10 == 0):
-            log(f"rqvae epoch {epoch}: train loss {total / batches:.4f}, val rel. error {val_error:.4f}, "
-                f"re-seeded {moved} codes")
+            log(
+                f"rqvae epoch {epoch}: train loss {total / batches:.4f}, val rel. error {val_error:.4f}, "
+                f"re-seeded {moved} codes"
+            )
         if val_error < best.best_val_error - 1e-6:
             best.best_val_error, best.best_epoch, since_best = val_error, epoch, 0
             best_state = copy.deepcopy(model.state_dict())

@@ -65,29 +65,48 @@ class SidSettings:
     balanced: bool = setting(False, "rqkmeans only: cap each code at ceil(N/K) items to cut collisions.")
     seed: int = setting(0, "Seed for k-means++ seeding, RQ-VAE init and batch order.")
     device: str = setting("cpu", "cpu, cuda, cuda:1 ... or auto (cuda when available).")
-    threads: int | None = setting(None, "CPU threads for torch; None: torch's default (all cores). 1 is often "
-                                        "faster when other steps share the CPU.")
-    model_id: str | None = setting(None, "Embedding model to use when movie_embeddings holds several; "
-                                         "None: the only one.")
-    kmeans_max_iter: int = setting(10, "Full-data Lloyd iterations per level at most (after k-means++ and "
-                                       "Lloyd to convergence on a 64*codes sample).")
-    kmeans_refine: int = setting(2, "rqkmeans: sweeps re-fitting each level with the others fixed (lowers "
-                                    "the error; 0: plain greedy residual k-means).")
-    spread: float = setting(0.1, "rqkmeans: an item whose full code another item already has takes the "
-                                 "nearest free last-level code if its squared distance is within (1 + spread) "
-                                 "of its own (fewer collisions, ~0.1 % more error); 0: off.")
-    kmeans_precision: str = setting("auto", "Matmul precision of k-means++ seeding and the balanced search: "
-                                            "'fast' (bf16 on CPU, tf32 on CUDA), 'ieee' (exact fp32) or "
-                                            "'auto'. Lloyd iterations and final codes are always exact fp32.")
+    threads: int | None = setting(
+        None,
+        "CPU threads for torch; None: torch's default (all cores). 1 is often faster when other steps share the CPU.",
+    )
+    model_id: str | None = setting(
+        None, "Embedding model to use when movie_embeddings holds several; None: the only one."
+    )
+    kmeans_max_iter: int = setting(
+        10,
+        "Full-data Lloyd iterations per level at most (after k-means++ and Lloyd to convergence on a 64*codes sample).",
+    )
+    kmeans_refine: int = setting(
+        2,
+        "rqkmeans: sweeps re-fitting each level with the others fixed (lowers "
+        "the error; 0: plain greedy residual k-means).",
+    )
+    spread: float = setting(
+        0.1,
+        "rqkmeans: an item whose full code another item already has takes the "
+        "nearest free last-level code if its squared distance is within (1 + spread) "
+        "of its own (fewer collisions, ~0.1 % more error); 0: off.",
+    )
+    kmeans_precision: str = setting(
+        "auto",
+        "Matmul precision of k-means++ seeding and the balanced search: "
+        "'fast' (bf16 on CPU, tf32 on CUDA), 'ieee' (exact fp32) or "
+        "'auto'. Lloyd iterations and final codes are always exact fp32.",
+    )
     rqvae: RqvaeSettings = setting(factory=RqvaeSettings, help="RQ-VAE architecture and training.")
-    refit: bool = setting(False, "Fit the quantiser again although stored SIDs exist. Default: keep every stored "
-                                 "SID and give new movies codes from the stored codebooks, so trained "
-                                 "recommenders keep working; a refit changes old SIDs, so recommender "
-                                 "checkpoints trained on them stop resuming. A change of method, levels, codes, "
-                                 "normalize, seed or embedding model always refits; other fit settings "
-                                 "(iterations, refine, spread, RQ-VAE training) take effect only on a refit.")
-    compare: tuple[str, ...] = setting((), f"Extra variants fitted for sid_quality only, from "
-                                           f"{sorted(COMPARE_PRESETS)}, with the same levels/codes/seed.")
+    refit: bool = setting(
+        False,
+        "Fit the quantiser again although stored SIDs exist. Default: keep every stored "
+        "SID and give new movies codes from the stored codebooks, so trained "
+        "recommenders keep working; a refit changes old SIDs, so recommender "
+        "checkpoints trained on them stop resuming. A change of method, levels, codes, "
+        "normalize, seed or embedding model always refits; other fit settings "
+        "(iterations, refine, spread, RQ-VAE training) take effect only on a refit.",
+    )
+    compare: tuple[str, ...] = setting(
+        (),
+        f"Extra variants fitted for sid_quality only, from {sorted(COMPARE_PRESETS)}, with the same levels/codes/seed.",
+    )
 
     def validate(self, n_items: int) -> None:
         if self.method not in METHODS:
@@ -100,8 +119,10 @@ class SidSettings:
         if unknown:
             raise SemanticIdConfigError(f"compare entries {unknown} are unknown; use any of {sorted(COMPARE_PRESETS)}")
         if self.kmeans_max_iter < 1 or self.kmeans_refine < 0 or self.spread < 0:
-            raise SemanticIdConfigError(f"need kmeans_max_iter >= 1, kmeans_refine >= 0 and spread >= 0, got "
-                                        f"{self.kmeans_max_iter}, {self.kmeans_refine} and {self.spread}")
+            raise SemanticIdConfigError(
+                f"need kmeans_max_iter >= 1, kmeans_refine >= 0 and spread >= 0, got "
+                f"{self.kmeans_max_iter}, {self.kmeans_refine} and {self.spread}"
+            )
         check_threads(self.threads)
         check_sizes(n_items, self.codes, self.levels)
 
@@ -126,10 +147,16 @@ UMAP_MAX_ITEMS = 30_000
 class SidMapSettings:
     """The 2-D map of the movie embeddings coloured by first SID code."""
 
-    projection: str = setting("auto", "'auto': UMAP up to umap_max_items movies, PCA above; 'umap' (cosine, "
-                                      "minutes on a CPU at large sizes) or 'pca' (seconds at any size).")
-    umap_max_items: int = setting(UMAP_MAX_ITEMS, "With projection 'auto', the most movies UMAP maps; above it PCA "
-                                                  "does (see docs/benchmarks.md, scale rehearsal, for the times).")
+    projection: str = setting(
+        "auto",
+        "'auto': UMAP up to umap_max_items movies, PCA above; 'umap' (cosine, "
+        "minutes on a CPU at large sizes) or 'pca' (seconds at any size).",
+    )
+    umap_max_items: int = setting(
+        UMAP_MAX_ITEMS,
+        "With projection 'auto', the most movies UMAP maps; above it PCA "
+        "does (see docs/benchmarks.md, scale rehearsal, for the times).",
+    )
     seed: int = setting(0, "UMAP seed (fixed seed = reproducible, single-threaded).")
     n_neighbors: int = setting(15, "UMAP neighbourhood size.")
     min_dist: float = setting(0.1, "UMAP minimum distance between points.")

@@ -43,33 +43,60 @@ def codebooks_table(codebooks: np.ndarray, codes: np.ndarray, method: str, space
     """One row per (level, code): items using it and its centroid (fixed-size float32 list)."""
     levels, k, dim = codebooks.shape
     usage = np.stack([np.bincount(codes[:, level], minlength=k) for level in range(levels)])  # (L, K)
-    return pa.table({
-        "method": pa.array([method] * (levels * k), pa.string()),
-        "level": pa.array(np.repeat(np.arange(levels), k), pa.int32()),
-        "code": pa.array(np.tile(np.arange(k), levels), pa.int32()),
-        "n_items": pa.array(usage.reshape(-1), pa.int32()),
-        "space": pa.array([space] * (levels * k), pa.string()),
-        "centroid": pa.FixedSizeListArray.from_arrays(pa.array(codebooks.reshape(-1).astype(np.float32)), dim),
-    })
+    return pa.table(
+        {
+            "method": pa.array([method] * (levels * k), pa.string()),
+            "level": pa.array(np.repeat(np.arange(levels), k), pa.int32()),
+            "code": pa.array(np.tile(np.arange(k), levels), pa.int32()),
+            "n_items": pa.array(usage.reshape(-1), pa.int32()),
+            "space": pa.array([space] * (levels * k), pa.string()),
+            "centroid": pa.FixedSizeListArray.from_arrays(pa.array(codebooks.reshape(-1).astype(np.float32)), dim),
+        }
+    )
 
 
-def quality_row(quality: dict, *, method: str, balanced: bool, primary: bool, config: dict, model_id: str,
-                n_items: int, dim: int, seconds: float, max_digit: int, details: dict) -> dict:
+def quality_row(
+    quality: dict,
+    *,
+    method: str,
+    balanced: bool,
+    primary: bool,
+    config: dict,
+    model_id: str,
+    n_items: int,
+    dim: int,
+    seconds: float,
+    max_digit: int,
+    details: dict,
+) -> dict:
     """One sid_quality row: what was fitted, how, and every figure from metrics.quality()."""
-    return {"method": method, "balanced": balanced, "is_primary": primary, **config, "embedding_model": model_id,
-            "n_items": n_items, "dim": dim, "seconds": seconds, **quality, "max_digit": max_digit,
-            "details": json.dumps(details, default=float)}
+    return {
+        "method": method,
+        "balanced": balanced,
+        "is_primary": primary,
+        **config,
+        "embedding_model": model_id,
+        "n_items": n_items,
+        "dim": dim,
+        "seconds": seconds,
+        **quality,
+        "max_digit": max_digit,
+        "details": json.dumps(details, default=float),
+    }
 
 
 def quality_markdown(rows: Sequence[dict]) -> str:
     """The sid_quality rows as a markdown table for the UI."""
-    lines = ["| method | balanced | rel. recon. error | collisions | largest group | min utilisation | "
-             "NN shares 1st code (chance) | genre purity (chance) | seconds |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| method | balanced | rel. recon. error | collisions | largest group | min utilisation | "
+        "NN shares 1st code (chance) | genre purity (chance) | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        purity = (f"{r['genre_purity']:.1%} ({r['genre_purity_chance']:.1%})"
-                  if r["genre_purity"] is not None else "n/a")
-        lines.append(f"| {r['method']} | {r['balanced']} | {r['rel_recon_error']:.4f} | {r['collision_rate']:.2%} | "
-                     f"{r['max_collision_group']} | {r['min_utilisation']:.0%} | {r['nn_first_code_agreement']:.1%} "
-                     f"({r['nn_agreement_chance']:.1%}) | {purity} | {r['seconds']:.1f} |")
+        purity = f"{r['genre_purity']:.1%} ({r['genre_purity_chance']:.1%})" if r["genre_purity"] is not None else "n/a"
+        lines.append(
+            f"| {r['method']} | {r['balanced']} | {r['rel_recon_error']:.4f} | {r['collision_rate']:.2%} | "
+            f"{r['max_collision_group']} | {r['min_utilisation']:.0%} | {r['nn_first_code_agreement']:.1%} "
+            f"({r['nn_agreement_chance']:.1%}) | {purity} | {r['seconds']:.1f} |"
+        )
     return "\n".join(lines)

@@ -25,12 +25,15 @@ def choose_projection(settings: SidMapSettings, n_items: int) -> tuple[str, str]
         return settings.projection, "configured"
     if n_items <= settings.umap_max_items:
         return "umap", f"auto: {n_items:,} movies <= umap_max_items {settings.umap_max_items:,}"
-    return "pca", (f"auto: {n_items:,} movies > umap_max_items {settings.umap_max_items:,}, where UMAP takes too long "
-                   "on a CPU; set projection 'umap' to force it")
+    return "pca", (
+        f"auto: {n_items:,} movies > umap_max_items {settings.umap_max_items:,}, where UMAP takes too long "
+        "on a CPU; set projection 'umap' to force it"
+    )
 
 
-def project_2d(x: np.ndarray, method: str = "umap", seed: int = 0, n_neighbors: int = 15,
-               min_dist: float = 0.1) -> np.ndarray:
+def project_2d(
+    x: np.ndarray, method: str = "umap", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1
+) -> np.ndarray:
     """(N, d) -> (N, 2). 'umap': cosine UMAP, reproducible for a seed (single-threaded; numba compiles
     for ~20 s on first use). 'pca': the two main axes, instant, for very large catalogues."""
     x = np.asarray(x, np.float32)
@@ -45,16 +48,19 @@ def project_2d(x: np.ndarray, method: str = "umap", seed: int = 0, n_neighbors: 
 
     if len(x) <= n_neighbors:
         raise ValueError(f"UMAP needs more than n_neighbors={n_neighbors} items, got {len(x)}")
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
-                        random_state=seed, n_jobs=1)  # a seed forces one job anyway; saying so silences a warning
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_jobs=1
+    )  # a seed forces one job anyway; saying so silences a warning
     return reducer.fit_transform(x).astype(np.float32)
 
 
 def code_colours(codes: np.ndarray) -> list[str]:
     """A distinct hex colour per code: golden-ratio hue steps keep neighbouring code numbers apart."""
+
     def colour(c: int) -> str:
         r, g, b = colorsys.hls_to_rgb((c * 0.618034) % 1.0, 0.45 + 0.15 * (c % 3) / 2, 0.75)
         return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
     return [colour(int(c)) for c in codes]
 
 
@@ -71,17 +77,37 @@ def write_html(coords: np.ndarray, first_codes: np.ndarray, hover: Sequence[str]
 
     uniq, centres = _code_centres(coords, first_codes)
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(
-        x=coords[:, 0], y=coords[:, 1], mode="markers", text=list(hover), hoverinfo="text",
-        marker={"size": 4, "color": code_colours(first_codes), "opacity": 0.8}, name="items",
-    ))
-    fig.add_trace(go.Scatter(
-        x=centres[:, 0], y=centres[:, 1], mode="text", text=[str(c) for c in uniq],
-        textfont={"size": 9, "color": "#222"}, hoverinfo="skip", name="first code",
-    ))
-    fig.update_layout(title=title.replace("\n", "<br>"), showlegend=False, template="plotly_white",
-                      width=1100, height=850,
-                      xaxis={"visible": False}, yaxis={"visible": False})
+    fig.add_trace(
+        go.Scattergl(
+            x=coords[:, 0],
+            y=coords[:, 1],
+            mode="markers",
+            text=list(hover),
+            hoverinfo="text",
+            marker={"size": 4, "color": code_colours(first_codes), "opacity": 0.8},
+            name="items",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=centres[:, 0],
+            y=centres[:, 1],
+            mode="text",
+            text=[str(c) for c in uniq],
+            textfont={"size": 9, "color": "#222"},
+            hoverinfo="skip",
+            name="first code",
+        )
+    )
+    fig.update_layout(
+        title=title.replace("\n", "<br>"),
+        showlegend=False,
+        template="plotly_white",
+        width=1100,
+        height=850,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fig.write_html(tmp, include_plotlyjs=True, full_html=True)  # inline plotly.js: opens without network
@@ -111,8 +137,14 @@ def write_png(coords: np.ndarray, first_codes: np.ndarray, path: Path, title: st
     return path
 
 
-def build_sid_map(movie_embeddings: pa.Table, semantic_ids: pa.Table, sid_quality: pa.Table, movies: pa.Table,
-                  settings: SidMapSettings, out_dir: Path) -> tuple[pa.Table, Path, Path, str]:
+def build_sid_map(
+    movie_embeddings: pa.Table,
+    semantic_ids: pa.Table,
+    sid_quality: pa.Table,
+    movies: pa.Table,
+    settings: SidMapSettings,
+    out_dir: Path,
+) -> tuple[pa.Table, Path, Path, str]:
     """The map of the primary fit's own embedding model: (coordinates table, HTML file, PNG file, why this
     projection)."""
     sids = SemanticIds.from_table(semantic_ids)
@@ -123,21 +155,23 @@ def build_sid_map(movie_embeddings: pa.Table, semantic_ids: pa.Table, sid_qualit
     first = sids.codes[:, 0].astype(np.int32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # UMAP's cosine ignores norms anyway
     projection, why = choose_projection(settings, len(ids))
-    coords = project_2d(x, projection, seed=settings.seed, n_neighbors=settings.n_neighbors,
-                        min_dist=settings.min_dist)
+    coords = project_2d(x, projection, seed=settings.seed, n_neighbors=settings.n_neighbors, min_dist=settings.min_dist)
     tokens = sids.tokens()
     titles = dict(zip(movies["movie_id"].to_pylist(), movies["title"].to_pylist()))
     years = dict(zip(movies["movie_id"].to_pylist(), movies["year"].to_pylist()))
     hover = [f"{titles.get(int(i), '?')} ({years.get(int(i)) or 'n/a'})<br>{t}" for i, t in zip(ids, tokens)]
-    title = (f"Semantic IDs ({sids.method}, {model_id})\n"
-             f"{projection.upper()} of {len(ids):,} movies, colour = first code")
+    title = (
+        f"Semantic IDs ({sids.method}, {model_id})\n{projection.upper()} of {len(ids):,} movies, colour = first code"
+    )
     html = write_html(coords, first, hover, out_dir / "sid_map.html", title)
     png = write_png(coords, first, out_dir / "sid_map.png", title)
-    table = pa.table({
-        "movie_id": pa.array(ids, pa.int32()),
-        "x": pa.array(coords[:, 0], pa.float32()),
-        "y": pa.array(coords[:, 1], pa.float32()),
-        "first_code": pa.array(first, pa.int32()),
-        "sid": pa.array(tokens, pa.string()),
-    })
+    table = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "x": pa.array(coords[:, 0], pa.float32()),
+            "y": pa.array(coords[:, 1], pa.float32()),
+            "first_code": pa.array(first, pa.int32()),
+            "sid": pa.array(tokens, pa.string()),
+        }
+    )
     return table, html, png, f"{projection} ({why})"

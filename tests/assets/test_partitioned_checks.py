@@ -29,13 +29,23 @@ def test_one_variant_run_checks_that_variant_while_others_are_untrained(tmp_path
     from movielens_dag.definitions import make_resources
 
     write_inputs(DataPaths(tmp_path))
-    assets = [dg.AssetSpec("ratings", group_name="movielens"), dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
-              recommender.user_sequences, recommender.recommender_runs,
-              recommender.metrics_are_rates_and_seeds_distinct]
+    assets = [
+        dg.AssetSpec("ratings", group_name="movielens"),
+        dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
+        recommender.user_sequences,
+        recommender.recommender_runs,
+        recommender.metrics_are_rates_and_seeds_distinct,
+    ]
     kw = {"resources": make_resources(str(tmp_path)), "instance": dg.DagsterInstance.ephemeral()}
     assert dg.materialize(assets, selection=["user_sequences"], **kw).success
-    result = dg.materialize(assets, selection=dg.AssetSelection.assets("recommender_runs"), partition_key="hstu-id",
-                            run_config={"ops": {"recommender_runs": {"config": TINY}}}, raise_on_error=False, **kw)
+    result = dg.materialize(
+        assets,
+        selection=dg.AssetSelection.assets("recommender_runs"),
+        partition_key="hstu-id",
+        run_config={"ops": {"recommender_runs": {"config": TINY}}},
+        raise_on_error=False,
+        **kw,
+    )
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.partition == "hstu-id"

@@ -42,32 +42,42 @@ def _stand_ins(n_embedded: int = N_MOVIES) -> list:
 
     @dg.asset(group_name="movielens", name="movies")
     def movies() -> pa.Table:
-        return pa.table({
-            "movie_id": pa.array(np.arange(1, N_MOVIES + 1) * 10, pa.int32()),
-            "title": [f"Movie {i}" for i in range(N_MOVIES)],
-            "year": pa.array([1990 + i % 30 for i in range(N_MOVIES)], pa.int32()),
-            "genres": pa.array([[GENRES[g]] for g in genre], pa.list_(pa.string())),
-        })
+        return pa.table(
+            {
+                "movie_id": pa.array(np.arange(1, N_MOVIES + 1) * 10, pa.int32()),
+                "title": [f"Movie {i}" for i in range(N_MOVIES)],
+                "year": pa.array([1990 + i % 30 for i in range(N_MOVIES)], pa.int32()),
+                "genres": pa.array([[GENRES[g]] for g in genre], pa.list_(pa.string())),
+            }
+        )
 
     @dg.asset(group_name="embeddings", name="movie_embeddings")
     def movie_embeddings() -> pa.Table:
         x = (centres[genre] + rng.standard_normal((N_MOVIES, DIM))).astype(np.float32)[:n_embedded]
         order = rng.permutation(n_embedded)  # arrive unsorted: the assets must sort by movie_id
-        return pa.table({
-            "movie_id": pa.array((np.arange(1, n_embedded + 1) * 10)[order], pa.int32()),
-            "model_id": ["test-model"] * n_embedded,
-            "dim": pa.array([DIM] * n_embedded, pa.int32()),
-            "document_hash": ["h"] * n_embedded,
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x[order].reshape(-1)), DIM),
-        })
+        return pa.table(
+            {
+                "movie_id": pa.array((np.arange(1, n_embedded + 1) * 10)[order], pa.int32()),
+                "model_id": ["test-model"] * n_embedded,
+                "dim": pa.array([DIM] * n_embedded, pa.int32()),
+                "document_hash": ["h"] * n_embedded,
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x[order].reshape(-1)), DIM),
+            }
+        )
 
     return [movies, movie_embeddings]
 
 
 def _materialize(root, config: dict, n_embedded: int = N_MOVIES, projection: str = "pca"):
     storage = DataDir(data_dir=str(root), artifacts_url="http://127.0.0.1:3001")
-    assets = [*_stand_ins(n_embedded), sid.semantic_id_fit, sid.sid_map, sid.every_movie_has_one_sid,
-              sid.sids_are_unique, sid.every_level_uses_a_quarter_of_its_codes]
+    assets = [
+        *_stand_ins(n_embedded),
+        sid.semantic_id_fit,
+        sid.sid_map,
+        sid.every_movie_has_one_sid,
+        sid.sids_are_unique,
+        sid.every_level_uses_a_quarter_of_its_codes,
+    ]
     return dg.materialize(
         assets,
         resources={"io_manager": WarehouseIOManager(data_dir=storage), "data_dir": storage},
@@ -80,22 +90,31 @@ def test_group_materializes_with_passing_checks_and_queryable_views(tmp_path):
     result = _materialize(tmp_path, {**CONFIG, "compare": ["rqkmeans-balanced"]})
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"every_movie_has_one_sid": True, "sids_are_unique": True,
-                      "every_level_uses_a_quarter_of_its_codes": True}
+    assert checks == {
+        "every_movie_has_one_sid": True,
+        "sids_are_unique": True,
+        "every_level_uses_a_quarter_of_its_codes": True,
+    }
 
     paths = DataPaths(tmp_path)
     con = duckdb.connect(str(paths.duckdb_file), read_only=True)
     ids = con.execute("SELECT movie_id, codes, sid, method FROM semantic_ids.semantic_ids ORDER BY movie_id").fetchall()
     assert len(ids) == N_MOVIES and ids[0][0] == 10
-    assert all(len(codes) == 3 and sid_ == "".join(f"<{'abc'[i]}_{c}>" for i, c in enumerate(codes))
-               for _, codes, sid_, _ in ids)
+    assert all(
+        len(codes) == 3 and sid_ == "".join(f"<{'abc'[i]}_{c}>" for i, c in enumerate(codes))
+        for _, codes, sid_, _ in ids
+    )
     assert {row[3] for row in ids} == {"rqkmeans"}
-    books = con.execute("SELECT level, count(*), sum(n_items), any_value(len(centroid)) "
-                        "FROM semantic_ids.sid_codebooks GROUP BY level ORDER BY level").fetchall()
+    books = con.execute(
+        "SELECT level, count(*), sum(n_items), any_value(len(centroid)) "
+        "FROM semantic_ids.sid_codebooks GROUP BY level ORDER BY level"
+    ).fetchall()
     assert books == [(0, 32, N_MOVIES, DIM), (1, 32, N_MOVIES, DIM)]
-    quality = con.execute("SELECT method, balanced, is_primary, genre_purity, genre_purity_chance, "
-                      "rel_recon_error, nn_first_code_agreement, nn_agreement_chance FROM semantic_ids.sid_quality "
-                      "ORDER BY is_primary DESC").fetchall()
+    quality = con.execute(
+        "SELECT method, balanced, is_primary, genre_purity, genre_purity_chance, "
+        "rel_recon_error, nn_first_code_agreement, nn_agreement_chance FROM semantic_ids.sid_quality "
+        "ORDER BY is_primary DESC"
+    ).fetchall()
     assert [(q[0], q[1], q[2]) for q in quality] == [("rqkmeans", False, True), ("rqkmeans", True, False)]
     # the stand-in embeddings are genre clusters, so first-level codes must be genre-pure, far above chance
     assert quality[0][3] > 0.95 and quality[0][4] < 0.3
@@ -120,7 +139,8 @@ def test_group_materializes_with_passing_checks_and_queryable_views(tmp_path):
     meta = result.asset_materializations_for_node("semantic_id_fit")
     by_key = {m.asset_key.to_user_string(): m.metadata for m in meta}
     assert by_key["semantic_ids"]["collision_rate"].value == pytest.approx(
-        con_value(paths, "SELECT collision_rate FROM semantic_ids.sid_quality WHERE is_primary"))
+        con_value(paths, "SELECT collision_rate FROM semantic_ids.sid_quality WHERE is_primary")
+    )
     meta = result.asset_materializations_for_node("sid_map")[0].metadata
     # a short markdown image the UI shows inline, and a link a browser opens (never file://)
     assert meta["map"].value == "![SID map](http://127.0.0.1:3001/semantic_ids/sid_map.png)"
@@ -133,8 +153,11 @@ def con_value(paths: DataPaths, sql: str):
 
 
 def test_rqvae_method_writes_latent_codebooks_and_a_checkpoint(tmp_path):
-    config = {**CONFIG, "method": "rqvae",
-              "rqvae": {"epochs": 3, "batch_size": 128, "hidden_dims": [32], "latent_dim": 8}}
+    config = {
+        **CONFIG,
+        "method": "rqvae",
+        "rqvae": {"epochs": 3, "batch_size": 128, "hidden_dims": [32], "latent_dim": 8},
+    }
     result = _materialize(tmp_path, config)
     assert result.success
     paths = DataPaths(tmp_path)
@@ -161,13 +184,23 @@ def test_impossible_config_fails_with_a_clear_message(tmp_path):
 
 def test_collapsed_level_fails_the_utilisation_check():
     codes = [[0, i % 32, 0] for i in range(100)]  # level 0 uses one code of 32
-    ids = pa.table({"movie_id": pa.array(range(100), pa.int32()), "codes": pa.array(codes, pa.list_(pa.int32())),
-                    "levels": pa.array([2] * 100, pa.int32()), "sid": [str(c) for c in codes]})
+    ids = pa.table(
+        {
+            "movie_id": pa.array(range(100), pa.int32()),
+            "codes": pa.array(codes, pa.list_(pa.int32())),
+            "levels": pa.array([2] * 100, pa.int32()),
+            "sid": [str(c) for c in codes],
+        }
+    )
     books = pa.table({"level": pa.array([0] * 32 + [1] * 32, pa.int32())})
     result = sid.every_level_uses_a_quarter_of_its_codes(semantic_ids=ids, sid_codebooks=books)
     assert not result.passed and result.metadata["level_0"].value == pytest.approx(1 / 32)
-    healthy = pa.table({**{n: ids[n] for n in ("movie_id", "levels", "sid")},
-                        "codes": pa.array([[i % 8, i % 32, 0] for i in range(100)], pa.list_(pa.int32()))})
+    healthy = pa.table(
+        {
+            **{n: ids[n] for n in ("movie_id", "levels", "sid")},
+            "codes": pa.array([[i % 8, i % 32, 0] for i in range(100)], pa.list_(pa.int32())),
+        }
+    )
     assert sid.every_level_uses_a_quarter_of_its_codes(semantic_ids=healthy, sid_codebooks=books).passed
 
 

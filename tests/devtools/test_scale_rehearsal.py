@@ -8,10 +8,24 @@ import pytest
 
 from movielens_dag.paths import PROJECT_ROOT
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists() or not (PROJECT_ROOT / ".venv/bin/dg").exists(),
-                                reason="needs Linux /proc and the project's .venv (dg)")
-TINY = ["--movies", "300", "--users", "120", "--ratings", "6000", "--tags", "400", "--tag-users", "20",
-        "--block-users", "64"]
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/status").exists() or not (PROJECT_ROOT / ".venv/bin/dg").exists(),
+    reason="needs Linux /proc and the project's .venv (dg)",
+)
+TINY = [
+    "--movies",
+    "300",
+    "--users",
+    "120",
+    "--ratings",
+    "6000",
+    "--tags",
+    "400",
+    "--tag-users",
+    "20",
+    "--block-users",
+    "64",
+]
 
 
 @pytest.fixture(scope="module")

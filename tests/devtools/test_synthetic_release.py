@@ -32,8 +32,13 @@ def sql(query: str) -> list[tuple]:
 
 def test_files_read_with_the_project_readers_to_exact_counts(release, tmp_path):
     folder, stats = release
-    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "links.csv", "movies.csv", "ratings.csv",
-                                                        "tags.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.txt",
+        "links.csv",
+        "movies.csv",
+        "ratings.csv",
+        "tags.csv",
+    ]
     assert "SYNTHETIC" in (folder / "README.txt").read_text()
     variant = get_variant("ml-latest")  # same CSV format as ml-32m, no documented counts to compare
     movies, meta = readers.read_movies(folder, variant)
@@ -42,41 +47,54 @@ def test_files_read_with_the_project_readers_to_exact_counts(release, tmp_path):
     assert links.num_rows == TINY.movies and links["imdb_id"].null_count == 0
     ids = tmp_path / "ids.parquet"
     pq.write_table(movies.select(["movie_id"]), ids)
-    rated = readers.convert_interactions(folder, variant, "ratings", ids, tmp_path / "r.parquet", tmp_path / "s",
-                                         lambda m: None)
+    rated = readers.convert_interactions(
+        folder, variant, "ratings", ids, tmp_path / "r.parquet", tmp_path / "s", lambda m: None
+    )
     # every movie rated
     assert (rated["rows"], rated["users"], rated["movies"]) == (TINY.ratings, TINY.users, TINY.movies)
-    tagged = readers.convert_interactions(folder, variant, "tags", ids, tmp_path / "t.parquet", tmp_path / "s",
-                                          lambda m: None)
+    tagged = readers.convert_interactions(
+        folder, variant, "tags", ids, tmp_path / "t.parquet", tmp_path / "s", lambda m: None
+    )
     assert tagged["rows"] == TINY.tags == stats["tags"]
 
 
 def test_headers_and_row_order_match_the_real_release(release):
     folder, _ = release
-    heads = {name: (folder / name).read_text().splitlines()[0]
-             for name in ("movies.csv", "ratings.csv", "tags.csv", "links.csv")}
-    assert heads == {"movies.csv": "movieId,title,genres", "ratings.csv": "userId,movieId,rating,timestamp",
-                     "tags.csv": "userId,movieId,tag,timestamp", "links.csv": "movieId,imdbId,tmdbId"}
+    heads = {
+        name: (folder / name).read_text().splitlines()[0]
+        for name in ("movies.csv", "ratings.csv", "tags.csv", "links.csv")
+    }
+    assert heads == {
+        "movies.csv": "movieId,title,genres",
+        "ratings.csv": "userId,movieId,rating,timestamp",
+        "tags.csv": "userId,movieId,tag,timestamp",
+        "links.csv": "movieId,imdbId,tmdbId",
+    }
     ratings = f"read_csv('{folder / 'ratings.csv'}', columns={{'u': 'INT', 'm': 'INT', 'r': 'VARCHAR', 't': 'BIGINT'}})"
-    (unsorted,) = sql(f"SELECT count(*) FROM (SELECT u, m, lag(u) OVER () pu, lag(m) OVER () pm FROM {ratings}) "
-                      "WHERE u < pu OR (u = pu AND m <= pm)")[0]
+    (unsorted,) = sql(
+        f"SELECT count(*) FROM (SELECT u, m, lag(u) OVER () pu, lag(m) OVER () pm FROM {ratings}) "
+        "WHERE u < pu OR (u = pu AND m <= pm)"
+    )[0]
     assert unsorted == 0  # sorted by userId then movieId, no (user, movie) twice
     assert {r for (r,) in sql(f"SELECT DISTINCT r FROM {ratings}")} <= {f"{x / 2:.1f}" for x in range(1, 11)}
     (low, high) = sql(f"SELECT min(t), max(t) FROM {ratings}")[0]
     assert low >= 789_609_600 and high < 1_697_155_200  # 1995-01-09 .. 2023-10-12
     (per_user_min,) = sql(f"SELECT min(n) FROM (SELECT count(*) n FROM {ratings} GROUP BY u)")[0]
     assert per_user_min >= TINY.min_ratings_per_user
-    (early,) = sql(f"SELECT count(*) FROM {ratings} JOIN (SELECT movieId AS m, "
-                   f"try_cast(regexp_extract(title, '\\((\\d{{4}})\\)$', 1) AS INT) AS y "
-                   f"FROM read_csv('{folder / 'movies.csv'}')) "
-                   "USING (m) WHERE y >= 1995 AND year(to_timestamp(t)) < y")[0]
+    (early,) = sql(
+        f"SELECT count(*) FROM {ratings} JOIN (SELECT movieId AS m, "
+        f"try_cast(regexp_extract(title, '\\((\\d{{4}})\\)$', 1) AS INT) AS y "
+        f"FROM read_csv('{folder / 'movies.csv'}')) "
+        "USING (m) WHERE y >= 1995 AND year(to_timestamp(t)) < y"
+    )[0]
     assert early == 0  # nobody rates a movie before its year
 
 
 def test_popularity_is_skewed_like_movielens(release):
     folder, _ = release
-    counts = sorted((n for (n,) in sql(f"SELECT count(*) FROM read_csv('{folder / 'ratings.csv'}') GROUP BY movieId")),
-                    reverse=True)
+    counts = sorted(
+        (n for (n,) in sql(f"SELECT count(*) FROM read_csv('{folder / 'ratings.csv'}') GROUP BY movieId")), reverse=True
+    )
     top_decile = sum(counts[: len(counts) // 10]) / sum(counts)
     # 300 users cap any movie at 300 ratings, so the top decile holds at most 60 % here (96 % at full size)
     assert top_decile > 0.4 and counts[0] > 10 * counts[len(counts) // 2], (top_decile, counts[0], counts[400])
@@ -123,6 +141,20 @@ def test_cli_writes_a_release(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("bench_scale", PROJECT_ROOT / "benchmarks" / "scale.py")
     scale = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(scale)
-    stats = scale.main(["generate", str(tmp_path / "r"), "--movies", "300", "--users", "100", "--ratings", "5000",
-                        "--tags", "200", "--tag-users", "10"])
+    stats = scale.main(
+        [
+            "generate",
+            str(tmp_path / "r"),
+            "--movies",
+            "300",
+            "--users",
+            "100",
+            "--ratings",
+            "5000",
+            "--tags",
+            "200",
+            "--tag-users",
+            "10",
+        ]
+    )
     assert stats["ratings"] == 5000 and stats["peak_rss_mib"] > 0 and (tmp_path / "r" / "ratings.csv").exists()

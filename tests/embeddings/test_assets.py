@@ -21,8 +21,10 @@ from movielens_dag.settings import read_environment
 SUBSET = 120
 # built as definitions.py builds them, from an environment with nothing set (the defaults)
 BUILT = emb_assets.build(read_environment({}))
-MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS = BUILT.get_assets_def("movie_embeddings"), BUILT.get_assets_def(
-    "movie_embedding_shards")
+MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS = (
+    BUILT.get_assets_def("movie_embeddings"),
+    BUILT.get_assets_def("movie_embedding_shards"),
+)
 SHARDS_JOB = next(iter(BUILT.jobs))
 
 
@@ -41,8 +43,14 @@ def _resources(root):
 
 def _materialize(root, docs, selection, run_config=None, partition_key=None, raise_on_error=True):
     assets = [_stub_documents(docs), MOVIE_EMBEDDINGS, MOVIE_EMBEDDING_SHARDS]
-    return dg.materialize(assets, selection=selection, resources=_resources(root), run_config=run_config,
-                          partition_key=partition_key, raise_on_error=raise_on_error)
+    return dg.materialize(
+        assets,
+        selection=selection,
+        resources=_resources(root),
+        run_config=run_config,
+        partition_key=partition_key,
+        raise_on_error=raise_on_error,
+    )
 
 
 def _meta(result, node):
@@ -68,10 +76,11 @@ def shared_minilm(monkeypatch, minilm):
 
 
 def test_asset_module_imports_no_torch():
-    code = ("import sys, movielens_dag.assets.embeddings as m; "
-            "print(sorted(x for x in ('torch', 'sentence_transformers', 'transformers') if x in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=120)
+    code = (
+        "import sys, movielens_dag.assets.embeddings as m; "
+        "print(sorted(x for x in ('torch', 'sentence_transformers', 'transformers') if x in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     source = (PROJECT_ROOT / "movielens_dag" / "assets" / "embeddings.py").read_text()
@@ -120,13 +129,22 @@ def test_config_reaches_the_encoder(tmp_path, docs, shared_minilm, minilm, monke
         return minilm
 
     monkeypatch.setattr(encode_module, "load_encoder", load)
-    config = {"ops": {"movie_embeddings": {"config": {
-        "prompt": "movie: ", "max_seq_length": 128, "device": "cpu", "dtype": "float32", "token_budget": 2048,
-    }}}}
+    config = {
+        "ops": {
+            "movie_embeddings": {
+                "config": {
+                    "prompt": "movie: ",
+                    "max_seq_length": 128,
+                    "device": "cpu",
+                    "dtype": "float32",
+                    "token_budget": 2048,
+                }
+            }
+        }
+    }
     result = _materialize(tmp_path, docs, ["movie_documents", "movie_embeddings"], run_config=config)
     assert result.success
-    assert (seen["prompt"], seen["max_seq_length"], seen["device"], seen["dtype"]) == ("movie: ", 128, "cpu",
-                                                                                      "float32")
+    assert (seen["prompt"], seen["max_seq_length"], seen["device"], seen["dtype"]) == ("movie: ", 128, "cpu", "float32")
     assert _meta(result, "movie_embeddings")["token_budget"] == 2048
 
 
@@ -204,8 +222,13 @@ def test_deployment_settings_from_the_environment():
     """Shard count, Celery queue and default model/device come from the environment definitions read."""
     from movielens_dag.definitions import build_definitions
 
-    defs = build_definitions(environ={"MOVIELENS_EMBEDDING_SHARDS": "4", "MOVIELENS_EMBEDDING_CELERY_QUEUE": "gpu",
-                                      "MOVIELENS_EMBEDDING_DEVICE": "cpu"})
+    defs = build_definitions(
+        environ={
+            "MOVIELENS_EMBEDDING_SHARDS": "4",
+            "MOVIELENS_EMBEDDING_CELERY_QUEUE": "gpu",
+            "MOVIELENS_EMBEDDING_DEVICE": "cpu",
+        }
+    )
     graph = defs.get_repository_def().asset_graph
     shards = defs.get_assets_def("movie_embedding_shards")
     assert graph.get(dg.AssetKey("movie_embedding_shards")).partitions_def.get_partition_keys()[-1] == "shard-03-of-04"
@@ -218,11 +241,13 @@ def test_deployment_settings_from_the_environment():
 
 def test_environment_is_not_read_at_import():
     """Importing the asset modules reads no environment variable (definitions.py reads it once)."""
-    code = ("import os; seen = []; get = os.environ.get\n"
-            "os.environ.get = lambda k, d=None: (seen.append(k), get(k, d))[1]\n"
-            "import movielens_dag.assets.embeddings, movielens_dag.assets.enrichment, "
-            "movielens_dag.assets.recommender\n"
-            "print(sorted(k for k in seen if k.startswith(('MOVIELENS', 'TMDB', 'IMDB', 'WIKIPEDIA'))))")
+    code = (
+        "import os; seen = []; get = os.environ.get\n"
+        "os.environ.get = lambda k, d=None: (seen.append(k), get(k, d))[1]\n"
+        "import movielens_dag.assets.embeddings, movielens_dag.assets.enrichment, "
+        "movielens_dag.assets.recommender\n"
+        "print(sorted(k for k in seen if k.startswith(('MOVIELENS', 'TMDB', 'IMDB', 'WIKIPEDIA'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -50,8 +50,9 @@ def test_sorting_removes_most_padding():
     p, r, _ = _recorder(lengths)
     _, sorted_stats = run_batches(lengths, p, r, token_budget=2048, max_batch_size=64)
     p, r, _ = _recorder(lengths)
-    _, unsorted_stats = run_batches(lengths, p, r, token_budget=10**9, max_batch_size=16,
-                                    sort_by_length=False, fixed_batch_size=16)
+    _, unsorted_stats = run_batches(
+        lengths, p, r, token_budget=10**9, max_batch_size=16, sort_by_length=False, fixed_batch_size=16
+    )
     assert unsorted_stats.padding_overhead > 0.3
     assert sorted_stats.padding_overhead < unsorted_stats.padding_overhead / 3
 
@@ -59,8 +60,7 @@ def test_sorting_removes_most_padding():
 def test_fixed_batch_size_keeps_input_order():
     lengths = _lengths(50)
     p, r, batches = _recorder(lengths)
-    out, stats = run_batches(lengths, p, r, token_budget=1, max_batch_size=1,
-                             sort_by_length=False, fixed_batch_size=2)
+    out, stats = run_batches(lengths, p, r, token_budget=1, max_batch_size=1, sort_by_length=False, fixed_batch_size=2)
     assert [b for b, _ in batches] == [2] * 25
     np.testing.assert_array_equal(out[:, 0], np.arange(50))
 
@@ -69,8 +69,7 @@ def test_out_of_memory_halves_the_batch_and_finishes():
     lengths = _lengths()
     p, r, batches = _recorder(lengths, fail_above=1500)
     released = []
-    out, stats = run_batches(lengths, p, r, token_budget=8192, max_batch_size=512,
-                             on_oom=lambda: released.append(1))
+    out, stats = run_batches(lengths, p, r, token_budget=8192, max_batch_size=512, on_oom=lambda: released.append(1))
     np.testing.assert_array_equal(out[:, 0], np.arange(len(lengths)))
     assert stats.oom_retries >= 1 and len(released) == stats.oom_retries
     assert stats.token_budget <= 1500
@@ -110,8 +109,9 @@ def test_progress_reports_reach_the_total():
     lengths = _lengths(100)
     p, r, _ = _recorder(lengths)
     seen = []
-    run_batches(lengths, p, r, token_budget=512, max_batch_size=16,
-                progress=lambda done, total, s: seen.append((done, total)))
+    run_batches(
+        lengths, p, r, token_budget=512, max_batch_size=16, progress=lambda done, total, s: seen.append((done, total))
+    )
     assert seen[-1] == (100, 100)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 

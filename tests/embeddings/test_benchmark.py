@@ -28,8 +28,26 @@ def test_synthetic_length_mix(bench):
 
 def test_qwen3_mode_with_a_tiny_model_on_cpu(bench, tmp_path, capsys):
     out = tmp_path / "r.json"
-    rc = bench.main(["--mode", "qwen3", "--device", "cpu", "--qwen3-size", "tiny", "--docs", "40",
-                     "--baseline-docs", "20", "--repeats", "1", "--max-seq-length", "512", "--json", str(out)])
+    rc = bench.main(
+        [
+            "--mode",
+            "qwen3",
+            "--device",
+            "cpu",
+            "--qwen3-size",
+            "tiny",
+            "--docs",
+            "40",
+            "--baseline-docs",
+            "20",
+            "--repeats",
+            "1",
+            "--max-seq-length",
+            "512",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     report = json.loads(out.read_text())
     methods = [r["method"] for r in report["rows"]]
@@ -41,8 +59,21 @@ def test_qwen3_mode_with_a_tiny_model_on_cpu(bench, tmp_path, capsys):
 
 def test_minilm_mode_on_the_real_documents(bench, tmp_path, foundation_warehouse, capsys):
     out = tmp_path / "r.json"
-    rc = bench.main(["--docs", "60", "--baseline-docs", "30", "--repeats", "1", "--no-library",
-                     "--data-dir", str(foundation_warehouse.root), "--json", str(out)])
+    rc = bench.main(
+        [
+            "--docs",
+            "60",
+            "--baseline-docs",
+            "30",
+            "--repeats",
+            "1",
+            "--no-library",
+            "--data-dir",
+            str(foundation_warehouse.root),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["documents"].endswith("movie_documents.parquet")

@@ -43,8 +43,7 @@ def test_kill_dash_9_mid_run_keeps_committed_batches(tmp_path, bundled_documents
     committed = sum(pq.read_metadata(p).num_rows for p in (tmp_path / "cache").rglob("all.part-*.parquet"))
     assert committed >= 2 * BATCH and committed % BATCH == 0 and committed < N_DOCS
 
-    out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=900)
+    out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     embedded = int(out.stdout.split("EMBEDDED")[1].split()[0])
     distinct = int(out.stdout.split("DISTINCT")[1].split()[0])

@@ -53,11 +53,13 @@ def test_matches_sentence_transformers_encode(minilm, result, texts):
 
 
 def test_similar_movies_are_closer_than_unrelated_ones(minilm):
-    v = minilm.encode([
-        "Title: Toy Story 2 (1999)\nGenres: Adventure, Animation, Children, Comedy, Fantasy",
-        "Title: Toy Story (1995)\nGenres: Adventure, Animation, Children, Comedy, Fantasy",
-        "Title: Saw (2004)\nGenres: Horror, Mystery, Thriller",
-    ]).vectors
+    v = minilm.encode(
+        [
+            "Title: Toy Story 2 (1999)\nGenres: Adventure, Animation, Children, Comedy, Fantasy",
+            "Title: Toy Story (1995)\nGenres: Adventure, Animation, Children, Comedy, Fantasy",
+            "Title: Saw (2004)\nGenres: Horror, Mystery, Thriller",
+        ]
+    ).vectors
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1
 
 

@@ -20,12 +20,14 @@ from movielens_dag.paths import PROJECT_ROOT
 
 def _docs(texts, ids=None):
     ids = list(range(1, len(texts) + 1)) if ids is None else ids
-    return pa.table({
-        "movie_id": pa.array(ids, pa.int32()),
-        "document": pa.array(texts, pa.string()),
-        "document_hash": pa.array([document_hash(t) if t is not None else None for t in texts], pa.string()),
-        "template_version": pa.array(["test"] * len(texts)),
-    })
+    return pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "document": pa.array(texts, pa.string()),
+            "document_hash": pa.array([document_hash(t) if t is not None else None for t in texts], pa.string()),
+            "template_version": pa.array(["test"] * len(texts)),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +64,15 @@ def _vectors(table):
 def test_output_table_schema_and_metadata(tmp_path, small_docs, counting_loader):
     run = embed_movie_documents(small_docs, EmbeddingSettings(), cache_root=tmp_path)
     t = run.table
-    assert t.schema == pa.schema([
-        ("movie_id", pa.int32()), ("model_id", pa.string()), ("dim", pa.int32()),
-        ("document_hash", pa.string()), ("embedding", pa.list_(pa.float32(), 384)),
-    ])
+    assert t.schema == pa.schema(
+        [
+            ("movie_id", pa.int32()),
+            ("model_id", pa.string()),
+            ("dim", pa.int32()),
+            ("document_hash", pa.string()),
+            ("embedding", pa.list_(pa.float32(), 384)),
+        ]
+    )
     assert t.num_rows == 40 and t["movie_id"].to_pylist() == sorted(small_docs["movie_id"].to_pylist())
     assert set(t["model_id"].to_pylist()) == {"sentence-transformers/all-MiniLM-L6-v2"}
     np.testing.assert_allclose(np.linalg.norm(_vectors(t), axis=1), 1.0, atol=1e-5)
@@ -75,8 +82,7 @@ def test_output_table_schema_and_metadata(tmp_path, small_docs, counting_loader)
     assert len(counting_loader) == 1
 
 
-def test_second_run_loads_no_model_and_returns_the_same_table(tmp_path, small_docs, counting_loader,
-                                                             monkeypatch):
+def test_second_run_loads_no_model_and_returns_the_same_table(tmp_path, small_docs, counting_loader, monkeypatch):
     first = embed_movie_documents(small_docs, EmbeddingSettings(), cache_root=tmp_path)
     _forbid_loading(monkeypatch)
     second = embed_movie_documents(small_docs, EmbeddingSettings(), cache_root=tmp_path)
@@ -121,14 +127,14 @@ def test_settings_that_change_vectors_change_the_key(tmp_path, small_docs, count
     assert prompted.metadata["embedded"] == 40
     # device / batching settings are not part of the key
     _forbid_loading(monkeypatch)
-    again = embed_movie_documents(small_docs, EmbeddingSettings(token_budget=123, dtype="float32"),
-                                  cache_root=tmp_path)
+    again = embed_movie_documents(small_docs, EmbeddingSettings(token_budget=123, dtype="float32"), cache_root=tmp_path)
     assert again.metadata["embedding_key"] == base["embedding_key"] and again.metadata["embedded"] == 0
 
 
 def test_identical_documents_are_embedded_once(tmp_path, counting_loader):
-    run = embed_movie_documents(_docs(["Title: Twin", "Title: Twin", "Title: Other"]), EmbeddingSettings(),
-                                cache_root=tmp_path)
+    run = embed_movie_documents(
+        _docs(["Title: Twin", "Title: Twin", "Title: Other"]), EmbeddingSettings(), cache_root=tmp_path
+    )
     assert (run.metadata["count"], run.metadata["distinct_documents"], run.metadata["embedded"]) == (3, 2, 2)
     v = _vectors(run.table)
     np.testing.assert_array_equal(v[0], v[1])
@@ -144,14 +150,13 @@ def test_second_run_does_not_even_import_torch(tmp_path, small_docs, counting_lo
         import pyarrow.parquet as pq
         from movielens_dag.embeddings.pipeline import embed_movie_documents
         from movielens_dag.embeddings.settings import EmbeddingSettings
-        run = embed_movie_documents(pq.read_table({str(tmp_path / 'docs.parquet')!r}), EmbeddingSettings(),
-                                    cache_root={str(tmp_path / 'cache')!r})
+        run = embed_movie_documents(pq.read_table({str(tmp_path / "docs.parquet")!r}), EmbeddingSettings(),
+                                    cache_root={str(tmp_path / "cache")!r})
         assert run.metadata["embedded"] == 0, run.metadata
         loaded = [m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules]
         print("LOADED", loaded)
     """)
-    out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout
 
@@ -169,8 +174,9 @@ def test_a_broken_cache_file_is_reported_and_recomputed(tmp_path, small_docs, co
 def test_a_missing_model_fails_before_any_work(tmp_path, small_docs, monkeypatch):
     _forbid_loading(monkeypatch)
     with pytest.raises(ModelNotFoundError, match="does not exist"):
-        embed_movie_documents(small_docs, EmbeddingSettings(model=str(tmp_path / "nope")),
-                              cache_root=tmp_path / "cache")
+        embed_movie_documents(
+            small_docs, EmbeddingSettings(model=str(tmp_path / "nope")), cache_root=tmp_path / "cache"
+        )
     assert not (tmp_path / "cache").exists()
 
 
@@ -180,10 +186,16 @@ def test_a_missing_model_fails_before_any_work(tmp_path, small_docs, monkeypatch
         (_docs(["a", "b"], [1, 1]), "duplicate movie_id 1"),
         (_docs(["a", None], [1, 2]), "document is null for movie_id 2"),
         (_docs(["a"]).drop_columns(["document_hash"]), r"lacks column\(s\) \['document_hash'\]"),
-        (_docs(["a", "b"]).set_column(2, "document_hash", pa.array(["h", ""])),
-         "document_hash is empty for movie_id 2"),
-        (pa.table({"movie_id": pa.array([1, None], pa.int32()), "document": ["a", "b"],
-                   "document_hash": ["h1", "h2"]}), r"movie_id is null in row\(s\) 1"),
+        (
+            _docs(["a", "b"]).set_column(2, "document_hash", pa.array(["h", ""])),
+            "document_hash is empty for movie_id 2",
+        ),
+        (
+            pa.table(
+                {"movie_id": pa.array([1, None], pa.int32()), "document": ["a", "b"], "document_hash": ["h1", "h2"]}
+            ),
+            r"movie_id is null in row\(s\) 1",
+        ),
     ],
 )
 def test_bad_input_is_named(tmp_path, table, message, monkeypatch):
@@ -202,14 +214,20 @@ def test_empty_documents_error_by_default_and_can_be_skipped(tmp_path, monkeypat
 
 
 def test_invalid_settings_are_rejected(tmp_path, small_docs):
-    for bad in (dict(truncate_dim=0), dict(max_seq_length=1), dict(empty_documents="drop"),
-                dict(max_batch_size=0), dict(token_budget=0)):
+    for bad in (
+        dict(truncate_dim=0),
+        dict(max_seq_length=1),
+        dict(empty_documents="drop"),
+        dict(max_batch_size=0),
+        dict(token_budget=0),
+    ):
         with pytest.raises(ValueError):
             embed_movie_documents(small_docs, EmbeddingSettings(**bad), cache_root=tmp_path)
 
 
-def test_shards_cover_every_movie_once_and_feed_the_unpartitioned_run(tmp_path, small_docs,
-                                                                       counting_loader, monkeypatch):
+def test_shards_cover_every_movie_once_and_feed_the_unpartitioned_run(
+    tmp_path, small_docs, counting_loader, monkeypatch
+):
     keys = shard_keys(3)
     assert keys == ["shard-00-of-03", "shard-01-of-03", "shard-02-of-03"]
     assert parse_shard_key("shard-02-of-03") == (2, 3)
@@ -219,8 +237,9 @@ def test_shards_cover_every_movie_once_and_feed_the_unpartitioned_run(tmp_path, 
     ids = sorted(i for p in parts for i in p["movie_id"].to_pylist())
     assert ids == sorted(small_docs["movie_id"].to_pylist())
     assert all(abs(p.num_rows - 40 / 3) <= 3 for p in parts)
-    shard_tables = [embed_movie_documents(p, EmbeddingSettings(), cache_root=tmp_path, writer=k).table
-                    for p, k in zip(parts, keys)]
+    shard_tables = [
+        embed_movie_documents(p, EmbeddingSettings(), cache_root=tmp_path, writer=k).table for p, k in zip(parts, keys)
+    ]
     _forbid_loading(monkeypatch)
     whole = embed_movie_documents(small_docs, EmbeddingSettings(), cache_root=tmp_path, writer="all")
     assert whole.metadata["embedded"] == 0 and whole.metadata["model_loaded"] is False

@@ -62,8 +62,12 @@ def test_tiny_clip_gives_normalised_vectors_of_the_configured_size(clip_dir, pos
 def test_missing_model_or_file_fails_before_any_work(clip_dir, posters, tmp_path):
     table, blobs = posters
     with pytest.raises(ModelNotFoundError, match="does not exist"):
-        embed_posters(table, blobs.root, PosterEmbeddingSettings(model=str(tmp_path / "no-such-clip")),
-                      cache_root=tmp_path / "cache")
+        embed_posters(
+            table,
+            blobs.root,
+            PosterEmbeddingSettings(model=str(tmp_path / "no-such-clip")),
+            cache_root=tmp_path / "cache",
+        )
     blobs.path(table["file"][1].as_py()).unlink()
     with pytest.raises(FileNotFoundError, match="re-materialize poster_images"):
         embed_posters(table, blobs.root, PosterEmbeddingSettings(model=str(clip_dir)), cache_root=tmp_path / "cache")
@@ -71,10 +75,16 @@ def test_missing_model_or_file_fails_before_any_work(clip_dir, posters, tmp_path
 
 def test_no_posters_give_an_empty_table_without_resolving_the_model(tmp_path):
     """The offline demo: the default CLIP hub id cannot be resolved here, and need not be."""
-    table = pa.Table.from_pylist([{"movie_id": 1, "status": "not_fetched"}, {"movie_id": 2, "status": "no_tmdb_id"}],
-                                 schema=POSTER_IMAGES)
+    table = pa.Table.from_pylist(
+        [{"movie_id": 1, "status": "not_fetched"}, {"movie_id": 2, "status": "no_tmdb_id"}], schema=POSTER_IMAGES
+    )
     run = embed_posters(table, tmp_path / "posters", PosterEmbeddingSettings(), cache_root=tmp_path / "cache")
-    assert run.table.num_rows == 0 and run.table.column_names == ["movie_id", "model_id", "dim", "image_sha256",
-                                                                  "embedding"]
+    assert run.table.num_rows == 0 and run.table.column_names == [
+        "movie_id",
+        "model_id",
+        "dim",
+        "image_sha256",
+        "embedding",
+    ]
     assert run.metadata["model_loaded"] is False and run.metadata["skipped_not_fetched"] == 1
     assert not (tmp_path / "cache").exists()

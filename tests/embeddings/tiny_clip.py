@@ -12,8 +12,15 @@ def build(root: Path, projection_dim: int = 24, seed: int = 0) -> Path:
     import torch
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                              image_size=32, patch_size=8, projection_dim=projection_dim)
+    config = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+        projection_dim=projection_dim,
+    )
     torch.manual_seed(seed)
     model = CLIPVisionModelWithProjection(config)
     folder = Path(root) / "tiny-clip"

@@ -12,13 +12,53 @@ from pathlib import Path
 
 EOS = "<|endoftext|>"
 QUERY_PROMPT = "Instruct: represent this movie for finding similar movies\nQuery:"
-WORDS = ["the", "a", "of", "and", "in", "to", "movie", "film", "story", "love", "war", "space", "comedy", "drama",
-         "action", "title", "year", "genres", "tags", "also", "known", "as", "instruct", "query", "represent", "this",
-         "for", "finding", "similar", "movies", "toy", "heat", "matrix", "crime", "thriller", "animation", "children",
-         "fantasy", "romance", "horror", "documentary", "western", "musical", "mystery"]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-)
+WORDS = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "in",
+    "to",
+    "movie",
+    "film",
+    "story",
+    "love",
+    "war",
+    "space",
+    "comedy",
+    "drama",
+    "action",
+    "title",
+    "year",
+    "genres",
+    "tags",
+    "also",
+    "known",
+    "as",
+    "instruct",
+    "query",
+    "represent",
+    "this",
+    "for",
+    "finding",
+    "similar",
+    "movies",
+    "toy",
+    "heat",
+    "matrix",
+    "crime",
+    "thriller",
+    "animation",
+    "children",
+    "fantasy",
+    "romance",
+    "horror",
+    "documentary",
+    "western",
+    "musical",
+    "mystery",
+]
+CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
 
 
 @dataclass(frozen=True)

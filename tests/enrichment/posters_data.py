@@ -15,23 +15,48 @@ from movielens_dag.warehouse import write_parquet_atomic
 TOKEN = "poster-test-token"
 # movie_id -> links tmdb id; movies 1 and 8 share TMDB 11 (one file, one request)
 LINKED = {1: 11, 2: 12, 3: 13, 4: 14, 5: 15, 6: 404, 7: None, 8: 11}
-EXPECTED = {1: "ok", 2: "ok", 3: "no_poster", 4: "not_found", 5: "broken_image", 6: "not_fetched", 7: "no_tmdb_id",
-            8: "ok"}
+EXPECTED = {
+    1: "ok",
+    2: "ok",
+    3: "no_poster",
+    4: "not_found",
+    5: "broken_image",
+    6: "not_fetched",
+    7: "no_tmdb_id",
+    8: "ok",
+}
 POSTER_CHAIN = ["tmdb_ids", "tmdb_movies", "poster_images"]
 
 
 def emulator_config(token: str | None = TOKEN) -> EmulatorConfig:
-    return EmulatorConfig(tmdb_token=token, no_poster_tmdb_ids={13}, missing_posters={"/poster14.jpg"},
-                          broken_posters={"/poster15.jpg"}, missing_tmdb_ids={404})
+    return EmulatorConfig(
+        tmdb_token=token,
+        no_poster_tmdb_ids={13},
+        missing_posters={"/poster14.jpg"},
+        broken_posters={"/poster15.jpg"},
+        missing_tmdb_ids={404},
+    )
 
 
 def write_upstream(paths: DataPaths) -> None:
     """movies and links of eight made-up movies (7 has no id anywhere: TMDB search finds nothing)."""
-    movies = pa.Table.from_pylist([dict(movie_id=m, title=f"Poster Movie {m}", year=1990 + m, genres=["Drama"],
-                                        alt_titles=[], raw_title=f"Poster Movie {m} ({1990 + m})") for m in LINKED],
-                                  schema=MOVIES_SCHEMA)
-    links = pa.Table.from_pylist([dict(movie_id=m, imdb_id=None, tmdb_id=t) for m, t in LINKED.items()],
-                                 schema=LINKS_SCHEMA)
+    movies = pa.Table.from_pylist(
+        [
+            dict(
+                movie_id=m,
+                title=f"Poster Movie {m}",
+                year=1990 + m,
+                genres=["Drama"],
+                alt_titles=[],
+                raw_title=f"Poster Movie {m} ({1990 + m})",
+            )
+            for m in LINKED
+        ],
+        schema=MOVIES_SCHEMA,
+    )
+    links = pa.Table.from_pylist(
+        [dict(movie_id=m, imdb_id=None, tmdb_id=t) for m, t in LINKED.items()], schema=LINKS_SCHEMA
+    )
     write_parquet_atomic(movies, paths.asset_file("movielens", "movies"))
     write_parquet_atomic(links, paths.asset_file("movielens", "links"))
 
@@ -45,15 +70,28 @@ def materialize(paths: DataPaths, http_fetcher: HttpFetcher, selection, run_conf
 
     built = embedding_assets.build(read_environment({}))
     poster_embeddings = next(a for a in built.assets if a.key == dg.AssetKey("poster_embeddings"))
-    assets = [dg.AssetSpec("movies", group_name="movielens"), dg.AssetSpec("links", group_name="movielens"),
-              enrichment_assets.tmdb_ids, enrichment_assets.tmdb_movies, enrichment_assets.poster_images,
-              poster_embeddings]
+    assets = [
+        dg.AssetSpec("movies", group_name="movielens"),
+        dg.AssetSpec("links", group_name="movielens"),
+        enrichment_assets.tmdb_ids,
+        enrichment_assets.tmdb_movies,
+        enrichment_assets.poster_images,
+        poster_embeddings,
+    ]
     keys = {a.key for a in assets if isinstance(a, dg.AssetsDefinition)}
-    checks = [c for c in [*dg.load_asset_checks_from_modules([enrichment_assets]), *built.asset_checks]
-              if {k.asset_key for k in c.check_keys} <= keys]
-    return dg.materialize([*assets, *checks], selection=selection, run_config=run_config,
-                          resources={**make_resources(str(paths.root)), "http_fetcher": http_fetcher},
-                          raise_on_error=raise_on_error, instance=dg.DagsterInstance.ephemeral())
+    checks = [
+        c
+        for c in [*dg.load_asset_checks_from_modules([enrichment_assets]), *built.asset_checks]
+        if {k.asset_key for k in c.check_keys} <= keys
+    ]
+    return dg.materialize(
+        [*assets, *checks],
+        selection=selection,
+        run_config=run_config,
+        resources={**make_resources(str(paths.root)), "http_fetcher": http_fetcher},
+        raise_on_error=raise_on_error,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
 
 
 def metadata(result, asset: str) -> dict:

@@ -33,25 +33,45 @@ MOVIES = [  # movie_id, title, year, genres, alt titles, imdb id, links tmdb id
     (7, "Nothing Like It", 2001, ["Drama"], [], None, None),
     (8, "Wrong Link", 2002, ["Drama"], [], "tt0000008", 555),
 ]
-CATALOG = [CatalogMovie(862, "Toy Story", 1995, "tt0114709"), CatalogMovie(244, "King Kong", 1933, "tt0024216"),
-           CatalogMovie(301, "Found By Imdb", 1980),
-           CatalogMovie(101, "Léon: The Professional", 1994, "tt0110413", 900),
-           CatalogMovie(555, "Another Movie", 2002, "tt5555555")]
+CATALOG = [
+    CatalogMovie(862, "Toy Story", 1995, "tt0114709"),
+    CatalogMovie(244, "King Kong", 1933, "tt0024216"),
+    CatalogMovie(301, "Found By Imdb", 1980),
+    CatalogMovie(101, "Léon: The Professional", 1994, "tt0110413", 900),
+    CatalogMovie(555, "Another Movie", 2002, "tt5555555"),
+]
 
 
 @pytest.fixture
 def upstream(tmp_path) -> DataPaths:
     """A data dir whose movielens group holds a few movies (written directly, as the IO manager would)."""
     paths = DataPaths(tmp_path / "data")
-    movies = pa.Table.from_pylist([dict(movie_id=m, title=t, year=y, genres=g, alt_titles=a, raw_title=f"{t} ({y})")
-                                   for m, t, y, g, a, _, _ in MOVIES], schema=MOVIES_SCHEMA)
-    links = pa.Table.from_pylist([dict(movie_id=m, imdb_id=i, tmdb_id=k) for m, *_, i, k in MOVIES],
-                                 schema=LINKS_SCHEMA)
-    ratings = pa.table({"user_id": pa.array([1, 1, 2], pa.int32()), "movie_id": pa.array([2, 7, 7], pa.int32()),
-                        "rating": pa.array([4.0, 3.0, 5.0], pa.float32()),
-                        "timestamp": pa.array([1, 2, 3], pa.int64())})
-    tags = pa.table({"user_id": pa.array([1], pa.int32()), "movie_id": pa.array([2], pa.int32()),
-                     "tag": ["twist ending"], "timestamp": pa.array([4], pa.int64())})
+    movies = pa.Table.from_pylist(
+        [
+            dict(movie_id=m, title=t, year=y, genres=g, alt_titles=a, raw_title=f"{t} ({y})")
+            for m, t, y, g, a, _, _ in MOVIES
+        ],
+        schema=MOVIES_SCHEMA,
+    )
+    links = pa.Table.from_pylist(
+        [dict(movie_id=m, imdb_id=i, tmdb_id=k) for m, *_, i, k in MOVIES], schema=LINKS_SCHEMA
+    )
+    ratings = pa.table(
+        {
+            "user_id": pa.array([1, 1, 2], pa.int32()),
+            "movie_id": pa.array([2, 7, 7], pa.int32()),
+            "rating": pa.array([4.0, 3.0, 5.0], pa.float32()),
+            "timestamp": pa.array([1, 2, 3], pa.int64()),
+        }
+    )
+    tags = pa.table(
+        {
+            "user_id": pa.array([1], pa.int32()),
+            "movie_id": pa.array([2], pa.int32()),
+            "tag": ["twist ending"],
+            "timestamp": pa.array([4], pa.int64()),
+        }
+    )
     for name, table in [("movies", movies), ("links", links), ("ratings", ratings), ("tags", tags)]:
         write_parquet_atomic(table, paths.asset_file("movielens", name))
     return paths
@@ -59,8 +79,11 @@ def upstream(tmp_path) -> DataPaths:
 
 def materialize(paths: DataPaths, fetcher: HttpFetcher, selection=ENRICHMENT, raise_on_error=True):
     assets = dg.load_assets_from_modules([movielens_assets, enrichment_assets, documents_assets])
-    resources = {**make_resources(str(paths.root)), "http_fetcher": fetcher,
-                 "wikipedia_source": WikipediaPlotsSource(csv_path=str(WIKI_SAMPLE))}
+    resources = {
+        **make_resources(str(paths.root)),
+        "http_fetcher": fetcher,
+        "wikipedia_source": WikipediaPlotsSource(csv_path=str(WIKI_SAMPLE)),
+    }
     return dg.materialize(assets, selection=selection, resources=resources, raise_on_error=raise_on_error)
 
 
@@ -85,15 +108,27 @@ def assert_no_secret(paths: DataPaths, result, *texts: str) -> None:
 
 def test_enrichment_with_token_then_a_zero_call_rerun(make_emulator, upstream, capfd):
     emu = make_emulator(EmulatorConfig(tmdb_token=TOKEN, missing_tmdb_ids={404}), catalog=CATALOG)
-    fetcher = HttpFetcher(tmdb_api_base_url=emu.tmdb_url, tmdb_read_access_token=TOKEN, imdb_graphql_url=emu.imdb_url,
-                          tmdb_requests_per_second=200, imdb_requests_per_second=200)
+    fetcher = HttpFetcher(
+        tmdb_api_base_url=emu.tmdb_url,
+        tmdb_read_access_token=TOKEN,
+        imdb_graphql_url=emu.imdb_url,
+        tmdb_requests_per_second=200,
+        imdb_requests_per_second=200,
+    )
     result = materialize(upstream, fetcher, selection=WITH_DOCUMENTS)
     assert result.success
 
     ids = {r["movie_id"]: r for r in table(upstream, "tmdb_ids")}
     assert {m: (r["tmdb_id"], r["method"]) for m, r in ids.items()} == {
-        1: (862, "links"), 2: (550, "links"), 3: (244, "links"), 4: (404, "links"), 5: (301, "find"),
-        6: (101, "search"), 7: (None, "unresolved"), 8: (555, "links")}
+        1: (862, "links"),
+        2: (550, "links"),
+        3: (244, "links"),
+        4: (404, "links"),
+        5: (301, "find"),
+        6: (101, "search"),
+        7: (None, "unresolved"),
+        8: (555, "links"),
+    }
     movies = {r["movie_id"]: r for r in table(upstream, "tmdb_movies")}
     assert movies[2]["title"] == "Fight Club" and movies[2]["directors"] == ["David Fincher"]  # the recorded response
     assert movies[4]["fetch_status"] == "not_found"
@@ -142,8 +177,10 @@ def test_no_token_skips_tmdb_and_the_rest_runs(make_emulator, upstream):
     assert {r["movie_id"] for r in table(upstream, "wikipedia_plots")} == {3}
     unresolved = [r for r in table(upstream, "enrichment_review_queue") if r["issue"] == "unresolved"]
     assert {r["movie_id"] for r in unresolved} == {5, 6, 7}
-    versions = {r["movie_id"]: r["template_version"] for r in
-                pq.read_table(upstream.asset_file("documents", "movie_documents")).to_pylist()}
+    versions = {
+        r["movie_id"]: r["template_version"]
+        for r in pq.read_table(upstream.asset_file("documents", "movie_documents")).to_pylist()
+    }
     assert versions == {m: ("enriched-v1" if m == 3 else "movielens-v1") for m in range(1, 9)}  # Wikipedia only
     assert unresolved[0]["movie_id"] == 7
     assert unresolved[0]["suggested_override"] == "7,<tmdb_id from themoviedb.org>,,Nothing Like It (2001)"
@@ -180,7 +217,8 @@ def test_overrides_sensor(tmp_path, monkeypatch):
 def test_refresh_job_schedule_and_pools(tmp_path):
     defs = dg.Definitions(
         assets=dg.load_assets_from_modules([movielens_assets, enrichment_assets, documents_assets]),
-        jobs=[enrichment_assets.enrichment_refresh_job], schedules=[enrichment_assets.enrichment_weekly_schedule],
+        jobs=[enrichment_assets.enrichment_refresh_job],
+        schedules=[enrichment_assets.enrichment_weekly_schedule],
         sensors=[enrichment_assets.tmdb_overrides_sensor],
         resources={**make_resources(str(tmp_path)), "http_fetcher": HttpFetcher()},
     )
@@ -212,8 +250,11 @@ def test_resource_from_environment(make_emulator, upstream, monkeypatch, capfd):
 
 def test_missing_wikipedia_csv_is_a_clear_skip(upstream):
     assets = dg.load_assets_from_modules([movielens_assets, enrichment_assets, documents_assets])
-    resources = {**make_resources(str(upstream.root)), "http_fetcher": HttpFetcher(),
-                 "wikipedia_source": WikipediaPlotsSource(csv_path=str(upstream.root / "absent.csv"))}
+    resources = {
+        **make_resources(str(upstream.root)),
+        "http_fetcher": HttpFetcher(),
+        "wikipedia_source": WikipediaPlotsSource(csv_path=str(upstream.root / "absent.csv")),
+    }
     result = dg.materialize(assets, selection=["tmdb_ids", "tmdb_movies", "wikipedia_plots"], resources=resources)
     assert "no Wikipedia plots CSV at" in metadata(result, "wikipedia_plots")["skipped"]
     assert table(upstream, "wikipedia_plots") == []

@@ -14,8 +14,9 @@ def write(tmp_path, text: str):
 
 
 def test_valid_file_with_comments(tmp_path):
-    path = write(tmp_path, "# comment\nmovie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n\n"
-                           "2,,tt0113497,\"Jumanji, by IMDb id\"\n")
+    path = write(
+        tmp_path, '# comment\nmovie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n\n2,,tt0113497,"Jumanji, by IMDb id"\n'
+    )
     overrides = read_overrides(path, KNOWN)
     assert overrides[1].tmdb_id == 862 and overrides[1].imdb_id is None and overrides[1].line == 3
     assert overrides[2].tmdb_id is None and overrides[2].imdb_id == "tt0113497"
@@ -28,16 +29,22 @@ def test_missing_or_comment_only_file_means_no_overrides(tmp_path):
 
 
 def test_every_problem_is_reported_with_its_line(tmp_path):
-    path = write(tmp_path, "\n".join([
-        "movie_id,tmdb_id,imdb_id,note",
-        "1,862,,ok",           # 2
-        "99,5,,unknown movie",  # 3
-        "1,863,,duplicate",     # 4
-        "3,abc,,not numeric",   # 5
-        "4,,0113497,bad imdb",  # 6
-        "5,,,nothing given",    # 7
-        "x,1,,bad movie id",    # 8
-    ]) + "\n")
+    path = write(
+        tmp_path,
+        "\n".join(
+            [
+                "movie_id,tmdb_id,imdb_id,note",
+                "1,862,,ok",  # 2
+                "99,5,,unknown movie",  # 3
+                "1,863,,duplicate",  # 4
+                "3,abc,,not numeric",  # 5
+                "4,,0113497,bad imdb",  # 6
+                "5,,,nothing given",  # 7
+                "x,1,,bad movie id",  # 8
+            ]
+        )
+        + "\n",
+    )
     with pytest.raises(OverridesError) as info:
         read_overrides(path, KNOWN)
     problems = info.value.problems
@@ -65,8 +72,9 @@ def test_the_repository_file_is_valid():
 def test_excel_csv_utf8_with_bom_and_crlf_is_accepted(tmp_path):
     """#8: Excel's "CSV UTF-8" writes a byte-order mark (and CRLF); the header must still match."""
     path = tmp_path / "tmdb_ids.csv"
-    path.write_bytes("movie_id,tmdb_id,imdb_id,note\r\n1,862,,Toy Story\r\n3,,tt0113228,Grumpier Old Men\r\n"
-                     .encode("utf-8-sig"))
+    path.write_bytes(
+        "movie_id,tmdb_id,imdb_id,note\r\n1,862,,Toy Story\r\n3,,tt0113228,Grumpier Old Men\r\n".encode("utf-8-sig")
+    )
     overrides = read_overrides(path, KNOWN)
     assert overrides[1].tmdb_id == 862 and overrides[1].line == 2
     assert overrides[3].imdb_id == "tt0113228" and overrides[3].note == "Grumpier Old Men"
@@ -74,8 +82,10 @@ def test_excel_csv_utf8_with_bom_and_crlf_is_accepted(tmp_path):
 
 def test_a_file_that_is_not_utf8_names_its_line_and_the_fix(tmp_path):
     path = tmp_path / "tmdb_ids.csv"
-    path.write_bytes("movie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n"
-                     "2,8844,,Jumanji \u2013 caf\xe9\n".encode("cp1252"))
-    with pytest.raises(OverridesError,
-                       match=r"tmdb_ids.csv line 3: bytes .* are not UTF-8; save the file as 'CSV UTF-8'"):
+    path.write_bytes(
+        "movie_id,tmdb_id,imdb_id,note\n1,862,,Toy Story\n2,8844,,Jumanji \u2013 caf\xe9\n".encode("cp1252")
+    )
+    with pytest.raises(
+        OverridesError, match=r"tmdb_ids.csv line 3: bytes .* are not UTF-8; save the file as 'CSV UTF-8'"
+    ):
         read_overrides(path, KNOWN)

@@ -16,8 +16,11 @@ def load(name: str) -> dict:
 
 def fight_club() -> dict:
     doc = load("tmdb/movie-details.json")
-    for extra, name in [("keywords", "movie-keywords"), ("credits", "movie-credits"),
-                        ("external_ids", "movie-external-ids")]:
+    for extra, name in [
+        ("keywords", "movie-keywords"),
+        ("credits", "movie-credits"),
+        ("external_ids", "movie-external-ids"),
+    ]:
         doc[extra] = load(f"tmdb/{name}.json")
     return doc
 

@@ -14,20 +14,23 @@ from tests.http.conftest import fast_policy
 NOW = datetime.now(UTC)
 
 MOVIES = [
-    MovieRef(1, "Toy Story", 1995, (), "tt0114709", 862),                              # links.csv
-    MovieRef(2, "Jumanji", 1995, (), "tt0113497", 8844),                               # override wins
-    MovieRef(3, "Found By Imdb", 1980, (), generated_imdb_id(301), None),              # /find
+    MovieRef(1, "Toy Story", 1995, (), "tt0114709", 862),  # links.csv
+    MovieRef(2, "Jumanji", 1995, (), "tt0113497", 8844),  # override wins
+    MovieRef(3, "Found By Imdb", 1980, (), generated_imdb_id(301), None),  # /find
     MovieRef(4, "Léon: The Professional", 1994, ("The Professional", "Léon"), "tt0000004", None),  # alt title
-    MovieRef(5, "Tom & Jerry: The Movie", 1992, (), None, None),                       # &, year+1
-    MovieRef(6, "Nothing Like It", 2001, (), None, None),                              # unresolved
-    MovieRef(7, "Hamlet", 1990, (), None, None),                                       # close candidates
-    MovieRef(8, "What's Up, Doc? #2", 1972, (), None, None),                           # ?, #
+    MovieRef(5, "Tom & Jerry: The Movie", 1992, (), None, None),  # &, year+1
+    MovieRef(6, "Nothing Like It", 2001, (), None, None),  # unresolved
+    MovieRef(7, "Hamlet", 1990, (), None, None),  # close candidates
+    MovieRef(8, "What's Up, Doc? #2", 1972, (), None, None),  # ?, #
 ]
 CATALOG = [
-    CatalogMovie(862, "Toy Story", 1995), CatalogMovie(301, "Found By Imdb", 1980),
-    CatalogMovie(101, "Léon", 1994, vote_count=900), CatalogMovie(102, "The Professional", 2003, vote_count=5),
+    CatalogMovie(862, "Toy Story", 1995),
+    CatalogMovie(301, "Found By Imdb", 1980),
+    CatalogMovie(101, "Léon", 1994, vote_count=900),
+    CatalogMovie(102, "The Professional", 2003, vote_count=5),
     CatalogMovie(103, "Tom and Jerry: The Movie", 1993, vote_count=50),
-    CatalogMovie(104, "Hamlet", 1990, vote_count=100), CatalogMovie(105, "Hamlet", 1990, vote_count=110),
+    CatalogMovie(104, "Hamlet", 1990, vote_count=100),
+    CatalogMovie(105, "Hamlet", 1990, vote_count=110),
     CatalogMovie(106, "What's Up, Doc? #2", 1972, vote_count=7),
 ]
 OVERRIDES = {2: Override(2, 9999, None, "checked by hand", 5)}
@@ -51,8 +54,16 @@ def test_resolution_order_and_zero_call_rerun(make_emulator, tmp_path):
     store = FetchStore(tmp_path)
     resolutions, report = resolve(emu, store)
     got = {r.movie_id: (r.tmdb_id, r.method) for r in resolutions}
-    assert got == {1: (862, "links"), 2: (9999, "override"), 3: (301, "find"), 4: (101, "search"),
-                   5: (103, "search"), 6: (None, "unresolved"), 7: (105, "search"), 8: (106, "search")}
+    assert got == {
+        1: (862, "links"),
+        2: (9999, "override"),
+        3: (301, "find"),
+        4: (101, "search"),
+        5: (103, "search"),
+        6: (None, "unresolved"),
+        7: (105, "search"),
+        8: (106, "search"),
+    }
     by_id = {r.movie_id: r for r in resolutions}
     assert by_id[2].confidence == 1.0 and "line 5" in by_id[2].reason
     assert by_id[4].confidence == 0.95
@@ -65,8 +76,9 @@ def test_resolution_order_and_zero_call_rerun(make_emulator, tmp_path):
 
     again, report = resolve(emu, store)
     assert emu.total_hits() == first and report.requested == 0  # nothing changed: no HTTP call
-    assert ([(r.tmdb_id, r.method, r.confidence) for r in again]
-            == [(r.tmdb_id, r.method, r.confidence) for r in resolutions])
+    assert [(r.tmdb_id, r.method, r.confidence) for r in again] == [
+        (r.tmdb_id, r.method, r.confidence) for r in resolutions
+    ]
 
     offline, report = resolve(emu, store, fetcher=False)  # no token: stored responses still count
     assert [(r.tmdb_id, r.method) for r in offline] == [(r.tmdb_id, r.method) for r in resolutions]
@@ -115,8 +127,13 @@ def test_details_refresh_changes_feed_and_failures(make_emulator, tmp_path):
     assert emu.total_hits() == hits and report.requested == 0
 
     # much later everything is stale and refetched (the 404 too: movies come back)
-    report = run(emu, store, lambda f: pipeline.refresh_tmdb_movies(ids, store, f, emu.tmdb_url,
-                                                                    NOW + timedelta(days=200), 90, use_changes=False))
+    report = run(
+        emu,
+        store,
+        lambda f: pipeline.refresh_tmdb_movies(
+            ids, store, f, emu.tmdb_url, NOW + timedelta(days=200), 90, use_changes=False
+        ),
+    )
     assert report.reasons == {"stale": 4}
 
 
@@ -134,8 +151,9 @@ def test_imdb_403_disables_the_source_without_a_storm(make_emulator, tmp_path):
 def test_imdb_titles(make_emulator, tmp_path):
     emu = make_emulator(EmulatorConfig(missing_imdb_ids={"tt0000002"}))
     store = FetchStore(tmp_path)
-    report = run(emu, store, lambda f: pipeline.refresh_imdb_titles(["tt0000001", "tt0000002"], store, f,
-                                                                    emu.imdb_url, NOW, 90))
+    report = run(
+        emu, store, lambda f: pipeline.refresh_imdb_titles(["tt0000001", "tt0000002"], store, f, emu.imdb_url, NOW, 90)
+    )
     assert report.outcomes == {"ok": 2}
     table, counts = tables.imdb_titles_table(store, {1: "tt0000001", 2: "tt0000002"})
     assert counts == {"ok": 1, "not_found": 1}

@@ -53,10 +53,14 @@ def test_posters_with_every_outcome_then_a_zero_call_rerun(make_emulator, paths)
     assert meta["status"]["ok"] == 3 and meta["status"]["broken_image"] == 1 and meta["distinct_images"] == 2
     assert meta["http_requests"] == 5 and meta["megabytes_on_disk"] > 0  # configuration + 4 distinct images
     assert "skipped" not in meta and "poster11" in meta["fetched"] and meta["poster_size"] == "w185"
-    assert checks(result) == {"one_id_row_per_movie": True, "one_detail_row_per_resolved_movie": True,
-                              "tmdb_coverage": False,  # 2 of 8 movies have no details: a warning, not an error
-                              "every_poster_file_is_there_and_matches_its_hash": True,
-                              "one_poster_row_per_movie": True, "few_poster_fetches_fail": True}
+    assert checks(result) == {
+        "one_id_row_per_movie": True,
+        "one_detail_row_per_resolved_movie": True,
+        "tmdb_coverage": False,  # 2 of 8 movies have no details: a warning, not an error
+        "every_poster_file_is_there_and_matches_its_hash": True,
+        "one_poster_row_per_movie": True,
+        "few_poster_fetches_fail": True,
+    }
 
     hits = emu.total_hits()
     again = materialize(paths, fetcher(emu), ["poster_images"])

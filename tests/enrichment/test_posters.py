@@ -28,8 +28,7 @@ TMDB_IDS = {1: 11, 2: 12, 3: 13, 4: 14, 5: 15, 6: None, 7: 11}
 
 
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(no_poster_tmdb_ids={13}, missing_posters={"/poster14.jpg"},
-                          broken_posters={"/poster15.jpg"})
+    return EmulatorConfig(no_poster_tmdb_ids={13}, missing_posters={"/poster14.jpg"}, broken_posters={"/poster15.jpg"})
 
 
 def run(emu, store, blobs, fn):
@@ -44,8 +43,9 @@ def poster_refs(emu, store, blobs) -> list[PosterRef]:
     """poster_path the way the tmdb_movies asset gets it: /movie/{id} details, parsed."""
     ids = sorted({t for t in TMDB_IDS.values() if t})
     run(emu, store, blobs, lambda f: pipeline.refresh_tmdb_movies(ids, store, f, emu.tmdb_url, NOW, 90, False))
-    paths = {int(k): tmdb.parse_movie(json.loads(p))["poster_path"]
-             for k, p, _ in store.iter_ok_payloads(tmdb.SOURCE_MOVIE)}
+    paths = {
+        int(k): tmdb.parse_movie(json.loads(p))["poster_path"] for k, p, _ in store.iter_ok_payloads(tmdb.SOURCE_MOVIE)
+    }
     return [PosterRef(m, t, paths.get(t) if t else None) for m, t in TMDB_IDS.items()]
 
 
@@ -61,7 +61,14 @@ def test_posters_with_404_broken_image_missing_poster_and_zero_call_rerun(make_e
     table, report = fetch(emu, store, blobs, refs)
     rows = {r["movie_id"]: r for r in table.to_pylist()}
     assert {m: r["status"] for m, r in rows.items()} == {
-        1: "ok", 2: "ok", 3: "no_poster", 4: "not_found", 5: "broken_image", 6: "no_tmdb_id", 7: "ok"}
+        1: "ok",
+        2: "ok",
+        3: "no_poster",
+        4: "not_found",
+        5: "broken_image",
+        6: "no_tmdb_id",
+        7: "ok",
+    }
     assert status_counts(table)["ok"] == 3
     # content-addressed files: the name is the hash of the bytes; a shared poster is one file, one request
     for m in (1, 2):
@@ -107,12 +114,22 @@ def test_poster_refs_take_the_poster_path_of_fetched_details_only(tmp_path):
     from movielens_dag.enrichment.posters import poster_refs
 
     ids = pa.table({"movie_id": pa.array([1, 2, 3, 4, 5], pa.int32()), "tmdb_id": pa.array([11, 12, 13, None, 15])})
-    details = pa.table({"movie_id": pa.array([1, 2, 3, 5], pa.int32()), "tmdb_id": pa.array([11, 12, 13, 99]),
-                        "poster_path": ["/p11.jpg", None, None, "/p99.jpg"],
-                        "fetch_status": ["ok", "ok", "not_fetched", "ok"]})
+    details = pa.table(
+        {
+            "movie_id": pa.array([1, 2, 3, 5], pa.int32()),
+            "tmdb_id": pa.array([11, 12, 13, 99]),
+            "poster_path": ["/p11.jpg", None, None, "/p99.jpg"],
+            "fetch_status": ["ok", "ok", "not_fetched", "ok"],
+        }
+    )
     refs = poster_refs(ids, details)
-    assert refs == [PosterRef(1, 11, "/p11.jpg"), PosterRef(2, 12, None), PosterRef(3, 13, None, "not_fetched"),
-                    PosterRef(4, None, None, "missing"), PosterRef(5, 15, None, "missing")]  # 99: another id's details
+    assert refs == [
+        PosterRef(1, 11, "/p11.jpg"),
+        PosterRef(2, 12, None),
+        PosterRef(3, 13, None, "not_fetched"),
+        PosterRef(4, None, None, "missing"),
+        PosterRef(5, 15, None, "missing"),
+    ]  # 99: another id's details
     table = poster_table(refs, FetchStore(tmp_path / "store"), BlobStore(tmp_path / "posters"), "w185")
     # TMDB lists no poster (2) versus details never fetched (3, 5): only the first is "no_poster"
     assert table["status"].to_pylist() == ["not_fetched", "no_poster", "not_fetched", "no_tmdb_id", "not_fetched"]

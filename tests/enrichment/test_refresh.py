@@ -13,11 +13,18 @@ def state(status, days_ago):
 
 
 def test_reasons():
-    latest = {"fresh": state("ok", 1), "old": state("ok", 100), "failed": state("failed", 0),
-              "gone": state("not_found", 1), "bad": state("client_error", 1), "changed": state("ok", 3)}
+    latest = {
+        "fresh": state("ok", 1),
+        "old": state("ok", 100),
+        "failed": state("failed", 0),
+        "gone": state("not_found", 1),
+        "bad": state("client_error", 1),
+        "changed": state("ok", 3),
+    }
     wanted = ["fresh", "old", "failed", "gone", "bad", "changed", "new"]
-    todo = keys_to_fetch(wanted, latest, NOW, 90,
-                         {"changed": NOW - timedelta(days=1), "fresh": NOW - timedelta(days=2)})
+    todo = keys_to_fetch(
+        wanted, latest, NOW, 90, {"changed": NOW - timedelta(days=1), "fresh": NOW - timedelta(days=2)}
+    )
     assert todo == {"old": "stale", "failed": "retry_failed", "changed": "changed", "new": "new"}
 
 

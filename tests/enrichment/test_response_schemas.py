@@ -26,8 +26,11 @@ def load(name: str) -> dict:
 
 def fight_club(**changes) -> dict:
     doc = load("tmdb/movie-details.json")
-    for extra, name in [("keywords", "movie-keywords"), ("credits", "movie-credits"),
-                        ("external_ids", "movie-external-ids")]:
+    for extra, name in [
+        ("keywords", "movie-keywords"),
+        ("credits", "movie-credits"),
+        ("external_ids", "movie-external-ids"),
+    ]:
         doc[extra] = load(f"tmdb/{name}.json")
     doc = copy.deepcopy(doc)
     for path, value in changes.items():  # "credits__cast__0__name" -> doc["credits"]["cast"][0]["name"]
@@ -47,22 +50,25 @@ def test_recorded_fixture_really_is_fight_club():
     assert fight_club()["popularity"] == 93.958 and fight_club()["id"] == 550
 
 
-@pytest.mark.parametrize("field, sent, parsed", [
-    ("popularity", "93.49", 93.49),             # the real failure: popularity as a JSON string
-    ("popularity", " 93.958 ", 93.958),
-    ("vote_average", 8, 8.0),
-    ("vote_count", "27917", 27917),
-    ("budget", 63000000.0, 63_000_000),
-    ("runtime", "139", 139),
-    ("runtime", None, None),
-    ("popularity", None, None),
-    ("popularity", "", None),
-    ("title", 1984, "1984"),
-    ("release_date", "", None),
-    ("release_date", None, None),
-    ("genres", None, []),
-    ("credits", None, None),
-])
+@pytest.mark.parametrize(
+    "field, sent, parsed",
+    [
+        ("popularity", "93.49", 93.49),  # the real failure: popularity as a JSON string
+        ("popularity", " 93.958 ", 93.958),
+        ("vote_average", 8, 8.0),
+        ("vote_count", "27917", 27917),
+        ("budget", 63000000.0, 63_000_000),
+        ("runtime", "139", 139),
+        ("runtime", None, None),
+        ("popularity", None, None),
+        ("popularity", "", None),
+        ("title", 1984, "1984"),
+        ("release_date", "", None),
+        ("release_date", None, None),
+        ("genres", None, []),
+        ("credits", None, None),
+    ],
+)
 def test_safely_coercible_fields_are_coerced(field, sent, parsed):
     row = tmdb.parse_movie(fight_club(**{field: sent}))
     key = {"credits": "cast"}.get(field, field)
@@ -75,22 +81,25 @@ def test_missing_fields_become_nulls():
     assert row["overview"] is None and row["vote_count"] is None and row["genres"] == [] and row["keywords"] == []
 
 
-@pytest.mark.parametrize("field, sent, named", [
-    ("popularity", "about 93", "popularity: expected a number"),
-    ("popularity", True, "popularity: expected a number, got a boolean"),
-    ("popularity", "nan", "popularity: expected a finite number"),
-    ("runtime", 139.5, "runtime: expected an integer, got a fractional number"),
-    ("runtime", 2**40, "runtime: integer 1099511627776 is outside the 32-bit range"),
-    ("budget", [63000000], "budget: expected an integer, got a list"),
-    ("genres", "Drama", "genres: expected a list, got text"),
-    ("genres__0", "Drama", "genres.0: Input should be a valid dictionary"),
-    ("release_date", "15/10/1999", "release_date: expected a date (YYYY-MM-DD)"),
-    ("title", {"en": "Fight Club"}, "title: expected text, got an object"),
-    ("credits__cast__3__name", ["Meat Loaf"], "credits.cast.3.name: Input should be a valid string"),
-    ("credits__crew", {"job": "Director"}, "credits.crew: expected a list, got an object"),
-    ("id", KeyError, "id: missing"),
-    ("id", "fifty", "id: expected an integer"),
-])
+@pytest.mark.parametrize(
+    "field, sent, named",
+    [
+        ("popularity", "about 93", "popularity: expected a number"),
+        ("popularity", True, "popularity: expected a number, got a boolean"),
+        ("popularity", "nan", "popularity: expected a finite number"),
+        ("runtime", 139.5, "runtime: expected an integer, got a fractional number"),
+        ("runtime", 2**40, "runtime: integer 1099511627776 is outside the 32-bit range"),
+        ("budget", [63000000], "budget: expected an integer, got a list"),
+        ("genres", "Drama", "genres: expected a list, got text"),
+        ("genres__0", "Drama", "genres.0: Input should be a valid dictionary"),
+        ("release_date", "15/10/1999", "release_date: expected a date (YYYY-MM-DD)"),
+        ("title", {"en": "Fight Club"}, "title: expected text, got an object"),
+        ("credits__cast__3__name", ["Meat Loaf"], "credits.cast.3.name: Input should be a valid string"),
+        ("credits__crew", {"job": "Director"}, "credits.crew: expected a list, got an object"),
+        ("id", KeyError, "id: missing"),
+        ("id", "fifty", "id: expected an integer"),
+    ],
+)
 def test_fields_that_cannot_be_coerced_are_named(field, sent, named):
     with pytest.raises(ResponseSchemaError) as error:
         tmdb.parse_movie(fight_club(**{field: sent}))
@@ -106,18 +115,19 @@ def test_every_bad_field_is_listed_at_once():
 
 
 def record(source: str, key: str, payload, fetched_at=NOW) -> FetchRecord:
-    return FetchRecord(source, key, "ok", 200, f"http://127.0.0.1/{key}", json.dumps(payload), None, 1, 5,
-                       fetched_at, "run")
+    return FetchRecord(
+        source, key, "ok", 200, f"http://127.0.0.1/{key}", json.dumps(payload), None, 1, 5, fetched_at, "run"
+    )
 
 
 @pytest.fixture
 def store(tmp_path):
     store = FetchStore(tmp_path / "fetch_store")
     odd = [
-        fight_club(),                                          # 550 ok
-        fight_club(id=551, popularity="93.49"),                # coerced: ok
-        fight_club(id=552, genres="Drama"),                    # parse_error
-        fight_club(id=553, runtime=2**40),                     # parse_error (would overflow int32)
+        fight_club(),  # 550 ok
+        fight_club(id=551, popularity="93.49"),  # coerced: ok
+        fight_club(id=552, genres="Drama"),  # parse_error
+        fight_club(id=553, runtime=2**40),  # parse_error (would overflow int32)
         fight_club(id=554, popularity="93.49", vote_average=None, budget="63000000"),  # coerced: ok
     ]
     for doc in odd:
@@ -142,31 +152,53 @@ def test_fetch_log_says_which_responses_did_not_parse(store):
     log = tables.fetch_log_table(store)
     status = dict(zip(log["key"].to_pylist(), zip(log["parse_status"].to_pylist(), log["parse_error"].to_pylist())))
     assert {k: s for k, (s, _) in status.items()} == {
-        "550": "ok", "551": "ok", "552": "parse_error", "553": "parse_error", "554": "ok"}
+        "550": "ok",
+        "551": "ok",
+        "552": "parse_error",
+        "553": "parse_error",
+        "554": "ok",
+    }
     assert "genres: expected a list" in status["552"][1]
     assert "payload" not in log.column_names and {"status", "payload_bytes"} <= set(log.column_names)
 
 
 def test_review_queue_lists_the_parse_errors(store):
     table, _ = tables.tmdb_movies_table(store, {1: 550, 3: 552})
-    movies = pa.Table.from_pylist([{"movie_id": i, "title": t, "year": 1999, "genres": [], "alt_titles": [],
-                                    "raw_title": ""}
-                                   for i, t in [(1, "Fight Club"), (3, "Fight Club Again")]], schema=MOVIES_SCHEMA)
-    links = pa.Table.from_pylist([{"movie_id": i, "imdb_id": None, "tmdb_id": t} for i, t in [(1, 550), (3, 552)]],
-                                 schema=LINKS_SCHEMA)
-    ids = tables.tmdb_ids_table([pipeline.Resolution(1, 550, None, "links", 0.9, "links.csv tmdbId"),
-                                 pipeline.Resolution(3, 552, None, "links", 0.9, "links.csv tmdbId")])
-    queue = review.build_review_queue(movies.to_pandas(), ids.to_pandas(), table.to_pandas(),
-                                      tables.WIKIPEDIA_PLOTS.empty_table().to_pandas(), {1: 9, 3: 4},
-                                      links.to_pandas()).to_pylist()
+    movies = pa.Table.from_pylist(
+        [
+            {"movie_id": i, "title": t, "year": 1999, "genres": [], "alt_titles": [], "raw_title": ""}
+            for i, t in [(1, "Fight Club"), (3, "Fight Club Again")]
+        ],
+        schema=MOVIES_SCHEMA,
+    )
+    links = pa.Table.from_pylist(
+        [{"movie_id": i, "imdb_id": None, "tmdb_id": t} for i, t in [(1, 550), (3, 552)]], schema=LINKS_SCHEMA
+    )
+    ids = tables.tmdb_ids_table(
+        [
+            pipeline.Resolution(1, 550, None, "links", 0.9, "links.csv tmdbId"),
+            pipeline.Resolution(3, 552, None, "links", 0.9, "links.csv tmdbId"),
+        ]
+    )
+    queue = review.build_review_queue(
+        movies.to_pandas(),
+        ids.to_pandas(),
+        table.to_pandas(),
+        tables.WIKIPEDIA_PLOTS.empty_table().to_pandas(),
+        {1: 9, 3: 4},
+        links.to_pandas(),
+    ).to_pylist()
     assert [(r["movie_id"], r["issue"], r["tmdb_id"]) for r in queue] == [(3, "parse_error", 552)]
     assert "genres: expected a list" in queue[0]["detail"]
 
 
 def test_imdb_titles_are_checked_too(tmp_path):
     good = generated_imdb_title("tt0133093")
-    coerced = {**generated_imdb_title("tt0000002"), "ratingsSummary": {"aggregateRating": "8.7", "voteCount": "2000"},
-               "releaseYear": {"year": "1999"}}
+    coerced = {
+        **generated_imdb_title("tt0000002"),
+        "ratingsSummary": {"aggregateRating": "8.7", "voteCount": "2000"},
+        "releaseYear": {"year": "1999"},
+    }
     bad = {**generated_imdb_title("tt0000003"), "genres": {"genres": "Drama"}}
     worse = {**generated_imdb_title("tt0000004"), "ratingsSummary": {"aggregateRating": "great"}}
     store = FetchStore(tmp_path / "fs")
@@ -200,10 +232,20 @@ def test_an_unreadable_search_response_leaves_the_movie_unresolved_with_the_reas
 
 def test_an_unreadable_changes_page_is_skipped_not_raised(tmp_path):
     store = FetchStore(tmp_path / "fs")
-    store.append(record(tmdb.SOURCE_CHANGES, tmdb.changes_key(date(2026, 10, 1), date(2026, 10, 14), 1),
-                        {"results": [{"id": "many"}], "total_pages": 1}))
-    store.append(record(tmdb.SOURCE_CHANGES, tmdb.changes_key(date(2026, 10, 14), date(2026, 10, 27), 1),
-                        {"results": [{"id": "550"}, {"id": 551}], "total_pages": "1"}))
+    store.append(
+        record(
+            tmdb.SOURCE_CHANGES,
+            tmdb.changes_key(date(2026, 10, 1), date(2026, 10, 14), 1),
+            {"results": [{"id": "many"}], "total_pages": 1},
+        )
+    )
+    store.append(
+        record(
+            tmdb.SOURCE_CHANGES,
+            tmdb.changes_key(date(2026, 10, 14), date(2026, 10, 27), 1),
+            {"results": [{"id": "550"}, {"id": 551}], "total_pages": "1"},
+        )
+    )
     store.flush()
     last_end, changed = pipeline._changes_state(store)
     assert last_end == date(2026, 10, 27) and set(changed) == {"550", "551"}

@@ -7,28 +7,34 @@ from movielens_dag.enrichment.tmdb import LOW_CONFIDENCE, Candidate, choose
 from movielens_dag.movielens.titles import parse_title
 
 
-@pytest.mark.parametrize("a, b", [
-    ("The Matrix", "Matrix"),
-    ("Léon: The Professional", "Leon - The Professional"),
-    ("Tom & Jerry", "Tom and Jerry"),
-    ("What's Up, Doc?", "Whats Up Doc"),
-    ("Alien³", "Alien3"),  # NFKD folds the superscript
-    ("Rocky II", "Rocky 2"),
-    ("Amélie", "AMELIE"),
-    ("#Horror", "Horror"),
-    ("Les Misérables", "Miserables"),
-    ("Se7en", "se7en"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("The Matrix", "Matrix"),
+        ("Léon: The Professional", "Leon - The Professional"),
+        ("Tom & Jerry", "Tom and Jerry"),
+        ("What's Up, Doc?", "Whats Up Doc"),
+        ("Alien³", "Alien3"),  # NFKD folds the superscript
+        ("Rocky II", "Rocky 2"),
+        ("Amélie", "AMELIE"),
+        ("#Horror", "Horror"),
+        ("Les Misérables", "Miserables"),
+        ("Se7en", "se7en"),
+    ],
+)
 def test_equal_keys(a, b):
     assert normalise_title(a) == normalise_title(b)
 
 
-@pytest.mark.parametrize("a, b", [
-    ("Rocky II", "Rocky III"),
-    ("A", "An"),  # a lone article is the title, not dropped
-    ("Heat", "Hate"),
-    ("M", "W"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Rocky II", "Rocky III"),
+        ("A", "An"),  # a lone article is the title, not dropped
+        ("Heat", "Hate"),
+        ("M", "W"),
+    ],
+)
 def test_different_keys(a, b):
     assert normalise_title(a) != normalise_title(b)
 
@@ -49,8 +55,11 @@ def cand(tmdb_id, title, year, votes, original=None):
 
 
 def test_exact_title_and_year_beats_votes():
-    pool = [cand(1, "The Matrix Reloaded", 1999, 90000), cand(2, "The Matrix", 1999, 20000),
-            cand(3, "The Matrix", 2021, 50000)]
+    pool = [
+        cand(1, "The Matrix Reloaded", 1999, 90000),
+        cand(2, "The Matrix", 1999, 20000),
+        cand(3, "The Matrix", 2021, 50000),
+    ]
     choice = choose(pool, ["Matrix, The", "The Matrix"], 1999)
     assert choice.candidate.tmdb_id == 2 and choice.confidence >= LOW_CONFIDENCE
 
@@ -59,8 +68,9 @@ def test_original_title_and_year_off_by_one():
     pool = [cand(5, "Amelie", 2002, 100, original="Le Fabuleux Destin d'Amélie Poulain")]
     choice = choose(pool, ["Amélie", "Fabuleux destin d'Amélie Poulain, Le"], 2001)
     assert choice.candidate.tmdb_id == 5 and choice.reason == "exact title, year ±1"
-    exact = choose([cand(6, "Le Fabuleux Destin d'Amélie Poulain", 2001, 5)], ["Le Fabuleux Destin d'Amélie Poulain"],
-                   2001)
+    exact = choose(
+        [cand(6, "Le Fabuleux Destin d'Amélie Poulain", 2001, 5)], ["Le Fabuleux Destin d'Amélie Poulain"], 2001
+    )
     assert exact.confidence == 0.95
 
 

@@ -39,8 +39,11 @@ def test_full_extract(shared_dir):
 
 def test_bad_year_and_header_name_the_line(tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text(SAMPLE.read_text(encoding="utf-8").split("\n", 1)[0]
-                   + '\n1933.0,A,American,X,,drama,u,"one\ntwo"\nabc,B,American,Y,,drama,u2,p\n', encoding="utf-8")
+    bad.write_text(
+        SAMPLE.read_text(encoding="utf-8").split("\n", 1)[0]
+        + '\n1933.0,A,American,X,,drama,u,"one\ntwo"\nabc,B,American,Y,,drama,u2,p\n',
+        encoding="utf-8",
+    )
     with pytest.raises(WikipediaCsvError, match=r"bad.csv line 4: release year 'abc'"):
         read_plots(bad)
     bad.write_text("Year,Title\n", encoding="utf-8")
@@ -60,17 +63,23 @@ def test_director_names():
 
 def test_matching_rules():
     plots = [
-        plot("King Kong", 1933), plot("The Mummy", 1932, line=3),
-        plot("Camille", 1921, "Ray C. Smallwood"), plot("Camille", 1921, "Someone Else"),
-        plot("Hamlet", 1920, "A"), plot("Hamlet", 1920, "B"),
-        plot("Les Misérables", 1935), plot("Dracula", 1931),
+        plot("King Kong", 1933),
+        plot("The Mummy", 1932, line=3),
+        plot("Camille", 1921, "Ray C. Smallwood"),
+        plot("Camille", 1921, "Someone Else"),
+        plot("Hamlet", 1920, "A"),
+        plot("Hamlet", 1920, "B"),
+        plot("Les Misérables", 1935),
+        plot("Dracula", 1931),
     ]
     movies = [
-        MovieKey(1, "King Kong", 1933), MovieKey(2, "Mummy", 1933),  # article dropped, year ±1
+        MovieKey(1, "King Kong", 1933),
+        MovieKey(2, "Mummy", 1933),  # article dropped, year ±1
         MovieKey(3, "Camille", 1921, directors=("Ray C. Smallwood",)),  # director breaks the tie
         MovieKey(4, "Hamlet", 1920, directors=("Nobody",)),  # still ambiguous
         MovieKey(5, "Misérables, Les", 1935, alt_titles=("Les Miserables",)),
-        MovieKey(6, "Dracula", 1958), MovieKey(7, "Dracula", None),
+        MovieKey(6, "Dracula", 1958),
+        MovieKey(7, "Dracula", None),
     ]
     result = match_plots(movies, plots)
     how = {m: h for m, (_, h) in result.matches.items()}

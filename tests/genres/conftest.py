@@ -19,17 +19,22 @@ def read(paths, group: str, asset: str) -> pa.Table | None:
 @pytest.fixture(scope="session")
 def foundation_tables(foundation_warehouse) -> dict:
     p = foundation_warehouse
-    return {"movies": read(p, "movielens", "movies"), "tags": read(p, "movielens", "tags"),
-            "documents": read(p, "documents", "movie_documents"), "tmdb_movies": read(p, "enrichment", "tmdb_movies"),
-            "imdb_titles": read(p, "enrichment", "imdb_titles"),
-            "wikipedia_plots": read(p, "enrichment", "wikipedia_plots")}
+    return {
+        "movies": read(p, "movielens", "movies"),
+        "tags": read(p, "movielens", "tags"),
+        "documents": read(p, "documents", "movie_documents"),
+        "tmdb_movies": read(p, "enrichment", "tmdb_movies"),
+        "imdb_titles": read(p, "enrichment", "imdb_titles"),
+        "wikipedia_plots": read(p, "enrichment", "wikipedia_plots"),
+    }
 
 
 @pytest.fixture(scope="session")
 def blind_documents(foundation_tables) -> pa.Table:
     t = foundation_tables
-    return build_blind_documents(t["movies"].to_pandas(), t["tags"].to_pandas(), t["tmdb_movies"], t["imdb_titles"],
-                                 t["wikipedia_plots"])
+    return build_blind_documents(
+        t["movies"].to_pandas(), t["tags"].to_pandas(), t["tmdb_movies"], t["imdb_titles"], t["wikipedia_plots"]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +48,7 @@ def blind_embeddings(blind_documents, foundation_tables, tmp_path_factory) -> pa
     rng = np.random.default_rng(0)
     keep = np.concatenate([rng.choice(ids[~no_genres], size=SUBSET, replace=False), ids[no_genres]])
     docs = blind_documents.filter(pc.is_in(blind_documents["movie_id"], pa.array(keep, pa.int32())))
-    run = embed_movie_documents(docs, EmbeddingSettings(threads=1),
-                                cache_root=tmp_path_factory.mktemp("blind-embedding-cache"))
+    run = embed_movie_documents(
+        docs, EmbeddingSettings(threads=1), cache_root=tmp_path_factory.mktemp("blind-embedding-cache")
+    )
     return run.table

@@ -47,10 +47,18 @@ def test_genre_words_are_matched_as_words_in_any_case():
 
 def test_enriched_records_lose_genres_and_genre_keywords_but_keep_the_plot():
     record = merge.MergedRecord(
-        movie_id=1, title="Heat", year=1995, alt_titles=[], genres=["Action", "Crime", "Thriller"],
-        tags=["heist", "crime thriller"], plot="A group of professional bank robbers start to feel the heat.",
-        keywords=["bank robbery", "neo-noir", "los angeles"], directors=["Michael Mann"], cast=["Al Pacino"],
-        provenance={"title": "movielens", "genres": "movielens", "plot": "tmdb", "keywords": "tmdb"})
+        movie_id=1,
+        title="Heat",
+        year=1995,
+        alt_titles=[],
+        genres=["Action", "Crime", "Thriller"],
+        tags=["heist", "crime thriller"],
+        plot="A group of professional bank robbers start to feel the heat.",
+        keywords=["bank robbery", "neo-noir", "los angeles"],
+        directors=["Michael Mann"],
+        cast=["Al Pacino"],
+        provenance={"title": "movielens", "genres": "movielens", "plot": "tmdb", "keywords": "tmdb"},
+    )
     text, version = render_blind(record)
     assert version == documents.ENRICHED_TEMPLATE_VERSION + BLIND_SUFFIX
     assert "Genres" not in text and "neo-noir" not in text and "crime thriller" not in text

@@ -10,8 +10,9 @@ from movielens_dag.genres.pipeline import BASELINE, predictions_table, summary_m
 from movielens_dag.genres.settings import GenreClassifierSettings, MlpSettings
 from movielens_dag.semantic_ids.tables import embedding_matrix
 
-FAST = GenreClassifierSettings(logreg_c=(1.0, 4.0), seeds=(0, 1, 2), bootstrap=300,
-                               mlp=MlpSettings(max_epochs=60, patience=5))
+FAST = GenreClassifierSettings(
+    logreg_c=(1.0, 4.0), seeds=(0, 1, 2), bootstrap=300, mlp=MlpSettings(max_epochs=60, patience=5)
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,9 @@ def test_predictions_propose_genres_for_unlabelled_movies_and_flag_confident_dis
     assert len(table) == len(run.data.movie_ids)
     unlabelled = [r for r in table if r["split"] == "unlabelled"]
     assert len(unlabelled) == 34  # the bundled release's "(no genres listed)" movies
-    assert all(r["review"] == "propose genres" and r["predicted_genres"] and not r["movielens_genres"]
-               for r in unlabelled)
+    assert all(
+        r["review"] == "propose genres" and r["predicted_genres"] and not r["movielens_genres"] for r in unlabelled
+    )
     for r in table:
         probs = [p["probability"] for p in r["probabilities"]]
         assert probs == sorted(probs, reverse=True) and len(probs) == len(run.data.genres)

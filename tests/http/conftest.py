@@ -22,7 +22,8 @@ def emulator(make_emulator):
 
 def fast_policy(**overrides) -> HostPolicy:
     """Generous rate, short waits: tests measure behaviour, not patience."""
-    settings = dict(requests_per_second=500, max_concurrency=8, timeout_s=2.0, max_attempts=4,
-                    initial_wait_s=0.01, max_wait_s=2.0)
+    settings = dict(
+        requests_per_second=500, max_concurrency=8, timeout_s=2.0, max_attempts=4, initial_wait_s=0.01, max_wait_s=2.0
+    )
     settings.update(overrides)
     return HostPolicy(**settings)

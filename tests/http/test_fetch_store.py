@@ -23,8 +23,19 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def record(key: str, status: str = "ok", when: datetime = NOW, payload: str | None = '{"id": 1}') -> FetchRecord:
-    return FetchRecord("tmdb_movie", key, status, 200 if status == "ok" else 503, f"http://x/{key}",
-                       payload if status == "ok" else None, None if status == "ok" else "HTTP 503", 1, 5, when, "run")
+    return FetchRecord(
+        "tmdb_movie",
+        key,
+        status,
+        200 if status == "ok" else 503,
+        f"http://x/{key}",
+        payload if status == "ok" else None,
+        None if status == "ok" else "HTTP 503",
+        1,
+        5,
+        when,
+        "run",
+    )
 
 
 def test_batches_commit_as_whole_files(tmp_path):
@@ -83,8 +94,10 @@ def test_kill_dash_9_resumes_without_refetch_or_duplicates(make_emulator, tmp_pa
     emu = make_emulator(EmulatorConfig(latency_s=0.02))
     store_dir = tmp_path / "store"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tests/http/resume_worker.py"),
-                               str(emu.port), str(store_dir), str(count)], env=env)
+    worker = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "tests/http/resume_worker.py"), str(emu.port), str(store_dir), str(count)],
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while len(list(store_dir.glob("part-*.parquet"))) < 3:
         assert worker.poll() is None, "the worker finished before it could be killed: make it slower"
@@ -115,6 +128,6 @@ def test_kill_dash_9_resumes_without_refetch_or_duplicates(make_emulator, tmp_pa
 
 
 def test_paths_with_quotes(tmp_path):
-    store = FetchStore(tmp_path / "it's a \"dir\"")
+    store = FetchStore(tmp_path / 'it\'s a "dir"')
     store.append(record("1"))
     assert store.latest("tmdb_movie")["1"].status == "ok" and store.log_table().num_rows == 1

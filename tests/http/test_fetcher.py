@@ -87,8 +87,13 @@ def test_401_fails_fast_naming_the_variable_never_the_token(make_emulator):
 def test_token_only_goes_to_its_base_url(make_emulator):
     emu = make_emulator(EmulatorConfig(tmdb_token=TOKEN))
     cred = Credential(emu.tmdb_url + "/", {"Authorization": f"Bearer {TOKEN}"}, "TMDB_READ_ACCESS_TOKEN")
-    imdb_request = FetchRequest("imdb_title", "tt0133093", emu.imdb_url, method="POST",
-                                json_body={"query": "query { title }", "variables": {"id": "tt0133093"}})
+    imdb_request = FetchRequest(
+        "imdb_title",
+        "tt0133093",
+        emu.imdb_url,
+        method="POST",
+        json_body={"query": "query { title }", "variables": {"id": "tt0133093"}},
+    )
     records, _ = fetch_all(emu, [movie(emu, 550), imdb_request], credentials=[cred])
     assert [r.status for r in records] == ["ok", "ok"]
     assert emu.last_authorization["/3/movie/550"] == f"Bearer {TOKEN}"
@@ -150,8 +155,9 @@ def test_duplicate_requests_go_out_once(emulator):
     assert len(records) == 1 and emulator.hits["/3/movie/5"] == 1
 
 
-@pytest.mark.parametrize("title", ["Tom & Jerry: #1?", "Amélie", "What's Up, Doc? (a.k.a. Doc)", "100% Wolf",
-                                   "C'est+la vie"])
+@pytest.mark.parametrize(
+    "title", ["Tom & Jerry: #1?", "Amélie", "What's Up, Doc? (a.k.a. Doc)", "100% Wolf", "C'est+la vie"]
+)
 def test_queries_are_encoded_by_httpx(make_emulator, title):
     emu = make_emulator(catalog=[CatalogMovie(77, title, 2001)])
     (record,), _ = fetch_all(emu, [tmdb.search_request(emu.tmdb_url, title, 2001)])

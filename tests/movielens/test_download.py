@@ -20,8 +20,9 @@ ML1M = get_variant("ml-1m")
 def ml1m_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("ml-1m/movies.dat",
-                         "1::Toy Story (1995)::Animation\n2::Heat (1995)::Action\n".encode("latin-1"))
+        archive.writestr(
+            "ml-1m/movies.dat", "1::Toy Story (1995)::Animation\n2::Heat (1995)::Action\n".encode("latin-1")
+        )
         # Enough bytes that the connection can be cut half-way through.
         archive.writestr("ml-1m/ratings.dat", "".join(f"{u}::{1 + u % 2}::4::97830{u:04d}\n" for u in range(1, 4000)))
         archive.writestr("ml-1m/README", "test release")
@@ -87,8 +88,10 @@ def test_interrupted_download_resumes_verifies_and_extracts(server, tmp_path):
     folder = resolve_source_dir(ML1M, paths, base_url=server, log=messages.append)
     assert folder == paths.raw / "ml-1m" / "ml-1m"
     zip_gets = [r for r in Release.requests if r[0].endswith(".zip")]
-    assert zip_gets == [("/datasets/movielens/ml-1m.zip", None),
-                        ("/datasets/movielens/ml-1m.zip", f"bytes={len(body) // 2}-")]
+    assert zip_gets == [
+        ("/datasets/movielens/ml-1m.zip", None),
+        ("/datasets/movielens/ml-1m.zip", f"bytes={len(body) // 2}-"),
+    ]
     assert (paths.downloads / "ml-1m.zip").read_bytes() == body
     assert any(m.startswith("verified ml-1m.zip") for m in messages)
     movies, _ = readers.read_movies(folder, ML1M)

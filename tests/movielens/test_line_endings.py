@@ -12,8 +12,13 @@ from movielens_dag.movielens.variants import get_variant
 LATEST = get_variant("ml-latest")  # csv, no documented counts: tiny releases are fine
 ML1M = get_variant("ml-1m")
 MOVIES = b"movieId,title,genres\n1,Toy Story (1995),Animation\n2,Heat (1995),Action\n"
-RATINGS = [b"userId,movieId,rating,timestamp", b"1,1,4.0,964982703", b"1,2,3.5,964981247", b"2,1,5.0,964982224",
-           b"2,2,4.5,964982300"]
+RATINGS = [
+    b"userId,movieId,rating,timestamp",
+    b"1,1,4.0,964982703",
+    b"1,2,3.5,964981247",
+    b"2,1,5.0,964982224",
+    b"2,2,4.5,964982300",
+]
 
 
 def release(folder: Path, **files: bytes) -> Path:
@@ -46,8 +51,10 @@ def test_mixed_crlf_and_lf_ratings_are_read_like_lf_only(tmp_path):
 
 
 def test_mixed_endings_keep_quoted_line_breaks_exactly(tmp_path):
-    tags = (b'userId,movieId,tag,timestamp\r\n1,1,"funny,\r\nreally",1445714994\n'
-            b'2,2,"dark\nfilm",1445714996\r\n3,1,plain,1445714997\n')
+    tags = (
+        b'userId,movieId,tag,timestamp\r\n1,1,"funny,\r\nreally",1445714994\n'
+        b'2,2,"dark\nfilm",1445714996\r\n3,1,plain,1445714997\n'
+    )
     dest = convert(tmp_path, release(tmp_path, tags_csv=tags), "tags")
     assert pq.read_table(dest)["tag"].to_pylist() == ["funny,\r\nreally", "dark\nfilm", "plain"]
 

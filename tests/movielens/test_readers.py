@@ -69,8 +69,11 @@ def test_small_release_normalizes_fields(tmp_path):
         ({"movies_csv": MOVIES_CSV + "4,Heat (1995)\n"}, 5, "expected 3 fields, found 2"),
         ({"movies_csv": MOVIES_CSV + "1,Heat (1995),Action\n"}, 5, "duplicate movieId 1 (first on line 2)"),
         ({"movies_csv": MOVIES_CSV + "x1,Heat (1995),Action\n"}, 5, "movieId 'x1' is not an integer"),
-        ({"movies_csv": MOVIES_CSV.encode() + "4,Mis\xe9rables (1995),Drama\n".encode("latin-1")}, 5,
-         "not valid utf-8"),
+        (
+            {"movies_csv": MOVIES_CSV.encode() + "4,Mis\xe9rables (1995),Drama\n".encode("latin-1")},
+            5,
+            "not valid utf-8",
+        ),
         ({"links_csv": LINKS_CSV + "99,0113277,949\n"}, 4, "movieId 99 is not in movies.csv"),
         ({"links_csv": LINKS_CSV + "3,tt-x,949\n"}, 4, "imdbId 'tt-x' is not a number"),
     ],
@@ -112,8 +115,9 @@ def test_tags_in_a_wrong_encoding_are_named(tmp_path):
 
 def test_ml1m_dat_files_are_latin1_with_double_colons(tmp_path):
     (tmp_path / "movies.dat").write_bytes(
-        "1::Toy Story (1995)::Animation|Children's|Comedy\n"
-        "73::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1")
+        "1::Toy Story (1995)::Animation|Children's|Comedy\n73::Misérables, Les (1995)::Drama|Musical\n".encode(
+            "latin-1"
+        )
     )
     (tmp_path / "ratings.dat").write_text("1::1::5::978300760\n1::73::3::978302109\n2::73::4::978300275\n")
     movies, meta = readers.read_movies(tmp_path, ML1M)

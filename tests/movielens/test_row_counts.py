@@ -30,8 +30,9 @@ def convert(tmp_path: Path, source: Path, variant=LATEST, min_fraction=None) -> 
     ids = tmp_path / "ids.parquet"
     pq.write_table(readers.read_movies(source, variant)[0].select(["movie_id"]), ids)
     dest = tmp_path / "ratings.parquet"
-    readers.convert_interactions(source, variant, "ratings", ids, dest, tmp_path / "spill", lambda m: None,
-                                 min_fraction=min_fraction)
+    readers.convert_interactions(
+        source, variant, "ratings", ids, dest, tmp_path / "spill", lambda m: None, min_fraction=min_fraction
+    )
     return dest
 
 
@@ -54,8 +55,9 @@ def test_header_only_tags_are_allowed(tmp_path):
     source = release(tmp_path / "src", tags_csv="userId,movieId,tag,timestamp\n")
     ids = tmp_path / "ids.parquet"
     pq.write_table(readers.read_movies(source, LATEST)[0].select(["movie_id"]), ids)
-    stats = readers.convert_interactions(source, LATEST, "tags", ids, tmp_path / "t.parquet", tmp_path / "s",
-                                         lambda m: None)
+    stats = readers.convert_interactions(
+        source, LATEST, "tags", ids, tmp_path / "t.parquet", tmp_path / "s", lambda m: None
+    )
     assert stats["rows"] == 0
 
 

@@ -18,8 +18,12 @@ def _materialize(root, selection, monkeypatch, source_dir=None, raise_on_error=T
     else:
         monkeypatch.setenv("MOVIELENS_SOURCE_DIR", str(source_dir))
     monkeypatch.delenv("MOVIELENS_VARIANT", raising=False)
-    return dg.materialize(dg.load_assets_from_modules([ml_assets]), selection=selection,
-                          resources=make_resources(str(root)), raise_on_error=raise_on_error)
+    return dg.materialize(
+        dg.load_assets_from_modules([ml_assets]),
+        selection=selection,
+        resources=make_resources(str(root)),
+        raise_on_error=raise_on_error,
+    )
 
 
 def test_a_new_source_dir_is_not_silently_ignored(tmp_path, monkeypatch, bundled_release):

@@ -23,40 +23,101 @@ README = (BUNDLED_MOVIELENS_DIR / "ml-latest-small" / "README.txt").read_text(en
 def tables(n: int = 40) -> dict:
     rng = np.random.default_rng(0)
     ids = np.arange(1, n + 1)
-    movies = pa.table({"movie_id": pa.array(ids, pa.int32()), "title": [f"Movie {i}" for i in ids],
-                       "year": pa.array([1990 + i % 20 for i in ids], pa.int32()),
-                       "genres": [["Drama"] if i % 3 else ["Comedy", "Romance"] for i in ids],
-                       "alt_titles": [[] for _ in ids], "raw_title": [f"Movie {i} (1990)" for i in ids]})
-    links = pa.table({"movie_id": pa.array(ids[:-2], pa.int32()), "imdb_id": [f"tt{i:07d}" for i in ids[:-2]],
-                      "tmdb_id": pa.array(ids[:-2] * 10, pa.int64())})
+    movies = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "title": [f"Movie {i}" for i in ids],
+            "year": pa.array([1990 + i % 20 for i in ids], pa.int32()),
+            "genres": [["Drama"] if i % 3 else ["Comedy", "Romance"] for i in ids],
+            "alt_titles": [[] for _ in ids],
+            "raw_title": [f"Movie {i} (1990)" for i in ids],
+        }
+    )
+    links = pa.table(
+        {
+            "movie_id": pa.array(ids[:-2], pa.int32()),
+            "imdb_id": [f"tt{i:07d}" for i in ids[:-2]],
+            "tmdb_id": pa.array(ids[:-2] * 10, pa.int64()),
+        }
+    )
     x = rng.normal(size=(n, 8)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    embeddings = pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": ["sentence-transformers/x"] * n,
-                           "dim": pa.array([8] * n, pa.int32()), "document_hash": [f"h{i}" for i in ids],
-                           "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 8)})
-    documents = pa.table({"movie_id": pa.array(ids, pa.int32()), "document": [f"Title: Movie {i}" for i in ids],
-                          "document_hash": [f"h{i}" for i in ids], "template_version": ["movielens-v1"] * n,
-                          "provenance": pa.array([{"title": "movielens", "plot": None}] * n,
-                                                 pa.struct([("title", pa.string()), ("plot", pa.string())]))})
+    embeddings = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "model_id": ["sentence-transformers/x"] * n,
+            "dim": pa.array([8] * n, pa.int32()),
+            "document_hash": [f"h{i}" for i in ids],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 8),
+        }
+    )
+    documents = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "document": [f"Title: Movie {i}" for i in ids],
+            "document_hash": [f"h{i}" for i in ids],
+            "template_version": ["movielens-v1"] * n,
+            "provenance": pa.array(
+                [{"title": "movielens", "plot": None}] * n, pa.struct([("title", pa.string()), ("plot", pa.string())])
+            ),
+        }
+    )
     sids = SemanticIds.with_digit(ids, rng.integers(0, 4, size=(n, 3)), "rqkmeans").to_table()
-    quality = pa.Table.from_pylist([{"method": "rqkmeans", "balanced": False, "is_primary": True, "levels": 3,
-                                     "codes": 4, "seed": 0, "embedding_model": "sentence-transformers/x", "n_items": n,
-                                     "rel_recon_error": 0.41, "collision_rate": 0.2, "max_collision_group": 3,
-                                     "min_utilisation": 1.0, "nn_first_code_agreement": 0.5,
-                                     "nn_agreement_chance": 0.25, "genre_purity": None, "genre_purity_chance": None}])
-    ratings = pa.table({"user_id": pa.array(rng.integers(1, 9, 300), pa.int32()),
-                        "movie_id": pa.array(rng.integers(1, n + 1, 300), pa.int32()),
-                        "rating": pa.array(rng.integers(1, 11, 300) / 2, pa.float32()),
-                        "timestamp": pa.array(np.full(300, 10**15), pa.timestamp("us", tz="UTC"))})
-    return {"movies": movies, "links": links, "embeddings": embeddings, "documents": documents,
-            "semantic_ids": sids, "sid_quality": quality, "ratings": ratings}
+    quality = pa.Table.from_pylist(
+        [
+            {
+                "method": "rqkmeans",
+                "balanced": False,
+                "is_primary": True,
+                "levels": 3,
+                "codes": 4,
+                "seed": 0,
+                "embedding_model": "sentence-transformers/x",
+                "n_items": n,
+                "rel_recon_error": 0.41,
+                "collision_rate": 0.2,
+                "max_collision_group": 3,
+                "min_utilisation": 1.0,
+                "nn_first_code_agreement": 0.5,
+                "nn_agreement_chance": 0.25,
+                "genre_purity": None,
+                "genre_purity_chance": None,
+            }
+        ]
+    )
+    ratings = pa.table(
+        {
+            "user_id": pa.array(rng.integers(1, 9, 300), pa.int32()),
+            "movie_id": pa.array(rng.integers(1, n + 1, 300), pa.int32()),
+            "rating": pa.array(rng.integers(1, 11, 300) / 2, pa.float32()),
+            "timestamp": pa.array(np.full(300, 10**15), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    return {
+        "movies": movies,
+        "links": links,
+        "embeddings": embeddings,
+        "documents": documents,
+        "semantic_ids": sids,
+        "sid_quality": quality,
+        "ratings": ratings,
+    }
 
 
 def inputs(variant: str, **overrides) -> PublishInputs:
     t = tables()
-    return PublishInputs(variant=variant, movies=t["movies"], links=t["links"], documents=t["documents"],
-                         semantic_ids=t["semantic_ids"], sid_quality=t["sid_quality"], embeddings=t["embeddings"],
-                         ratings=t["ratings"], release_readme=README, **overrides)
+    return PublishInputs(
+        variant=variant,
+        movies=t["movies"],
+        links=t["links"],
+        documents=t["documents"],
+        semantic_ids=t["semantic_ids"],
+        sid_quality=t["sid_quality"],
+        embeddings=t["embeddings"],
+        ratings=t["ratings"],
+        release_readme=README,
+        **overrides,
+    )
 
 
 def card_header(folder) -> dict:
@@ -70,7 +131,13 @@ def test_round_trip_with_datasets(tmp_path):
     folder = tmp_path / "ds"
     manifest = build_dataset(folder, inputs("ml-latest-small"), PublishSettings(rows_per_shard=128))
     assert {c.name: c.rows for c in manifest.configs} == {
-        "movies": 40, "documents": 40, "semantic_ids": 40, "sid_quality": 1, "embeddings": 40, "ratings": 300}
+        "movies": 40,
+        "documents": 40,
+        "semantic_ids": 40,
+        "sid_quality": 1,
+        "embeddings": 40,
+        "ratings": 300,
+    }
     assert len(list((folder / "ratings").glob("train-*-of-00003.parquet"))) == 3  # 300 rows / 128 per shard
     # The plain Parquet builder on one table's folder ...
     movies = datasets.load_dataset("parquet", data_dir=str(folder / "movies"), split="train")
@@ -89,10 +156,17 @@ def test_round_trip_with_datasets(tmp_path):
 def test_our_feature_yaml_matches_datasets_for_nested_types():
     import datasets
 
-    schema = pa.schema([("a", pa.list_(pa.struct([("g", pa.string()), ("p", pa.float32())]))),
-                        ("b", pa.struct([("x", pa.list_(pa.int32()))])), ("c", pa.list_(pa.float32(), 3)),
-                        ("d", pa.float64()), ("e", pa.bool_()), ("f", pa.timestamp("us", tz="UTC")),
-                        ("g", pa.list_(pa.list_(pa.string())))])
+    schema = pa.schema(
+        [
+            ("a", pa.list_(pa.struct([("g", pa.string()), ("p", pa.float32())]))),
+            ("b", pa.struct([("x", pa.list_(pa.int32()))])),
+            ("c", pa.list_(pa.float32(), 3)),
+            ("d", pa.float64()),
+            ("e", pa.bool_()),
+            ("f", pa.timestamp("us", tz="UTC")),
+            ("g", pa.list_(pa.list_(pa.string()))),
+        ]
+    )
     assert features_yaml(schema) == datasets.Features.from_arrow_schema(schema)._to_yaml_list()
 
 
@@ -100,10 +174,18 @@ def test_card_says_what_is_in_it_how_it_was_built_and_the_terms(tmp_path):
     folder = tmp_path / "ds"
     build_dataset(folder, inputs("ml-latest-small"))
     card = (folder / "README.md").read_text(encoding="utf-8")
-    for text in ["| `movies` | 40 |", "| `ratings` | 300 |", "rqkmeans", "3 levels x 4 codes",
-                 "| relative reconstruction error | 0.4100 |", "Harper", "doi.org/10.1145/2827872",
-                 "may redistribute the data set, including transformations", "sentence-transformers/x",
-                 "`movielens-v1` (40)"]:
+    for text in [
+        "| `movies` | 40 |",
+        "| `ratings` | 300 |",
+        "rqkmeans",
+        "3 levels x 4 codes",
+        "| relative reconstruction error | 0.4100 |",
+        "Harper",
+        "doi.org/10.1145/2827872",
+        "may redistribute the data set, including transformations",
+        "sentence-transformers/x",
+        "`movielens-v1` (40)",
+    ]:
         assert text in card, text
     assert card_header(folder)["license"] == "other"
     assert (folder / "LICENSE.md").read_text().count("research") >= 1
@@ -113,8 +195,15 @@ def test_card_says_what_is_in_it_how_it_was_built_and_the_terms(tmp_path):
 @pytest.mark.parametrize("variant", ["ml-1m", "ml-10m", "ml-20m", "ml-25m"])
 def test_no_redistribution_releases_export_only_per_movie_data(tmp_path, variant):
     folder = tmp_path / variant
-    manifest = build_dataset(folder, inputs(variant, tags=tables()["ratings"].rename_columns(
-        ["user_id", "movie_id", "tag", "timestamp"]).set_column(2, "tag", pa.array(["x"] * 300))))
+    manifest = build_dataset(
+        folder,
+        inputs(
+            variant,
+            tags=tables()["ratings"]
+            .rename_columns(["user_id", "movie_id", "tag", "timestamp"])
+            .set_column(2, "tag", pa.array(["x"] * 300)),
+        ),
+    )
     names = [c.name for c in manifest.configs]
     assert "ratings" not in names and "tags" not in names and "movies" in names and "embeddings" in names
     assert "forbids redistribution" in manifest.excluded["ratings"]
@@ -170,9 +259,12 @@ def test_cli_publish_without_token_prints_the_plan_and_with_token_uploads(tmp_pa
 
     paths = DataPaths(tmp_path / "data")
     t = tables()
-    for group, asset, table in [("movielens", "movies", t["movies"]), ("movielens", "links", t["links"]),
-                                ("movielens", "ratings", t["ratings"]),
-                                ("embeddings", "movie_embeddings", t["embeddings"])]:
+    for group, asset, table in [
+        ("movielens", "movies", t["movies"]),
+        ("movielens", "links", t["links"]),
+        ("movielens", "ratings", t["ratings"]),
+        ("embeddings", "movie_embeddings", t["embeddings"]),
+    ]:
         path = paths.asset_file(group, asset)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)

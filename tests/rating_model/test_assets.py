@@ -23,28 +23,62 @@ from .synthetic import planted  # noqa: E402
 N_MOVIES = 30
 TINY = {"seeds": 2, "train": {"max_epochs": 3, "batch_size": 128, "patience": 2}}
 UPSTREAM = ("ratings", "movies", "tags", "tmdb_movies", "imdb_titles", "wikipedia_plots", "movie_documents")
-GROUPS = {"ratings": "movielens", "movies": "movielens", "tags": "movielens", "tmdb_movies": "enrichment",
-          "imdb_titles": "enrichment", "wikipedia_plots": "enrichment", "movie_documents": "documents",
-          "poster_embeddings": "embeddings"}
+GROUPS = {
+    "ratings": "movielens",
+    "movies": "movielens",
+    "tags": "movielens",
+    "tmdb_movies": "enrichment",
+    "imdb_titles": "enrichment",
+    "wikipedia_plots": "enrichment",
+    "movie_documents": "documents",
+    "poster_embeddings": "embeddings",
+}
 
 
 def write_inputs(paths: DataPaths) -> None:
     """900 ratings over 15 hours (cut at 80%: ~10 h), 30 movies, tags before and after the cut."""
     r, catalogue = planted(n_users=60, n_movies=N_MOVIES, per_user=15)
-    ratings = pd.DataFrame({"user_id": r.user_ids.astype(np.int32), "movie_id": r.movie_ids.astype(np.int32),
-                            "rating": r.ratings, "timestamp": pd.to_datetime(r.seconds, unit="s", utc=True)})
-    movies = pa.Table.from_pylist([dict(movie_id=int(m), title=f"Movie {m}", year=int(y), genres=list(g), alt_titles=[],
-                                        raw_title=f"Movie {m} ({int(y)})")
-                                   for m, y, g in catalogue[["movie_id", "year", "genres"]].itertuples(index=False)],
-                                  schema=MOVIES_SCHEMA)
+    ratings = pd.DataFrame(
+        {
+            "user_id": r.user_ids.astype(np.int32),
+            "movie_id": r.movie_ids.astype(np.int32),
+            "rating": r.ratings,
+            "timestamp": pd.to_datetime(r.seconds, unit="s", utc=True),
+        }
+    )
+    movies = pa.Table.from_pylist(
+        [
+            dict(
+                movie_id=int(m),
+                title=f"Movie {m}",
+                year=int(y),
+                genres=list(g),
+                alt_titles=[],
+                raw_title=f"Movie {m} ({int(y)})",
+            )
+            for m, y, g in catalogue[["movie_id", "year", "genres"]].itertuples(index=False)
+        ],
+        schema=MOVIES_SCHEMA,
+    )
     at = lambda s: pd.Timestamp(s, unit="s", tz="UTC")
-    tags = pd.DataFrame({"user_id": np.int32([1, 2, 3]), "movie_id": np.int32([1, 2, 3]),
-                         "tag": ["early tag", "late tag", "another late tag"],
-                         "timestamp": [at(100), at(50_000), at(53_000)]})
+    tags = pd.DataFrame(
+        {
+            "user_id": np.int32([1, 2, 3]),
+            "movie_id": np.int32([1, 2, 3]),
+            "tag": ["early tag", "late tag", "another late tag"],
+            "timestamp": [at(100), at(50_000), at(53_000)],
+        }
+    )
     docs = documents.build_documents(movies.to_pandas(), tags)
-    for name, table in (("ratings", ratings), ("movies", movies), ("tags", tags),
-                        ("tmdb_movies", TMDB_MOVIES.empty_table()), ("imdb_titles", IMDB_TITLES.empty_table()),
-                        ("wikipedia_plots", WIKIPEDIA_PLOTS.empty_table()), ("movie_documents", docs)):
+    for name, table in (
+        ("ratings", ratings),
+        ("movies", movies),
+        ("tags", tags),
+        ("tmdb_movies", TMDB_MOVIES.empty_table()),
+        ("imdb_titles", IMDB_TITLES.empty_table()),
+        ("wikipedia_plots", WIKIPEDIA_PLOTS.empty_table()),
+        ("movie_documents", docs),
+    ):
         warehouse.write_parquet_atomic(table, paths.asset_file(GROUPS[name], name))
 
 
@@ -54,14 +88,26 @@ def materialize(tmp_path, selection, partition=None, config=None, tags=None, rai
     built = embedding_assets.build(read_environment({}))
     movie_embeddings = next(a for a in built.assets if a.key == dg.AssetKey("movie_embeddings"))
     specs = [dg.AssetSpec(name, group_name=GROUPS[name]) for name in (*UPSTREAM, "poster_embeddings")]
-    assets = [*specs, movie_embeddings, rating_model.rating_text_embeddings, rating_model.rating_model_runs,
-              rating_model.rating_leaderboard]
+    assets = [
+        *specs,
+        movie_embeddings,
+        rating_model.rating_text_embeddings,
+        rating_model.rating_model_runs,
+        rating_model.rating_leaderboard,
+    ]
     checks = dg.load_asset_checks_from_modules([rating_model])
     op = "rating_model_runs" if selection == ["rating_model_runs"] else None
     run_config = {"ops": {op: {"config": config}}} if config else None
-    return dg.materialize([*assets, *checks], selection=selection, partition_key=partition, run_config=run_config,
-                          tags=tags, resources=make_resources(str(tmp_path)), raise_on_error=raise_on_error,
-                          instance=dg.DagsterInstance.ephemeral())
+    return dg.materialize(
+        [*assets, *checks],
+        selection=selection,
+        partition_key=partition,
+        run_config=run_config,
+        tags=tags,
+        resources=make_resources(str(tmp_path)),
+        raise_on_error=raise_on_error,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
 
 
 def metadata(result, asset: str) -> dict:
@@ -131,8 +177,10 @@ def test_runs_leaderboard_checks_and_cli(warehouse_with_text, capsys):
     assert evaluated["bias_baseline_on_every_split"]
     assert {"best_dlrm_beats_bias_on_temporal_test", "text_beats_ids_on_rarely_rated_movies"} <= set(evaluated)
     with duckdb.connect(str(paths.duckdb_file), read_only=True) as con:
-        board = con.execute("SELECT split, variant, seeds, test_rmse, test_rmse_std, rank "
-                            "FROM rating_model.rating_leaderboard ORDER BY split DESC, rank").df()
+        board = con.execute(
+            "SELECT split, variant, seeds, test_rmse, test_rmse_std, rank "
+            "FROM rating_model.rating_leaderboard ORDER BY split DESC, rank"
+        ).df()
     assert len(board) == 6 and set(board["seeds"]) == {2}
     assert board.groupby("split")["test_rmse"].apply(lambda s: s.is_monotonic_increasing).all()
 

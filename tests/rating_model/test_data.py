@@ -78,9 +78,12 @@ def future_rewritten(r: Ratings, test_rows: np.ndarray) -> Ratings:
     movie_ids[test_rows] = movie_ids[test_rows][::-1]
     values[test_rows] = 5.0 - values[test_rows] + 0.5
     extra = np.arange(50)
-    return Ratings(np.r_[user_ids, 20_000 + extra], np.r_[movie_ids, 1 + extra % 7],
-                   np.r_[values, np.full(50, 0.5, np.float32)].astype(np.float32),
-                   np.r_[r.seconds, np.full(50, r.seconds.max() + 1)])
+    return Ratings(
+        np.r_[user_ids, 20_000 + extra],
+        np.r_[movie_ids, 1 + extra % 7],
+        np.r_[values, np.full(50, 0.5, np.float32)].astype(np.float32),
+        np.r_[r.seconds, np.full(50, r.seconds.max() + 1)],
+    )
 
 
 def test_nothing_from_the_test_period_reaches_training():
@@ -106,8 +109,11 @@ def test_nothing_from_the_test_period_reaches_training():
     # the test period's users are all new in `changed`: UNK rows, zero training ratings
     assert (b.user[split2.rows("test")] == 0).all() and (b.user_train_count[split2.rows("test")] == 0).all()
 
-    settings = dataclasses.replace(variant_settings("dlrm-id-text-sid"), features=ALL_FEATURES,
-                                   train=TrainSettings(max_epochs=2, patience=2, batch_size=256))
+    settings = dataclasses.replace(
+        variant_settings("dlrm-id-text-sid"),
+        features=ALL_FEATURES,
+        train=TrainSettings(max_epochs=2, patience=2, batch_size=256),
+    )
     wa, wb = train_model(settings, a, seed=0), train_model(settings, b, seed=0)
     np.testing.assert_equal(wa.valid, wb.valid)  # (NaN for empty slices compares equal here)
     assert wa.best_epoch == wb.best_epoch
@@ -119,16 +125,21 @@ def test_unseen_users_and_movies_are_predicted_not_errors():
     split = temporal_split(r)
     # a test rating by a brand-new user for a movie outside the catalogue, and one for a catalogued
     # movie nobody rated in training
-    extra = Ratings(np.r_[r.user_ids, 999, 998], np.r_[r.movie_ids, 12345, 61],
-                    np.r_[r.ratings, 3.0, 4.0].astype(np.float32), np.r_[r.seconds, r.seconds.max() + [1, 2]])
+    extra = Ratings(
+        np.r_[r.user_ids, 999, 998],
+        np.r_[r.movie_ids, 12345, 61],
+        np.r_[r.ratings, 3.0, 4.0].astype(np.float32),
+        np.r_[r.seconds, r.seconds.max() + [1, 2]],
+    )
     movies = pd.concat([movies, pd.DataFrame({"movie_id": [61], "year": [np.nan], "genres": [["A"]]})])
     split = temporal_split(extra)
     data = build_features(extra, split, movie_inputs(movies), ALL_FEATURES)
     assert data.user[-2:].tolist() == [0, 0] and data.movie[-2:].tolist() == [0, 0]
     assert data.item[-2] == 0 and data.item[-1] > 0  # 61 is in the catalogue: its content is known
     assert data.tables.year[data.item[-1]] == 0  # unknown year: its own bucket
-    settings = dataclasses.replace(variant_settings("dlrm-id-text-sid"), features=ALL_FEATURES,
-                                   train=TrainSettings(max_epochs=1, batch_size=256))
+    settings = dataclasses.replace(
+        variant_settings("dlrm-id-text-sid"), features=ALL_FEATURES, train=TrainSettings(max_epochs=1, batch_size=256)
+    )
     result = train_model(settings, data, seed=0)
     assert np.isfinite(result.test_pred).all() and result.test["movie_unseen_n"] >= 1
 
@@ -145,16 +156,26 @@ def test_features_fail_clearly_when_an_input_is_missing():
     with pytest.raises(ValueError, match="poster_embeddings"):
         build_features(r, split, FeatureInputs(movies=movies), FeatureSettings(poster=True))
     with pytest.raises(ValueError, match="null"):
-        ratings_from_frame(pd.DataFrame({"user_id": [1, None], "movie_id": [1, 2], "rating": [3.0, 4.0],
-                                         "timestamp": [1, 2]}))
+        ratings_from_frame(
+            pd.DataFrame({"user_id": [1, None], "movie_id": [1, 2], "rating": [3.0, 4.0], "timestamp": [1, 2]})
+        )
 
 
 def test_tmdb_numbers_are_scaled_and_missing_movies_flagged():
     r, movies = planted(n_users=20, n_movies=30, per_user=10)
-    tmdb = pd.DataFrame({"movie_id": [1, 2, 3], "runtime": [90, 120, None], "budget": [1e6, 1e8, 0],
-                         "popularity": [1.0, 50.0, 3.0], "vote_count": [10, 5000, 2], "vote_average": [6.0, 8.0, 5.0]})
-    data = build_features(r, random_split(r), FeatureInputs(movies=movies, tmdb=tmdb),
-                          FeatureSettings(tmdb=True, genres=True))
+    tmdb = pd.DataFrame(
+        {
+            "movie_id": [1, 2, 3],
+            "runtime": [90, 120, None],
+            "budget": [1e6, 1e8, 0],
+            "popularity": [1.0, 50.0, 3.0],
+            "vote_count": [10, 5000, 2],
+            "vote_average": [6.0, 8.0, 5.0],
+        }
+    )
+    data = build_features(
+        r, random_split(r), FeatureInputs(movies=movies, tmdb=tmdb), FeatureSettings(tmdb=True, genres=True)
+    )
     dense = data.tables.item_dense
     assert data.tables.dense_names[-1] == "tmdb_missing"
     assert dense[[1, 2], -1].tolist() == [0.0, 0.0] and dense[3, -1] == 1.0 and dense[4:, -1].all()
@@ -169,8 +190,12 @@ def test_poster_vectors_and_principal_components():
     rng = np.random.default_rng(0)
     ids = movies["movie_id"].to_numpy()[:20]  # 10 movies have no poster
     posters = MovieVectors(ids, rng.normal(size=(20, 12)).astype(np.float32) * np.linspace(3, 0.1, 12), "clip")
-    data = build_features(r, random_split(r), FeatureInputs(movies=movies, posters=posters),
-                          FeatureSettings(poster=True, vector_components=4))
+    data = build_features(
+        r,
+        random_split(r),
+        FeatureInputs(movies=movies, posters=posters),
+        FeatureSettings(poster=True, vector_components=4),
+    )
     dense = data.tables.item_dense
     assert data.tables.dense_names == [f"poster_{i}" for i in range(4)] + ["poster_missing"]
     assert dense.shape == (31, 5)

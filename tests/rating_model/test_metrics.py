@@ -42,8 +42,13 @@ def test_ndcg_cuts_at_ten():
 
 def test_slices_partition_the_ratings():
     pred, y = np.array([3.0, 3.0, 3.0, 3.0]), np.array([4.0, 2.0, 3.0, 5.0])
-    m = evaluate(pred, y, np.array([1, 1, 2, 2]), movie_train_count=np.array([0, 3, 6, 100]),
-                 user_train_count=np.array([0, 0, 50, 51]))
+    m = evaluate(
+        pred,
+        y,
+        np.array([1, 1, 2, 2]),
+        movie_train_count=np.array([0, 3, 6, 100]),
+        user_train_count=np.array([0, 0, 50, 51]),
+    )
     assert (m["movie_unseen_n"], m["movie_le5_n"], m["movie_gt5_n"]) == (1, 1, 2)
     assert (m["user_unseen_n"], m["user_le50_n"], m["user_gt50_n"]) == (2, 1, 1)
     assert m["movie_gt5_rmse"] == pytest.approx(math.sqrt((0 + 4) / 2))
@@ -68,10 +73,22 @@ def fake_runs() -> pd.DataFrame:
     for split in ("temporal", "random"):
         for variant, base in (("bias", 1.0), ("dlrm-id", 0.9)):
             for seed, delta in enumerate((-0.01, 0.0, 0.01)):
-                r = {"dataset": "toy", "split": split, "variant": variant, "model": variant.split("-")[0],
-                     "seed": seed, "best_epoch": 3, "num_params": 10, "cpu_seconds": 60.0,
-                     "test_rmse": base + delta, "valid_rmse": base, "test_mae": base / 2, "test_ndcg_10": 0.9,
-                     "test_n": 100, "test_ndcg_users": 10}
+                r = {
+                    "dataset": "toy",
+                    "split": split,
+                    "variant": variant,
+                    "model": variant.split("-")[0],
+                    "seed": seed,
+                    "best_epoch": 3,
+                    "num_params": 10,
+                    "cpu_seconds": 60.0,
+                    "test_rmse": base + delta,
+                    "valid_rmse": base,
+                    "test_mae": base / 2,
+                    "test_ndcg_10": 0.9,
+                    "test_n": 100,
+                    "test_ndcg_users": 10,
+                }
                 for s in ("movie_unseen", "movie_le5", "movie_gt5", "user_unseen", "user_le50", "user_gt50"):
                     r.update({f"test_{s}_rmse": base, f"test_{s}_n": 10})
                 rows.append(r)

@@ -50,11 +50,16 @@ def test_matrix_factorization_adds_the_dot_product():
 def dlrm_tables() -> FeatureTables:
     # catalogue rows 0..3 (0 = not in the catalogue); genres padded to 2, one SID level with 3 codes
     return FeatureTables(
-        num_users=3, num_movies=4,
-        genres=np.array([[0, 0], [1, 2], [2, 0], [0, 0]]), num_genres=3,
-        year=np.array([0, 1, 2, 1]), num_years=3,
-        sid=np.array([[0], [1], [3], [2]]), sid_sizes=(4,),
-        item_dense=np.arange(4 * 3, dtype=np.float32).reshape(4, 3), user_dense=np.ones((3, 1), np.float32),
+        num_users=3,
+        num_movies=4,
+        genres=np.array([[0, 0], [1, 2], [2, 0], [0, 0]]),
+        num_genres=3,
+        year=np.array([0, 1, 2, 1]),
+        num_years=3,
+        sid=np.array([[0], [1], [3], [2]]),
+        sid_sizes=(4,),
+        item_dense=np.arange(4 * 3, dtype=np.float32).reshape(4, 3),
+        user_dense=np.ones((3, 1), np.float32),
         dense_names=["t0", "t1", "t2", "activity"],
     )
 
@@ -69,11 +74,17 @@ def test_dlrm_equals_the_hand_wired_computation():
 
     t = m.sparse.tables
     genre_rows = torch.tensor([[1, 2], [2, 0], [0, 0]])
-    genre = torch.stack([t["genres"].weight[[1, 2]].mean(0), t["genres"].weight[2],
-                         torch.zeros(4)])  # an empty bag (not in the catalogue) is the zero vector
+    genre = torch.stack(
+        [t["genres"].weight[[1, 2]].mean(0), t["genres"].weight[2], torch.zeros(4)]
+    )  # an empty bag (not in the catalogue) is the zero vector
     assert (genre_rows > 0).sum().item() == 3
-    sparse = [t["user"].weight[[1, 0, 2]], t["movie"].weight[[3, 0, 1]], genre, t["year"].weight[[1, 2, 0]],
-              t["sid0"].weight[[1, 3, 0]]]
+    sparse = [
+        t["user"].weight[[1, 0, 2]],
+        t["movie"].weight[[3, 0, 1]],
+        genre,
+        t["year"].weight[[1, 2, 0]],
+        t["sid0"].weight[[1, 3, 0]],
+    ]
     dense = torch.cat([torch.tensor(dlrm_tables().item_dense[[1, 2, 0]]), torch.ones(3, 1)], dim=1)
     z = m.bottom(dense)
     vecs = [z, *sparse]  # F = 6 vectors

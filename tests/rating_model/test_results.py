@@ -23,8 +23,9 @@ FAST = TrainSettings(lr=1e-2, batch_size=256, max_epochs=3, patience=2)
 def small_run():
     r, movies = planted(n_users=40, n_movies=50, per_user=15)
     settings = dataclasses.replace(variant_settings("bias"), train=FAST)
-    out = run_variant("bias", settings, r, FeatureInputs(movies=movies), RatingRunSettings(seeds=2), "toy",
-                      log=lambda m: None)
+    out = run_variant(
+        "bias", settings, r, FeatureInputs(movies=movies), RatingRunSettings(seeds=2), "toy", log=lambda m: None
+    )
     return r, out
 
 
@@ -55,8 +56,14 @@ def test_split_facts_record_what_training_saw(small_run):
 
 
 def test_cold_rmse_pools_the_two_slices_exactly():
-    rows = pd.DataFrame({"test_movie_unseen_n": [3, 0, 0], "test_movie_unseen_rmse": [1.0, np.nan, np.nan],
-                         "test_movie_le5_n": [1, 4, 0], "test_movie_le5_rmse": [3.0, 0.5, np.nan]})
+    rows = pd.DataFrame(
+        {
+            "test_movie_unseen_n": [3, 0, 0],
+            "test_movie_unseen_rmse": [1.0, np.nan, np.nan],
+            "test_movie_le5_n": [1, 4, 0],
+            "test_movie_le5_rmse": [3.0, 0.5, np.nan],
+        }
+    )
     pooled = cold_movie_rmse(rows)
     assert pooled[0] == pytest.approx(np.sqrt((3 * 1.0 + 1 * 9.0) / 4)) and pooled[1] == pytest.approx(0.5)
     assert np.isnan(pooled[2])
@@ -68,22 +75,38 @@ def fake_runs(dlrm_valid: dict[str, float], test: dict[str, float], cold: dict[s
         model = "bias" if variant == "bias" else "dlrm"
         text = "text" in variant
         for seed in range(2):
-            rows.append({"split": "temporal", "variant": variant, "model": model, "seed": seed,
-                         "settings": json.dumps({"features": {"text": text}}),
-                         "valid_rmse": dlrm_valid.get(variant, 1.0), "test_rmse": test[variant],
-                         "test_movie_unseen_n": 10, "test_movie_unseen_rmse": cold[variant],
-                         "test_movie_le5_n": 10, "test_movie_le5_rmse": cold[variant]})
+            rows.append(
+                {
+                    "split": "temporal",
+                    "variant": variant,
+                    "model": model,
+                    "seed": seed,
+                    "settings": json.dumps({"features": {"text": text}}),
+                    "valid_rmse": dlrm_valid.get(variant, 1.0),
+                    "test_rmse": test[variant],
+                    "test_movie_unseen_n": 10,
+                    "test_movie_unseen_rmse": cold[variant],
+                    "test_movie_le5_n": 10,
+                    "test_movie_le5_rmse": cold[variant],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_floors_choose_on_validation_and_compare_on_test():
-    runs = fake_runs({"dlrm-id": 0.90, "dlrm-id-text": 0.95, "dlrm-id-text-sid": 0.92},
-                     test={"bias": 1.07, "dlrm-id": 1.05, "dlrm-id-text": 1.00, "dlrm-id-text-sid": 1.10},
-                     cold={"bias": 1.2, "dlrm-id": 1.15, "dlrm-id-text": 1.0, "dlrm-id-text-sid": 1.2})
+    runs = fake_runs(
+        {"dlrm-id": 0.90, "dlrm-id-text": 0.95, "dlrm-id-text-sid": 0.92},
+        test={"bias": 1.07, "dlrm-id": 1.05, "dlrm-id-text": 1.00, "dlrm-id-text-sid": 1.10},
+        cold={"bias": 1.2, "dlrm-id": 1.15, "dlrm-id-text": 1.0, "dlrm-id-text-sid": 1.2},
+    )
     f = floors(runs)
     # floor 1: dlrm-id has the best validation RMSE (not dlrm-id-text, which is best on test)
-    assert (f["dlrm_variant"], f["dlrm_test_rmse"], f["bias_test_rmse"], f["dlrm_beats_bias"]) == \
-        ("dlrm-id", 1.05, 1.07, True)
+    assert (f["dlrm_variant"], f["dlrm_test_rmse"], f["bias_test_rmse"], f["dlrm_beats_bias"]) == (
+        "dlrm-id",
+        1.05,
+        1.07,
+        True,
+    )
     # floor 2: of the text variants, -sid has the better validation RMSE, and it is worse on cold movies
     assert (f["text_variant"], f["text_beats_id_on_cold"], f["cold_ratings"]) == ("dlrm-id-text-sid", False, 20)
     assert f["text_cold_rmse"] == pytest.approx(1.2) and f["id_cold_rmse"] == pytest.approx(1.15)

@@ -6,11 +6,19 @@ from movielens_dag.rating_model.text import changed_documents, documents_as_of, 
 
 
 def frames():
-    movies = pd.DataFrame({"movie_id": [1, 2], "title": ["Heat", "Alien"], "year": [1995, 1979],
-                           "genres": [["Action"], ["Horror"]], "alt_titles": [[], []]})
+    movies = pd.DataFrame(
+        {
+            "movie_id": [1, 2],
+            "title": ["Heat", "Alien"],
+            "year": [1995, 1979],
+            "genres": [["Action"], ["Horror"]],
+            "alt_titles": [[], []],
+        }
+    )
     ts = pd.to_datetime([100, 200, 300], unit="s", utc=True)
-    tags = pd.DataFrame({"user_id": [1, 2, 3], "movie_id": [1, 1, 2], "tag": ["heist", "future-tag", "space"],
-                         "timestamp": ts})
+    tags = pd.DataFrame(
+        {"user_id": [1, 2, 3], "movie_id": [1, 1, 2], "tag": ["heist", "future-tag", "space"], "timestamp": ts}
+    )
     return movies, tags
 
 
@@ -22,8 +30,13 @@ def test_documents_as_of_drop_later_tags_and_only_change_those_movies():
     then = documents_as_of(250, movies, tags)
     by_id = dict(zip(then["movie_id"].to_pylist(), then["document"].to_pylist(), strict=True))
     assert "future-tag" in by_id[1] and "space" not in by_id[2]
-    early = dict(zip(documents_as_of(150, movies, tags)["movie_id"].to_pylist(),
-                     documents_as_of(150, movies, tags)["document"].to_pylist(), strict=True))
+    early = dict(
+        zip(
+            documents_as_of(150, movies, tags)["movie_id"].to_pylist(),
+            documents_as_of(150, movies, tags)["document"].to_pylist(),
+            strict=True,
+        )
+    )
     assert "heist" in early[1] and "future-tag" not in early[1]
     assert changed_documents(now, then).tolist() == [2]
 
@@ -60,13 +73,21 @@ def test_variant_inputs_read_only_what_the_features_use_and_check_the_cut():
     movies = pa.table({"movie_id": pa.array(ids, pa.int32()), "year": [2000.0] * 5, "genres": [["A"]] * 5})
     vectors = pa.FixedSizeListArray.from_arrays(pa.array(np.ones(15, np.float32)), 3)
     cut = pa.array([pd.Timestamp(1000, unit="s", tz="UTC")] * 5, pa.timestamp("us", tz="UTC"))
-    tables = {"movie_embeddings": pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * 5,
-                                            "embedding": vectors}),
-              "rating_text_embeddings": pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * 5,
-                                                  "embedding": vectors, "cut": cut}),
-              "poster_embeddings": pa.table({"movie_id": pa.array([], pa.int32()),
-                                             "model_id": pa.array([], pa.string()),
-                                             "embedding": pa.array([], pa.list_(pa.float32()))})}
+    tables = {
+        "movie_embeddings": pa.table(
+            {"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * 5, "embedding": vectors}
+        ),
+        "rating_text_embeddings": pa.table(
+            {"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * 5, "embedding": vectors, "cut": cut}
+        ),
+        "poster_embeddings": pa.table(
+            {
+                "movie_id": pa.array([], pa.int32()),
+                "model_id": pa.array([], pa.string()),
+                "embedding": pa.array([], pa.list_(pa.float32())),
+            }
+        ),
+    }
     read = []
 
     def reader(name):

@@ -13,8 +13,9 @@ from movielens_dag.rating_model.train import train_model
 
 from .synthetic import planted
 
-FAST = TrainSettings(lr=1e-2, batch_size=256, max_epochs=40, patience=4, user_id_dropout=0.0, movie_id_dropout=0.0,
-                     l2=1e-5)
+FAST = TrainSettings(
+    lr=1e-2, batch_size=256, max_epochs=40, patience=4, user_id_dropout=0.0, movie_id_dropout=0.0, l2=1e-5
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,9 @@ def planted_data():
 
 def fit(name: str, r, movies, split, **feature_changes):
     settings = variant_settings(name)
-    settings = dataclasses.replace(settings, train=FAST,
-                                   features=dataclasses.replace(settings.features, **feature_changes))
+    settings = dataclasses.replace(
+        settings, train=FAST, features=dataclasses.replace(settings.features, **feature_changes)
+    )
     data = build_features(r, split, FeatureInputs(movies=movies), settings.features)
     return train_model(settings, data, seed=0), data
 
@@ -61,8 +63,9 @@ def test_content_features_carry_unseen_movies():
     stage[held_out & (stage == 0)] = 2
     split = dataclasses.replace(split, stage=stage)
     settings = variant_settings("dlrm-id")
-    settings = dataclasses.replace(settings, train=dataclasses.replace(FAST, movie_id_dropout=0.1),
-                                   features=FeatureSettings(genres=True))
+    settings = dataclasses.replace(
+        settings, train=dataclasses.replace(FAST, movie_id_dropout=0.1), features=FeatureSettings(genres=True)
+    )
     data = build_features(r, split, FeatureInputs(movies=movies), settings.features)
     result = train_model(settings, data, seed=0)
     assert result.test["movie_unseen_n"] > 500
@@ -74,8 +77,12 @@ def test_run_variant_gives_one_row_per_split_and_seed():
     run = RatingRunSettings(seeds=2, splits=("temporal", "random"))
     settings = dataclasses.replace(variant_settings("bias"), train=dataclasses.replace(FAST, max_epochs=3))
     out = run_variant("bias", settings, r, FeatureInputs(movies=movies), run, "toy", log=lambda m: None)
-    assert sorted(zip(out.rows["split"], out.rows["seed"])) == [("random", 0), ("random", 1), ("temporal", 0),
-                                                                ("temporal", 1)]
+    assert sorted(zip(out.rows["split"], out.rows["seed"])) == [
+        ("random", 0),
+        ("random", 1),
+        ("temporal", 0),
+        ("temporal", 1),
+    ]
     assert (out.rows["cpu_seconds"] > 0).all() and out.rows["test_rmse"].notna().all()
     per_split = out.predictions.groupby(["split", "seed"]).size()
     assert per_split[("random", 0)] == out.rows.query("split == 'random'")["test_n"].iloc[0]

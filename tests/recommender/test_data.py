@@ -83,11 +83,22 @@ def test_user_sequences_table_equals_the_per_user_path():
 
     rng = np.random.default_rng(0)
     n = 5_000
-    r = pd.DataFrame({"user_id": rng.integers(1, 400, n), "movie_id": rng.integers(1, 300, n),
-                      # few distinct times (many ties) and sub-second parts, which round down
-                      "timestamp": pd.to_datetime(rng.integers(0, 40, n) * 1_000_000 + 999_999, unit="us", utc=True)})
-    r = pd.concat([r, ratings([(10_001, 5, 7), (10_002, 6, 8), (10_002, 7, 8)]).assign(
-        timestamp=lambda d: pd.to_datetime(d["timestamp"], unit="s", utc=True))])  # users with 1 and 2 ratings
+    r = pd.DataFrame(
+        {
+            "user_id": rng.integers(1, 400, n),
+            "movie_id": rng.integers(1, 300, n),
+            # few distinct times (many ties) and sub-second parts, which round down
+            "timestamp": pd.to_datetime(rng.integers(0, 40, n) * 1_000_000 + 999_999, unit="us", utc=True),
+        }
+    )
+    r = pd.concat(
+        [
+            r,
+            ratings([(10_001, 5, 7), (10_002, 6, 8), (10_002, 7, 8)]).assign(
+                timestamp=lambda d: pd.to_datetime(d["timestamp"], unit="s", utc=True)
+            ),
+        ]
+    )  # users with 1 and 2 ratings
     expected = sequences_table(build_sequences(r))
     got = user_sequences_table(pa.Table.from_pandas(r, preserve_index=False))
     assert got.equals(expected)

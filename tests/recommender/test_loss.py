@@ -51,8 +51,9 @@ def test_candidates_restrict_the_full_softmax():
     logits = states @ vecs[known].T / 0.1
     label = (known[None, :] == targets[:, None]).float().argmax(1)
     by_hand = F.cross_entropy(logits, label)
-    assert (full_softmax_loss(states, vecs, targets, 0.1, candidates=known).item()
-            == pytest.approx(by_hand.item(), rel=1e-5))
+    assert full_softmax_loss(states, vecs, targets, 0.1, candidates=known).item() == pytest.approx(
+        by_hand.item(), rel=1e-5
+    )
 
 
 def test_mixed_loss_by_hand():

@@ -9,10 +9,12 @@ from movielens_dag.recommender.metrics import head_items, metrics_from_ranks, sl
 
 def test_ranks_against_hand_computed_ranking():
     # 6 item rows (0 = padding). User 0: target 3; item 5 scores higher but is in history, item 1 higher.
-    scores = torch.tensor([
-        [9.0, 0.9, 0.1, 0.5, 0.2, 0.95],
-        [9.0, 0.1, 0.2, 0.3, 0.4, 0.5],
-    ])
+    scores = torch.tensor(
+        [
+            [9.0, 0.9, 0.1, 0.5, 0.2, 0.95],
+            [9.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+        ]
+    )
     targets = torch.tensor([3, 1])
     history = [np.array([5, 2]), np.array([], dtype=np.int64)]
     ranks = target_ranks(scores, targets, history)

@@ -11,16 +11,30 @@ from movielens_dag.recommender.models import SeqRecommender
 from movielens_dag.recommender.train import build_model
 
 N_ITEMS = 30
-CODES = torch.cat([torch.zeros(1, 4, dtype=torch.long),
-                   torch.stack([torch.arange(1, N_ITEMS + 1) % 3, torch.arange(1, N_ITEMS + 1) % 4,
-                                torch.arange(1, N_ITEMS + 1) % 5, torch.zeros(N_ITEMS, dtype=torch.long)], 1)])
+CODES = torch.cat(
+    [
+        torch.zeros(1, 4, dtype=torch.long),
+        torch.stack(
+            [
+                torch.arange(1, N_ITEMS + 1) % 3,
+                torch.arange(1, N_ITEMS + 1) % 4,
+                torch.arange(1, N_ITEMS + 1) % 5,
+                torch.zeros(N_ITEMS, dtype=torch.long),
+            ],
+            1,
+        ),
+    ]
+)
 SIDS = ItemSids(CODES, levels=3)  # 3 quantiser levels + the uniqueness digit
 
 
 def make(model: str, representation: str = "id", fusion: str = "sum", dropout: float = 0.0) -> SeqRecommender:
     torch.manual_seed(0)
-    cfg = RecConfig(model=model, items=ItemEmbeddingConfig(representation, fusion),
-                    encoder=EncoderConfig(dim=16, num_blocks=2, num_heads=2, max_len=12, dropout=dropout))
+    cfg = RecConfig(
+        model=model,
+        items=ItemEmbeddingConfig(representation, fusion),
+        encoder=EncoderConfig(dim=16, num_blocks=2, num_heads=2, max_len=12, dropout=dropout),
+    )
     return build_model(cfg, N_ITEMS, SIDS).eval()
 
 
@@ -56,7 +70,8 @@ def test_hstu_uses_time_and_positions():
 
 
 COMBOS = [("id", "sum"), ("ngram", "sum"), ("prefixn", "sum")] + [
-    (r, f) for r, f in itertools.product(["prefixn_id", "rqsum_id"], FUSIONS)]
+    (r, f) for r, f in itertools.product(["prefixn_id", "rqsum_id"], FUSIONS)
+]
 
 
 @pytest.mark.parametrize("representation,fusion", COMBOS)

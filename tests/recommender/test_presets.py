@@ -8,7 +8,14 @@ from movielens_dag.recommender.config import PUBLISHED, SMALL, TrainConfig, vari
 def test_published_preset_is_the_papers():
     t, e = PUBLISHED.train, PUBLISHED.encoder
     assert (t.loss, t.windows, t.negative_sampling, t.num_negatives, t.batch_size, t.lr, t.temperature) == (
-        "sampled", "last", "per_position", 128, 128, 1e-3, 0.05)
+        "sampled",
+        "last",
+        "per_position",
+        128,
+        128,
+        1e-3,
+        0.05,
+    )
     assert (t.max_epochs, t.patience, t.weight_decay) == (101, 10, 0.0)
     assert (e.dim, e.num_blocks, e.num_heads, e.max_len, e.dropout) == (50, 2, 1, 200, 0.2)
     assert variant_config("hstu-id", "published") == PUBLISHED

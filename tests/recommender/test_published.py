@@ -36,27 +36,46 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
     monkeypatch.setenv("MOVIELENS_SOURCE_DIR", str(tmp_path / "ml-1m"))
     monkeypatch.setenv("MOVIELENS_SUBSET", "1")  # a 30-movie stand-in for ml-1m
     resources = make_resources(str(tmp_path / "data"))
-    assets = [*dg.load_assets_from_modules([movielens]), dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
-              dg.AssetSpec("temporal_movie_embeddings", group_name="recommender"),
-              dg.AssetSpec("temporal_semantic_ids", group_name="recommender"),
-              recommender.user_sequences, recommender.recommender_runs, recommender.temporal_recommender_runs,
-              recommender.recommender_leaderboard]
+    assets = [
+        *dg.load_assets_from_modules([movielens]),
+        dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
+        dg.AssetSpec("temporal_movie_embeddings", group_name="recommender"),
+        dg.AssetSpec("temporal_semantic_ids", group_name="recommender"),
+        recommender.user_sequences,
+        recommender.recommender_runs,
+        recommender.temporal_recommender_runs,
+        recommender.recommender_leaderboard,
+    ]
     instance = dg.DagsterInstance.ephemeral()
 
     def run(selection, partition=None, config=None):
-        return dg.materialize(assets, selection=selection, partition_key=partition, resources=resources,
-                              instance=instance, run_config=config)
+        return dg.materialize(
+            assets,
+            selection=selection,
+            partition_key=partition,
+            resources=resources,
+            instance=instance,
+            run_config=config,
+        )
 
     assert run(["movielens_files", "movies", "ratings", "user_sequences"]).success
     for variant in ("hstu-id", "sasrec-id"):
-        result = run(["recommender_runs"], variant,
-                     {"ops": {"recommender_runs": {"config": {"seeds": 1, "train": {"max_epochs": 1}}}}})
+        result = run(
+            ["recommender_runs"],
+            variant,
+            {"ops": {"recommender_runs": {"config": {"seeds": 1, "train": {"max_epochs": 1}}}}},
+        )
         meta = result.asset_materializations_for_node("recommender_runs")[0].metadata
         assert meta["dataset"].value == "ml-1m" and meta["preset"].value == "published"
         cfg = meta["config"].data
         enc, train = cfg["encoder"], cfg["train"]
         assert (enc["dim"], enc["num_blocks"], enc["max_len"], train["num_negatives"], train["batch_size"]) == (
-            50, 2, 200, 128, 128)
+            50,
+            2,
+            200,
+            128,
+            128,
+        )
     board = run(["recommender_leaderboard"]).asset_materializations_for_node("recommender_leaderboard")[0]
     listed = set(board.metadata["leave_one_out"].value.replace("|", " ").split())
     assert {"`hstu-id`", "`sasrec-id`", "`popularity`"} <= listed
@@ -65,7 +84,11 @@ def test_ml_1m_runs_the_published_models(tmp_path, monkeypatch):
 def test_variant_names_and_presets():
     assert all(parse_variant(v) for v in VARIANTS)
     assert parse_variant("hstu-prefixn_id-vector_gate-l2") == {
-        "model": "hstu", "representation": "prefixn_id", "fusion": "vector_gate", "sid_levels": 2}
+        "model": "hstu",
+        "representation": "prefixn_id",
+        "fusion": "vector_gate",
+        "sid_levels": 2,
+    }
     assert variant_config("sasrec-id", "ml-1m") == dataclasses.replace(PUBLISHED, model="sasrec")
     assert variant_config("hstu-id", "small", {"train": {"lr": 0.01}}).train.lr == 0.01
     assert preset_for_dataset("ml-1m") == "published" and preset_for_dataset("ml-latest-small") == "small"
@@ -87,8 +110,12 @@ def test_sid_variant_without_semantic_ids_is_a_clear_error(tmp_path, monkeypatch
     monkeypatch.setenv("MOVIELENS_VARIANT", "ml-1m")
     monkeypatch.setenv("MOVIELENS_SOURCE_DIR", str(tmp_path / "ml-1m"))
     monkeypatch.setenv("MOVIELENS_SUBSET", "1")  # a 30-movie stand-in for ml-1m
-    assets = [*dg.load_assets_from_modules([movielens]), dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
-              recommender.user_sequences, recommender.recommender_runs]
+    assets = [
+        *dg.load_assets_from_modules([movielens]),
+        dg.AssetSpec("semantic_ids", group_name="semantic_ids"),
+        recommender.user_sequences,
+        recommender.recommender_runs,
+    ]
     kw = {"resources": make_resources(str(tmp_path / "data")), "instance": dg.DagsterInstance.ephemeral()}
     assert dg.materialize(assets, selection=["movielens_files", "movies", "ratings", "user_sequences"], **kw).success
     with pytest.raises(FileNotFoundError, match="materialize semantic_ids first"):

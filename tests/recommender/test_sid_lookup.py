@@ -44,8 +44,13 @@ def test_missing_duplicate_or_ragged_sids_are_errors():
         item_sids(index, SemanticIds.from_unsorted(np.array([3]), np.array([[1]]), np.array([0])))
     with pytest.raises(ValueError, match="duplicate"):
         SemanticIds.from_unsorted(np.array([3, 3, 4]), np.array([[1], [1], [2]]))
-    ragged = pa.table({"movie_id": pa.array([3, 4], pa.int32()), "levels": pa.array([1, 1], pa.int32()),
-                       "codes": pa.array([[1, 0], [2, 0, 0]], pa.list_(pa.int32()))})
+    ragged = pa.table(
+        {
+            "movie_id": pa.array([3, 4], pa.int32()),
+            "levels": pa.array([1, 1], pa.int32()),
+            "codes": pa.array([[1, 0], [2, 0, 0]], pa.list_(pa.int32())),
+        }
+    )
     with pytest.raises(ValueError, match="code lists of lengths"):
         SemanticIds.from_table(ragged)
 

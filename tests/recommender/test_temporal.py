@@ -15,10 +15,22 @@ from movielens_dag.splits import TemporalCuts
 CUTS = TemporalCuts(valid_start=100, test_start=200)
 # (user, movie, time): train < 100 <= valid < 200 <= test
 EVENTS = [
-    (1, 10, 10), (1, 11, 20), (1, 12, 150), (1, 13, 210), (1, 50, 220),  # 50: first rated at 220 -> new
-    (2, 11, 30), (2, 10, 40), (2, 12, 50), (2, 60, 160), (2, 13, 250),  # 60: first rated in validation
-    (3, 70, 205), (3, 10, 230), (3, 60, 240), (3, 50, 260),  # user 3 arrives in the test period; 70 is new
-    (4, 12, 60), (4, 11, 70),  # train only
+    (1, 10, 10),
+    (1, 11, 20),
+    (1, 12, 150),
+    (1, 13, 210),
+    (1, 50, 220),  # 50: first rated at 220 -> new
+    (2, 11, 30),
+    (2, 10, 40),
+    (2, 12, 50),
+    (2, 60, 160),
+    (2, 13, 250),  # 60: first rated in validation
+    (3, 70, 205),
+    (3, 10, 230),
+    (3, 60, 240),
+    (3, 50, 260),  # user 3 arrives in the test period; 70 is new
+    (4, 12, 60),
+    (4, 11, 70),  # train only
 ]
 
 
@@ -58,8 +70,9 @@ def test_popularity_counts_training_events_only():
     assert res.test_slices["new"]["n"] == 5
 
 
-TINY = RecConfig(encoder=EncoderConfig(dim=16, num_blocks=2, num_heads=2, max_len=3, dropout=0.0),
-                 train=TrainConfig(num_negatives=4))
+TINY = RecConfig(
+    encoder=EncoderConfig(dim=16, num_blocks=2, num_heads=2, max_len=3, dropout=0.0), train=TrainConfig(num_negatives=4)
+)
 
 
 @pytest.mark.parametrize("model", ["hstu", "sasrec"])

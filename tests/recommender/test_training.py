@@ -24,9 +24,18 @@ def cyclic_split(users: int = 48, length: int = 20):
     return leave_one_out(build_sequences(pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"])))
 
 
-TINY = RecConfig(encoder=EncoderConfig(dim=32, num_blocks=1, num_heads=1, max_len=12, dropout=0.0),
-                 train=TrainConfig(num_negatives=20, negative_sampling="per_batch", temperature=0.1, lr=1e-2,
-                                   batch_size=16, max_epochs=30, patience=30))
+TINY = RecConfig(
+    encoder=EncoderConfig(dim=32, num_blocks=1, num_heads=1, max_len=12, dropout=0.0),
+    train=TrainConfig(
+        num_negatives=20,
+        negative_sampling="per_batch",
+        temperature=0.1,
+        lr=1e-2,
+        batch_size=16,
+        max_epochs=30,
+        patience=30,
+    ),
+)
 
 
 @pytest.mark.parametrize("model", ["hstu", "sasrec"])
@@ -43,6 +52,7 @@ def test_untrained_model_does_not_pass_the_bar():
     # the same protocol on the same data with zero training stays near chance (10/60 ≈ 0.17)
     split = cyclic_split()
     from movielens_dag.recommender.train import build_model
+
     torch.manual_seed(0)
     ranks, _ = evaluate(build_model(TINY, split.num_items, None), split, "test", TINY.encoder.max_len)
     assert np.mean(ranks < 10) < 0.5
@@ -71,8 +81,14 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     assert (tmp_path / "best.pt").exists()
     # another config (or seed) never resumes from that checkpoint
     seen.clear()
-    train_run(override(cfg, {"train": {"lr": 5e-3}}), split, None, seed=3, checkpoint_dir=tmp_path,
-              on_epoch=lambda e: seen.append(e.epoch))
+    train_run(
+        override(cfg, {"train": {"lr": 5e-3}}),
+        split,
+        None,
+        seed=3,
+        checkpoint_dir=tmp_path,
+        on_epoch=lambda e: seen.append(e.epoch),
+    )
     assert seen == [1, 2, 3, 4]
 
 

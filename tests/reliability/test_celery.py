@@ -41,8 +41,23 @@ def redis_url(tmp_path):
             pytest.fail("redis-server is missing: .ci/run installs it (apt-get install redis-server)")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -55,18 +70,39 @@ def redis_url(tmp_path):
 
 
 def _env(home: Path, data: Path, redis_url: str) -> dict:
-    return os.environ | {"DAGSTER_HOME": str(home), "MOVIELENS_DATA_DIR": str(data),
-                         "MOVIELENS_EMBEDDING_SHARDS": str(SHARDS), "CELERY_BROKER_URL": f"{redis_url}/0",
-                         "CELERY_RESULT_BACKEND": f"{redis_url}/1", "PYTHONUNBUFFERED": "1",
-                         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # the worker CLI runs `celery`
+    return os.environ | {
+        "DAGSTER_HOME": str(home),
+        "MOVIELENS_DATA_DIR": str(data),
+        "MOVIELENS_EMBEDDING_SHARDS": str(SHARDS),
+        "CELERY_BROKER_URL": f"{redis_url}/0",
+        "CELERY_RESULT_BACKEND": f"{redis_url}/1",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }  # the worker CLI runs `celery`
 
 
 def _worker(name: str, env: dict, log: Path) -> subprocess.Popen:
     # --pool=solo: the step runs in the worker process itself, so killing the worker kills the step
     return subprocess.Popen(
-        [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-n", name,
-         "-y", str(PROJECT_ROOT / "movielens_dag" / "deploy" / "celery.yaml"), "--", "--pool=solo"],
-        cwd=PROJECT_ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(BIN / "dagster-celery"),
+            "worker",
+            "start",
+            "-A",
+            "dagster_celery.app",
+            "-n",
+            name,
+            "-y",
+            str(PROJECT_ROOT / "movielens_dag" / "deploy" / "celery.yaml"),
+            "--",
+            "--pool=solo",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _worker_running_a_step(home: Path, name: str) -> bool:
@@ -100,10 +136,24 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
     try:
         for k in range(SHARDS):
             with open(tmp_path / f"run{k}.log", "w") as log:  # the child keeps its own copy of the descriptor
-                runs.append(subprocess.Popen(
-                    [str(BIN / "dg"), "launch", "-m", "movielens_dag.deploy.celery",
-                     "--job", "embedding_shards_celery_job", "--partition", f"shard-{k:02d}-of-{SHARDS:02d}"],
-                    cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+                runs.append(
+                    subprocess.Popen(
+                        [
+                            str(BIN / "dg"),
+                            "launch",
+                            "-m",
+                            "movielens_dag.deploy.celery",
+                            "--job",
+                            "embedding_shards_celery_job",
+                            "--partition",
+                            f"shard-{k:02d}-of-{SHARDS:02d}",
+                        ],
+                        cwd=PROJECT_ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         deadline = time.monotonic() + 600
         while not _worker_running_a_step(home, "w1"):
             assert time.monotonic() < deadline, "w1 never started a step:\n" + (tmp_path / "w1.log").read_text()[-3000:]
@@ -122,8 +172,9 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         finished = [r for r in instance.get_runs() if r.job_name == "embedding_shards_celery_job"]
-        assert sorted(r.tags["dagster/partition"] for r in finished) == [f"shard-{k:02d}-of-{SHARDS:02d}"
-                                                                         for k in range(SHARDS)]
+        assert sorted(r.tags["dagster/partition"] for r in finished) == [
+            f"shard-{k:02d}-of-{SHARDS:02d}" for k in range(SHARDS)
+        ]
         assert {r.status for r in finished} == {dg.DagsterRunStatus.SUCCESS}  # every shard once, all succeeded
 
     hashes = _cache_rows(data)
@@ -135,8 +186,14 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
     single = tmp_path / "single"
     warehouse.write_parquet_atomic(docs, DataPaths(single).asset_file("documents", "movie_documents"))
     for root in (data, single):
-        out = subprocess.run([str(BIN / "dg"), "launch", "--assets", "movie_embeddings"], cwd=PROJECT_ROOT,
-                             env=_env(home, root, redis_url), capture_output=True, text=True, timeout=900)
+        out = subprocess.run(
+            [str(BIN / "dg"), "launch", "--assets", "movie_embeddings"],
+            cwd=PROJECT_ROOT,
+            env=_env(home, root, redis_url),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     a = pq.read_table(DataPaths(data).asset_file("embeddings", "movie_embeddings")).sort_by("movie_id")
     b = pq.read_table(DataPaths(single).asset_file("embeddings", "movie_embeddings")).sort_by("movie_id")

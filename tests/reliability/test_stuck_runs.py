@@ -40,14 +40,16 @@ def test_a_killed_run_frees_its_pool_slot_and_the_next_run_completes(tmp_path, b
     home, data = tmp_path / "home", tmp_path / "data"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    warehouse.write_parquet_atomic(bundled_documents.slice(0, 3000),
-                                   DataPaths(data).asset_file("documents", "movie_documents"))
+    warehouse.write_parquet_atomic(
+        bundled_documents.slice(0, 3000), DataPaths(data).asset_file("documents", "movie_documents")
+    )
     env = os.environ | {"DAGSTER_HOME": str(home), "MOVIELENS_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     launch = [str(BIN / "dg"), "launch", "--assets", "movie_embeddings"]
 
     with open(tmp_path / "first.log", "w") as log:  # the child keeps its own copy of the descriptor
-        first = subprocess.Popen(launch, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        first = subprocess.Popen(
+            launch, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + 300
     while not _slot_holders(home, "embedding_model"):  # the embedding step holds the pool's only slot
         assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
@@ -58,8 +60,14 @@ def test_a_killed_run_frees_its_pool_slot_and_the_next_run_completes(tmp_path, b
     first.wait()
 
     with open(tmp_path / "daemon.log", "w") as log:
-        daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        daemon = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         started = time.monotonic()
         second = subprocess.run(launch, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -79,6 +87,7 @@ def test_a_killed_run_frees_its_pool_slot_and_the_next_run_completes(tmp_path, b
         # sensor may launch downstream runs too, which are not this test's business
         [second_id] = {r.run_id for r in instance.get_runs() if r.run_id in second.stdout + second.stderr}
         assert instance.get_run_by_id(second_id).status == dg.DagsterRunStatus.SUCCESS
-        waiting = [r for r in instance.all_logs(second_id) if "waits for a slot of pool 'embedding_model'"
-                   in (r.message or "")]
+        waiting = [
+            r for r in instance.all_logs(second_id) if "waits for a slot of pool 'embedding_model'" in (r.message or "")
+        ]
         assert waiting and waiting[0].level >= 20 and holder in waiting[0].message  # said at INFO, naming the holder

@@ -58,8 +58,9 @@ def test_outputs_become_parquet_and_views_with_metadata(tmp_path):
         assert con.execute("SELECT count(*) FROM demo.vectors").fetchone() == (2,)
         dtype = con.execute("SELECT typeof(embedding), len(embedding) FROM demo.vectors LIMIT 1").fetchone()
     assert dtype == ("FLOAT[]", 3)  # Parquet has no fixed-size list; Arrow readers get it back
-    assert warehouse.read_parquet(paths.asset_file("demo", "vectors")).schema.field(
-        "embedding").type == pa.list_(pa.float32(), 3)
+    assert warehouse.read_parquet(paths.asset_file("demo", "vectors")).schema.field("embedding").type == pa.list_(
+        pa.float32(), 3
+    )
     meta = _meta(result, "frame")
     assert meta["dagster/row_count"].value == 3
     assert [c.name for c in meta["dagster/column_schema"].schema.columns] == ["movie_id", "title"]
@@ -115,8 +116,9 @@ def test_unsupported_outputs_fail_with_a_clear_message(tmp_path, value):
 
 def test_missing_upstream_data_names_the_asset(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialize frame first"):
-        dg.materialize([frame, vectors, frame_path_input_asset, consumer], selection=[consumer],
-                       resources=resources(tmp_path))
+        dg.materialize(
+            [frame, vectors, frame_path_input_asset, consumer], selection=[consumer], resources=resources(tmp_path)
+        )
 
 
 def test_materialization_succeeds_while_a_user_holds_the_database(tmp_path):

@@ -29,8 +29,9 @@ def minilm_embeddings(popular_documents, tmp_path_factory) -> pa.Table:
     from movielens_dag.embeddings.pipeline import embed_movie_documents
     from movielens_dag.embeddings.settings import EmbeddingSettings
 
-    run = embed_movie_documents(popular_documents, EmbeddingSettings(threads=1),
-                                cache_root=tmp_path_factory.mktemp("embedding-cache"))
+    run = embed_movie_documents(
+        popular_documents, EmbeddingSettings(threads=1), cache_root=tmp_path_factory.mktemp("embedding-cache")
+    )
     return run.table
 
 
@@ -40,8 +41,10 @@ def search_warehouse_dir(foundation_warehouse, minilm_embeddings, tmp_path_facto
     from movielens_dag.paths import DataPaths
 
     paths = DataPaths(tmp_path_factory.mktemp("search-warehouse"))
-    for group, asset, table in [("movielens", "movies", read(foundation_warehouse, "movielens", "movies")),
-                                ("embeddings", "movie_embeddings", minilm_embeddings)]:
+    for group, asset, table in [
+        ("movielens", "movies", read(foundation_warehouse, "movielens", "movies")),
+        ("embeddings", "movie_embeddings", minilm_embeddings),
+    ]:
         warehouse.write_parquet_atomic(table, paths.asset_file(group, asset))
     return paths
 

@@ -14,9 +14,27 @@ VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
 
 def run(tmp_path, *extra) -> dict:
     out = tmp_path / "result.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "search.py"), "--sizes", "1500x32", "--queries", "12",
-                    "--sql-queries", "3", "--allpairs-rows", "200", "--json", str(out), *extra],
-                   check=True, capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "search.py"),
+            "--sizes",
+            "1500x32",
+            "--queries",
+            "12",
+            "--sql-queries",
+            "3",
+            "--allpairs-rows",
+            "200",
+            "--json",
+            str(out),
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return json.loads(out.read_text())["sizes"][0]
 
 

@@ -117,5 +117,6 @@ def test_unchanged_vectors_recompute_nothing_and_a_changed_k_recomputes_all():
 def _movies(ids):
     import pyarrow as pa
 
-    return pa.table({"movie_id": pa.array(ids, pa.int32()),
-                     "genres": [["Drama"] if i % 2 else ["Comedy", "Drama"] for i in ids]})
+    return pa.table(
+        {"movie_id": pa.array(ids, pa.int32()), "genres": [["Drama"] if i % 2 else ["Comedy", "Drama"] for i in ids]}
+    )

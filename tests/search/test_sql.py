@@ -25,16 +25,33 @@ def make_tables(n: int = 300, d: int = 16, seed: int = 0):
     genres = [sorted(set(rng.choice(GENRES, size=rng.integers(1, 3)).tolist())) for _ in ids]
     genres[5] = []  # "(no genres listed)"
     raw = [f"{t} ({y})" for t, y in zip(titles, years)]
-    movies = pa.table({"movie_id": pa.array(ids, pa.int32()), "title": titles, "year": pa.array(years, pa.int32()),
-                       "genres": pa.array(genres, pa.list_(pa.string())), "alt_titles": [[] for _ in ids],
-                       "raw_title": raw})
+    movies = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "title": titles,
+            "year": pa.array(years, pa.int32()),
+            "genres": pa.array(genres, pa.list_(pa.string())),
+            "alt_titles": [[] for _ in ids],
+            "raw_title": raw,
+        }
+    )
     x = unit_rows(rng, n, d)
-    embeddings = pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": ["m"] * n,
-                           "dim": pa.array([d] * n, pa.int32()), "document_hash": [f"h{i}" for i in ids],
-                           "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), d)})
+    embeddings = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "model_id": ["m"] * n,
+            "dim": pa.array([d] * n, pa.int32()),
+            "document_hash": [f"h{i}" for i in ids],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), d),
+        }
+    )
     sids = SemanticIds.with_digit(ids, rng.integers(0, 3, size=(n, 3)), "rqkmeans").to_table()
-    predictions = pa.table({"movie_id": pa.array(ids, pa.int32()),
-                            "predicted_genres": pa.array([["Horror", "Crime"]] * n, pa.list_(pa.string()))})
+    predictions = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "predicted_genres": pa.array([["Horror", "Crime"]] * n, pa.list_(pa.string())),
+        }
+    )
     return movies, embeddings, sids, predictions
 
 
@@ -55,9 +72,16 @@ def catalogue_with(tmp_path, tables: dict, ddl: list[str]) -> DataPaths:
 def full(tmp_path_factory):
     movies, embeddings, sids, predictions = make_tables()
     tmp = tmp_path_factory.mktemp("sql")
-    paths = catalogue_with(tmp, {("movielens", "movies"): movies, ("embeddings", "movie_embeddings"): embeddings,
-                                 ("semantic_ids", "semantic_ids"): sids, ("search", "genre_predictions"): predictions},
-                           search_macros_ddl())
+    paths = catalogue_with(
+        tmp,
+        {
+            ("movielens", "movies"): movies,
+            ("embeddings", "movie_embeddings"): embeddings,
+            ("semantic_ids", "semantic_ids"): sids,
+            ("search", "genre_predictions"): predictions,
+        },
+        search_macros_ddl(),
+    )
     con = warehouse.connect_read_only(paths)  # what `movielens-dag sql` and users open
     yield con, Catalogue.from_tables(embeddings, movies), SemanticIds.from_table(sids)
     con.close()
@@ -127,8 +151,11 @@ def test_sid_columns_and_sid_siblings(full):
 
 def test_without_optional_views_the_macros_say_what_to_materialize(tmp_path):
     movies, embeddings, _, _ = make_tables(n=50)
-    paths = catalogue_with(tmp_path, {("movielens", "movies"): movies, ("embeddings", "movie_embeddings"): embeddings},
-                           search_macros_ddl(semantic_ids=None, genre_predictions=None))
+    paths = catalogue_with(
+        tmp_path,
+        {("movielens", "movies"): movies, ("embeddings", "movie_embeddings"): embeddings},
+        search_macros_ddl(semantic_ids=None, genre_predictions=None),
+    )
     with warehouse.connect_read_only(paths) as con:
         got = rows(con, "SELECT * FROM search.similar_to(3, 5)")
         assert len(got) == 5 and all(r["sid"] is None for r in got)

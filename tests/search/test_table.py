@@ -16,10 +16,18 @@ def test_shared_prefix_counts_leading_equal_codes():
 
 
 def test_table_annotates_each_pair():
-    nb = Neighbours(np.array([1, 2, 3]), np.array([[2, 3], [1, 3], [2, 1]]),
-                    np.array([[0.9, 0.5], [0.9, 0.4], [0.4, 0.5]], np.float32), np.array(["a", "b", "c"], object))
-    movies = pa.table({"movie_id": pa.array([1, 2, 3], pa.int32()),
-                       "genres": [["Comedy", "Drama"], ["Drama"], ["(no genres listed)"]]})
+    nb = Neighbours(
+        np.array([1, 2, 3]),
+        np.array([[2, 3], [1, 3], [2, 1]]),
+        np.array([[0.9, 0.5], [0.9, 0.4], [0.4, 0.5]], np.float32),
+        np.array(["a", "b", "c"], object),
+    )
+    movies = pa.table(
+        {
+            "movie_id": pa.array([1, 2, 3], pa.int32()),
+            "genres": [["Comedy", "Drama"], ["Drama"], ["(no genres listed)"]],
+        }
+    )
     sids = SemanticIds.with_digit(np.array([1, 2, 3]), np.array([[0, 1, 2], [0, 1, 5], [4, 1, 2]]))
     t = st.to_table(nb, movies, sids).to_pylist()
     first = t[0]
@@ -34,8 +42,9 @@ def test_table_annotates_each_pair():
 
 
 def test_round_trip_and_bad_tables():
-    nb = Neighbours(np.array([4, 7]), np.array([[7], [4]]), np.array([[0.3], [0.3]], np.float32),
-                    np.array(["h4", "h7"], object))
+    nb = Neighbours(
+        np.array([4, 7]), np.array([[7], [4]]), np.array([[0.3], [0.3]], np.float32), np.array(["h4", "h7"], object)
+    )
     movies = pa.table({"movie_id": pa.array([4, 7], pa.int32()), "genres": [["Drama"], ["Drama"]]})
     table = st.to_table(nb, movies)
     back = st.from_table(table.take([1, 0]))  # row order does not matter

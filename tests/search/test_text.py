@@ -50,8 +50,20 @@ def test_minilm_queries_get_no_prompt(searcher):
 
 
 def test_the_cli_prints_the_same_ranking(search_warehouse_dir, searcher, capsys):
-    rc = cli.main(["--data-dir", str(search_warehouse_dir.root), "search", "a heist that goes wrong",
-                   "--genre", "Crime", "--k", "5", "--format", "csv"])
+    rc = cli.main(
+        [
+            "--data-dir",
+            str(search_warehouse_dir.root),
+            "search",
+            "a heist that goes wrong",
+            "--genre",
+            "Crime",
+            "--k",
+            "5",
+            "--format",
+            "csv",
+        ]
+    )
     out = capsys.readouterr().out.splitlines()
     assert rc == 0, out
     want = searcher.search("a heist that goes wrong", k=5, genre="Crime")
@@ -64,8 +76,9 @@ def test_the_cli_explains_a_missing_warehouse(tmp_path, capsys):
 
 
 def test_a_query_model_other_than_the_documents_model_is_refused(foundation_warehouse, minilm_embeddings):
-    relabelled = minilm_embeddings.set_column(1, "model_id", pa.array(["Qwen/Qwen3-Embedding-0.6B"] *
-                                                                      minilm_embeddings.num_rows))
+    relabelled = minilm_embeddings.set_column(
+        1, "model_id", pa.array(["Qwen/Qwen3-Embedding-0.6B"] * minilm_embeddings.num_rows)
+    )
     catalogue = Catalogue.from_tables(relabelled, read(foundation_warehouse, "movielens", "movies"))
     with pytest.raises(ValueError, match="cannot be compared"):
         TextSearcher(catalogue, TextSearchSettings(model="bundled"))
@@ -85,16 +98,29 @@ def test_qwen3_style_models_embed_queries_with_their_saved_query_prompt(tmp_path
     rng = np.random.default_rng(0)
     ids = np.arange(1, 21)
     vectors = unit_rows(rng, 20, tiny.hidden)
-    embeddings = pa.table({"movie_id": pa.array(ids, pa.int32()), "model_id": [source.model_id] * 20,
-                           "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), tiny.hidden)})
-    movies = pa.table({"movie_id": pa.array(ids, pa.int32()), "title": [f"m{i}" for i in ids],
-                       "year": pa.array([2000 + i for i in ids], pa.int32()),
-                       "genres": [["Drama"] if i % 2 else ["Comedy"] for i in ids]})
+    embeddings = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "model_id": [source.model_id] * 20,
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), tiny.hidden),
+        }
+    )
+    movies = pa.table(
+        {
+            "movie_id": pa.array(ids, pa.int32()),
+            "title": [f"m{i}" for i in ids],
+            "year": pa.array([2000 + i for i in ids], pa.int32()),
+            "genres": [["Drama"] if i % 2 else ["Comedy"] for i in ids],
+        }
+    )
     searcher = TextSearcher(Catalogue.from_tables(embeddings, movies), TextSearchSettings(model=str(tiny.st_dir)))
     assert searcher.prompt == QUERY_PROMPT
     plain = load_encoder(source, EmbeddingSettings(device="cpu")).encode(["space war movie"]).vectors[0]
-    prompted = load_encoder(source, EmbeddingSettings(device="cpu", prompt=QUERY_PROMPT)).encode(
-        ["space war movie"]).vectors[0]
+    prompted = (
+        load_encoder(source, EmbeddingSettings(device="cpu", prompt=QUERY_PROMPT))
+        .encode(["space war movie"])
+        .vectors[0]
+    )
     np.testing.assert_allclose(searcher.embed("space war movie"), prompted, atol=1e-5)
     assert not np.allclose(plain, prompted, atol=1e-3)
     found = searcher.search("space war movie", k=3, genre="Comedy")
@@ -103,8 +129,14 @@ def test_qwen3_style_models_embed_queries_with_their_saved_query_prompt(tmp_path
 
 def test_rank_movies_breaks_ties_by_movie_id_and_honours_the_mask():
     x = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], np.float32)
-    catalogue = Catalogue(np.array([3, 5, 7, 9]), x, "m", np.array(["a", "b", "c", "d"], object),
-                          np.array([1990, np.nan, 2000, 2010]), [["Drama"], [], ["Comedy"], ["Drama"]])
+    catalogue = Catalogue(
+        np.array([3, 5, 7, 9]),
+        x,
+        "m",
+        np.array(["a", "b", "c", "d"], object),
+        np.array([1990, np.nan, 2000, 2010]),
+        [["Drama"], [], ["Comedy"], ["Drama"]],
+    )
     found = rank_movies(catalogue, np.array([1, 0], np.float32), k=2)
     assert found["movie_id"].tolist() == [3, 5]
     mask = candidate_mask(catalogue, genre="drama", min_year=1995)

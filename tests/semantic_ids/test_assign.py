@@ -47,8 +47,10 @@ def test_new_movies_keep_old_sids_and_share_their_neighbours_prefixes():
     # full SIDs stay unique
     assert len({tuple(r) for r in after.full_codes().tolist()}) == len(after)
     # held-out movies share the first code with their nearest old neighbour (clusters are well apart)
-    agree = [after.codes[after.rows_for(ids[[i]])[0], 0] == before.codes[nearest_old(x, old, i), 0]
-             for i in np.flatnonzero(~old)]
+    agree = [
+        after.codes[after.rows_for(ids[[i]])[0], 0] == before.codes[nearest_old(x, old, i), 0]
+        for i in np.flatnonzero(~old)
+    ]
     assert np.mean(agree) > 0.95
 
 
@@ -63,8 +65,9 @@ def test_codebooks_table_round_trip_encodes_the_same():
 
 
 def test_rqvae_checkpoint_encodes_new_movies(tmp_path):
-    x, ids, old, fit, before = setup_fit("rqvae", rqvae=RqvaeSettings(hidden_dims=(32,), latent_dim=8, epochs=3,
-                                                                      batch_size=64))
+    x, ids, old, fit, before = setup_fit(
+        "rqvae", rqvae=RqvaeSettings(hidden_dims=(32,), latent_dim=8, epochs=3, batch_size=64)
+    )
     path = tmp_path / "rqvae.pt"
     torch.save({"config": fit.model.config.__dict__, "state_dict": fit.model.state_dict()}, path)
     model = load_rqvae(path)

@@ -10,9 +10,27 @@ def test_benchmark_prints_every_table(capsys, monkeypatch, tmp_path):
     spec = importlib.util.spec_from_file_location("bench_sids", PROJECT_ROOT / "benchmarks" / "semantic_ids.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    monkeypatch.setattr(sys, "argv", ["semantic_ids.py", "--no-real", "--real-like", "--synthetic", "700", "--dim",
-                                      "16", "--levels", "2", "--codes", "32", "--threads", "1",
-                                      "--cache-dir", str(tmp_path)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "semantic_ids.py",
+            "--no-real",
+            "--real-like",
+            "--synthetic",
+            "700",
+            "--dim",
+            "16",
+            "--levels",
+            "2",
+            "--codes",
+            "32",
+            "--threads",
+            "1",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+    )
     bench.main()
     out = capsys.readouterr().out
     assert "| mixture 700x16 | ours (pipeline defaults) |" in out

@@ -10,8 +10,12 @@ from tests.semantic_ids.conftest import clustered
 @pytest.mark.parametrize("method", ["rqkmeans", "rqvae"])
 def test_every_item_gets_a_unique_sid(method):
     x = clustered(400, 16, levels=2, branching=5, seed=0, noise=0.05)
-    config = SidSettings(method=method, levels=2, codes=20,
-                         rqvae=RqvaeSettings(hidden_dims=(32,), latent_dim=8, epochs=5, batch_size=128))
+    config = SidSettings(
+        method=method,
+        levels=2,
+        codes=20,
+        rqvae=RqvaeSettings(hidden_dims=(32,), latent_dim=8, epochs=5, batch_size=128),
+    )
     fit = fit_semantic_ids(x, config)
     sids = SemanticIds.with_digit(np.arange(400), fit.codes, method)
     assert fit.codes.shape == (400, 2) and sids.full_codes().shape == (400, 3)

@@ -14,8 +14,9 @@ SMALL = dict(hidden_dims=(64,), latent_dim=8, levels=2, codes=4)
 
 def test_learns_a_clustered_set_with_every_level_in_use():
     x, truth = clustered_with_labels(1024, 16, levels=2, branching=4, seed=0)
-    result = train_rqvae(torch.from_numpy(x), RQVAEConfig(16, **SMALL),
-                         RqvaeSettings(epochs=60, batch_size=256, lr=3e-3))
+    result = train_rqvae(
+        torch.from_numpy(x), RQVAEConfig(16, **SMALL), RqvaeSettings(epochs=60, batch_size=256, lr=3e-3)
+    )
     model = result.model
     codes = model.encode(torch.from_numpy(x)).numpy()
     assert result.best_val_error < 0.05
@@ -25,7 +26,7 @@ def test_learns_a_clustered_set_with_every_level_in_use():
     true_leaf = truth[:, 0] * 4 + truth[:, 1]
     tuples = [tuple(c) for c in codes]
     for leaf in range(16):
-        (top, count), = Counter(t for t, lf in zip(tuples, true_leaf) if lf == leaf).most_common(1)
+        ((top, count),) = Counter(t for t, lf in zip(tuples, true_leaf) if lf == leaf).most_common(1)
         assert count >= 0.95 * (true_leaf == leaf).sum()
     assert len(set(tuples)) == 16
     losses = [h["train_loss"] for h in result.history]

@@ -15,8 +15,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 # A headless, offline, throw-away browser. Playwright adds --headless itself and gives every launch a
 # fresh temporary user-data-dir (it refuses --user-data-dir in args); each test opens a new context,
 # i.e. empty cookies and local storage, like a first visit.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def missing() -> str | None:

@@ -28,8 +28,7 @@ BIN = Path(sys.executable).parent
 SMALL_RELEASE_MOVIES = 600
 # demo_job in one process (no step subprocesses on a busy machine) and a PCA map instead of UMAP
 # (same plot code, no numba compilation).
-DEMO_RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
-                   "ops": {"sid_map": {"config": {"projection": "pca"}}}}
+DEMO_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}, "ops": {"sid_map": {"config": {"projection": "pca"}}}}
 
 
 def free_port() -> int:
@@ -115,9 +114,14 @@ def launch_job(server: DevServer, job: str, config: dict, log_name: str, timeout
     """`dg launch --job ...` into the private instance, the way `make demo` runs (a named run)."""
     log = server.home.parent / log_name
     with open(log, "w") as out:
-        done = subprocess.run([str(BIN / "dg"), "launch", "--job", job, "--config-json", json.dumps(config)],
-                              cwd=PROJECT_ROOT, env=server.env, stdout=out, stderr=subprocess.STDOUT,
-                              timeout=timeout)
+        done = subprocess.run(
+            [str(BIN / "dg"), "launch", "--job", job, "--config-json", json.dumps(config)],
+            cwd=PROJECT_ROOT,
+            env=server.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"dg launch --job {job} failed ({done.returncode}):\n{log.read_text()[-4000:]}")
 
@@ -126,8 +130,13 @@ def start(server: DevServer, timeout: float = 300) -> DevServer:
     """`movielens-dag dev` (what `make dev` runs) on the server's ports; returns once the UI answers."""
     port = server.url.rsplit(":", 1)[1]
     with open(server.log, "w") as log:  # the child keeps its own copy of the descriptor
-        server.proc = subprocess.Popen([str(BIN / "movielens-dag"), "dev", "--port", port], cwd=PROJECT_ROOT,
-                                       env=server.env, stdout=log, stderr=subprocess.STDOUT)
+        server.proc = subprocess.Popen(
+            [str(BIN / "movielens-dag"), "dev", "--port", port],
+            cwd=PROJECT_ROOT,
+            env=server.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
@@ -153,8 +162,12 @@ if __name__ == "__main__":
         print(f"demo_job: {time.monotonic() - t:.0f} s", flush=True)
     t = time.monotonic()
     start(srv)
-    print(f"UI {srv.url} (artifacts {srv.artifacts_url}) after {time.monotonic() - t:.0f} s; home {srv.home}; "
-          f"log {srv.log}", flush=True)
+    print(
+        f"UI {srv.url} (artifacts {srv.artifacts_url}) after {time.monotonic() - t:.0f} s; home {srv.home}; "
+        f"log {srv.log}",
+        flush=True,
+    )
+
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 

@@ -18,8 +18,17 @@ from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-GROUPS = {"movielens", "enrichment", "documents", "embeddings", "semantic_ids", "search", "publish", "recommender",
-          "rating_model"}
+GROUPS = {
+    "movielens",
+    "enrichment",
+    "documents",
+    "embeddings",
+    "semantic_ids",
+    "search",
+    "publish",
+    "recommender",
+    "rating_model",
+}
 RUN_TIMEOUT_MS = 600_000  # a run launched from the UI, queued, started in its own processes, on 2 busy cores
 # Small enough to train in seconds; the recommender reads semantic_ids and user_sequences (demo_job made them).
 PARTITION = "hstu-prefixn_id-sum-l1"
@@ -189,8 +198,10 @@ def test_what_a_daily_user_sees_runs_descriptions_sizes_and_a_quiet_console(page
     shots.take(page, "runs")
 
     # descriptions are markdown: `code` shows as code, never as backticks
-    with_code = {k.to_user_string(): re.findall(r"`([^`]+)`", asset_graph().get(k).description or "")
-                 for k in asset_graph().get_all_asset_keys()}
+    with_code = {
+        k.to_user_string(): re.findall(r"`([^`]+)`", asset_graph().get(k).description or "")
+        for k in asset_graph().get_all_asset_keys()
+    }
     with_code = {asset: spans for asset, spans in sorted(with_code.items()) if spans}
     assert with_code, "no description uses inline code any more: pick other assets to check"
     for asset, spans in with_code.items():
@@ -214,20 +225,28 @@ def columns_table(page: Page) -> Locator:
     return page.locator("table").filter(has=page.get_by_text("Column name", exact=True)).first
 
 
-@pytest.mark.parametrize("asset", [
-    "movies", "semantic_ids",
-    "recommender_runs",  # its variant column once read <model>-..., which markdown took for HTML tags
-])
+@pytest.mark.parametrize(
+    "asset",
+    [
+        "movies",
+        "semantic_ids",
+        "recommender_runs",  # its variant column once read <model>-..., which markdown took for HTML tags
+    ],
+)
 def test_column_descriptions_render_as_written(page, ui, shots, asset):
     schema = asset_graph().get(dg_key(asset)).metadata["dagster/column_schema"]
     page.goto(f"/assets/{asset}")
     table = columns_table(page)
     expect(table).to_be_visible()
-    shown = dict(table.evaluate(
-        "t => Array.from(t.querySelectorAll('tbody tr')).map(r => [r.cells[0].innerText.trim(),"
-        " r.cells[r.cells.length - 1].innerText.trim()])"))
-    wrong = {c.name: (c.description, shown.get(c.name)) for c in schema.columns
-             if shown.get(c.name) != (c.description or "")}
+    shown = dict(
+        table.evaluate(
+            "t => Array.from(t.querySelectorAll('tbody tr')).map(r => [r.cells[0].innerText.trim(),"
+            " r.cells[r.cells.length - 1].innerText.trim()])"
+        )
+    )
+    wrong = {
+        c.name: (c.description, shown.get(c.name)) for c in schema.columns if shown.get(c.name) != (c.description or "")
+    }
     if wrong:
         table.scroll_into_view_if_needed()
         shots.take(page, f"columns-{asset}")

@@ -22,6 +22,7 @@ def time_buckets(dt: torch.Tensor, num_buckets: int) -> torch.Tensor:
     """|dt| seconds -> log buckets 0..num_buckets (as the reference: log(|dt|) / 0.301)."""
     return (torch.log(dt.abs().clamp(min=1).float()) / 0.301).long().clamp(0, num_buckets)
 
+
 class RelativeBias(nn.Module):
     """Learned bias for the relative position (i - j) and the bucketed time gap t_i - t_j."""
 
@@ -35,11 +36,13 @@ class RelativeBias(nn.Module):
         """rel [T, T] clamped i - j, buckets [B, T, T] time buckets -> bias [B, T, T]."""
         return self.pos_w[rel][None] + self.time_w[buckets]
 
+
 def relative_inputs(times: torch.Tensor, max_len: int, num_buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
     """times [B, T] -> (i - j clamped to [0, max_len - 1]: [T, T], time buckets of t_i - t_j: [B, T, T])."""
     idx = torch.arange(times.shape[1], device=times.device)
     rel = (idx[:, None] - idx[None, :]).clamp(0, max_len - 1)
     return rel, time_buckets(times[:, :, None] - times[:, None, :], num_buckets)
+
 
 class HSTUBlock(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
@@ -51,8 +54,7 @@ class HSTUBlock(nn.Module):
         nn.init.xavier_uniform_(self.o.weight)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, rel: torch.Tensor, buckets: torch.Tensor,
-                allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rel: torch.Tensor, buckets: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         h = self.heads
         u, v, q, k = F.silu(F.layer_norm(x, (d,), eps=1e-6) @ self.uvqk).split(d, dim=-1)  # 4 x [B, T, d]
@@ -63,6 +65,7 @@ class HSTUBlock(nn.Module):
         attn = F.silu(scores) / self.max_len * allowed[:, None]  # pointwise, masked, no softmax
         av = (attn @ v).transpose(1, 2).reshape(b, t, d)  # [B, T, d]
         return x + self.o(self.drop(u * F.layer_norm(av, (d,), eps=1e-6)))
+
 
 class HSTU(nn.Module):
     """emb [B, T, d], mask [B, T] bool, times [B, T] int64 -> states [B, T, d]."""

@@ -20,8 +20,9 @@ class CausalSelfAttention(nn.Module):
         b, t, d = q_in.shape
         q = self.q(q_in).view(b, t, self.heads, -1).transpose(1, 2)  # [B, H, T, d/H]
         k, v = self.kv(kv_in).view(b, t, 2, self.heads, -1).permute(2, 0, 3, 1, 4)  # 2 x [B, H, T, d/H]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None],
-                                           dropout_p=self.p if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed[:, None], dropout_p=self.p if self.training else 0.0
+        )
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -33,8 +34,13 @@ class SASRecBlock(nn.Module):
         self.ln_attn = nn.LayerNorm(cfg.dim, eps=1e-8)
         self.attn = CausalSelfAttention(cfg)
         self.ln_ffn = nn.LayerNorm(cfg.dim, eps=1e-8)
-        self.ffn = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.ReLU(), nn.Dropout(cfg.dropout),
-                                 nn.Linear(cfg.dim, cfg.dim), nn.Dropout(cfg.dropout))
+        self.ffn = nn.Sequential(
+            nn.Linear(cfg.dim, cfg.dim),
+            nn.ReLU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.dim, cfg.dim),
+            nn.Dropout(cfg.dropout),
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         q = self.ln_attn(x)
