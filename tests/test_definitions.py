@@ -84,6 +84,8 @@ def test_every_asset_has_a_check_an_owner_a_code_version_and_described_columns()
         assert schema is not None, f"{name} declares no column schema"
         columns = getattr(schema, "schema", schema).columns
         assert columns and all(c.description for c in columns), f"{name}: a column has no description"
+        # the UI shows column descriptions as plain text: markdown code spans would show their backticks
+        assert not [c.name for c in columns if "`" in c.description], f"{name}: a column description has backticks"
 
 
 def test_descriptions_render_as_markdown_without_rst_double_backticks():

@@ -45,7 +45,7 @@ COLUMNS = columns(
 POSTER_CACHE_SUBDIR = "poster_embeddings"
 POSTER_COLUMNS = columns(
     {
-        "movie_id": ("int32", "MovieLens movieId (movies whose poster is `ok` in poster_images)"),
+        "movie_id": ("int32", "MovieLens movieId (movies whose poster is ok in poster_images)"),
         "model_id": ("string", "the CLIP checkpoint (hub id or local folder name)"),
         "dim": ("int32", "vector length (the model's projection_dim)"),
         "image_sha256": ("string", "SHA-256 of the poster file (the cache key with the model)"),
@@ -53,7 +53,7 @@ POSTER_COLUMNS = columns(
     }
 )
 NO_POSTERS = (
-    "no posters: poster_images has no `ok` row (without TMDB_READ_ACCESS_TOKEN none are fetched), so "
+    "no posters: poster_images has no row with status ok (without TMDB_READ_ACCESS_TOKEN none are fetched), so "
     "nothing was embedded and CLIP was not loaded"
 )
 

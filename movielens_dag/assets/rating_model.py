@@ -452,7 +452,7 @@ def best_dlrm_beats_bias_on_temporal_test(rating_model_runs: pd.DataFrame) -> dg
         rating_model_runs,
         "dlrm_beats_bias",
         ("dlrm_variant", "dlrm_test_rmse", "bias_test_rmse"),
-        "needs `bias` and a DLRM variant on the temporal split",
+        "needs bias and a DLRM variant on the temporal split",
     )
 
 
@@ -464,5 +464,5 @@ def text_beats_ids_on_rarely_rated_movies(rating_model_runs: pd.DataFrame) -> dg
         rating_model_runs,
         "text_beats_id_on_cold",
         ("text_variant", "text_cold_rmse", "id_cold_rmse", "cold_ratings"),
-        "needs `dlrm-id` and a text DLRM variant on the temporal split",
+        "needs dlrm-id and a text DLRM variant on the temporal split",
     )

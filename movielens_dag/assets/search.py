@@ -308,7 +308,7 @@ def every_movie_predicted_and_unlabelled_ones_proposed(
         {
             "macro": ("string", "the macro's name"),
             "signature": ("string", "its parameters"),
-            "example": ("string", "a query to try in `movielens-dag sql`"),
+            "example": ("string", "a query to try in movielens-dag sql"),
         }
     ),
 )

@@ -91,7 +91,9 @@ class TrainConfig:
     softmax_chunk: int = setting(256, "full_softmax: items per logit chunk (bounds memory to positions x chunk).")
     num_negatives: int = setting(128, "Uniform negatives per position (or per batch); 'mixed': per batch.")
     negative_sampling: str = setting(
-        "per_position", f"One of {SAMPLING}: a set per position (published) or one shared per batch."
+        "per_position",
+        f"One of {SAMPLING}: a set per position (published) or one shared per batch. Only the 'sampled' loss "
+        "reads it: 'mixed' always shares one set per batch, 'full_softmax' samples none.",
     )
     temperature: float = setting(0.05, "Softmax temperature over cosine scores.")
     lr: float = setting(1e-3, "AdamW learning rate.")

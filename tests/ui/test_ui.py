@@ -6,6 +6,7 @@ Screenshots of every step: tests/ui/artifacts/ (see conftest.py).
 """
 
 import re
+import time
 
 import httpx
 import pytest
@@ -238,15 +239,23 @@ def test_column_descriptions_render_as_written(page, ui, shots, asset):
     page.goto(f"/assets/{asset}")
     table = columns_table(page)
     expect(table).to_be_visible()
-    shown = dict(
-        table.evaluate(
-            "t => Array.from(t.querySelectorAll('tbody tr')).map(r => [r.cells[0].innerText.trim(),"
-            " r.cells[r.cells.length - 1].innerText.trim()])"
+    # the table can render before the page has all its data (a busy box): read it until it settles
+    deadline = time.monotonic() + 30
+    while True:
+        shown = dict(
+            table.evaluate(
+                "t => Array.from(t.querySelectorAll('tbody tr')).map(r => [r.cells[0].innerText.trim(),"
+                " r.cells[r.cells.length - 1].innerText.trim()])"
+            )
         )
-    )
-    wrong = {
-        c.name: (c.description, shown.get(c.name)) for c in schema.columns if shown.get(c.name) != (c.description or "")
-    }
+        wrong = {
+            c.name: (c.description, shown.get(c.name))
+            for c in schema.columns
+            if shown.get(c.name) != (c.description or "")
+        }
+        if not wrong or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(1000)
     if wrong:
         table.scroll_into_view_if_needed()
         shots.take(page, f"columns-{asset}")
