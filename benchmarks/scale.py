@@ -17,6 +17,9 @@ checks. Every launch is watched by `ProcessTreeSampler`: the launch's wall and C
 whole process tree, and from the run's event log the asset step's own time, process peak and rows,
 and each check's result, time and peak. Writes `<work>/rehearsal.json` and `<work>/rehearsal.md`.
 A smaller shape than ML-32M's runs with MOVIELENS_SUBSET=1 (its documented counts are not ML-32M's).
+
+`tokens <work>`: the length of the rehearsal's movie documents in the bundled MiniLM's tokens (a seeded
+sample), the per-item cost behind the GPU estimates in docs/benchmarks.md.
 """
 
 import argparse
@@ -304,6 +307,28 @@ def rehearse(work: Path, shape, threads: int | None, selected: list[str], keep_d
     return report
 
 
+def document_tokens(documents: Path, sample: int = 3000, seed: int = 0) -> dict:
+    """Mean, p95 and max MiniLM token counts of ``sample`` random documents of a movie_documents file."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from movielens_dag.embeddings.models import resolve_model
+
+    docs = pq.read_table(documents, columns=["document"]).column("document").to_pylist()
+    picked = np.random.default_rng(seed).choice(len(docs), min(sample, len(docs)), replace=False)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("bundled").path)
+    n = np.array([len(tokenizer(docs[i])["input_ids"]) for i in picked])
+    return {
+        "documents": len(docs),
+        "sampled": len(picked),
+        "mean_tokens": round(float(n.mean()), 1),
+        "p95_tokens": float(np.percentile(n, 95)),
+        "max_tokens": int(n.max()),
+        "estimated_total_tokens": int(round(float(n.mean()) * len(docs))),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -324,10 +349,17 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="reuse the warehouse and instance of a previous rehearsal (to rerun some --steps)",
     )
+    tok = sub.add_parser("tokens", help="MiniLM token counts of a rehearsal's movie documents")
+    tok.add_argument("work", type=Path, help="the rehearsal folder (reads data/warehouse/documents)")
+    tok.add_argument("--sample", type=int, default=3000)
     for p in (gen, reh):
         for f in SHAPE_FIELDS:
             p.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(ML_32M, f))
     args = parser.parse_args(argv)
+    if args.command == "tokens":
+        stats = document_tokens(args.work / "data" / "warehouse" / "documents" / "movie_documents.parquet", args.sample)
+        print(json.dumps(stats))
+        return stats
     if args.command == "generate":
         stats = generate(args.folder, _shape(args))
         print(json.dumps(stats, default=str))

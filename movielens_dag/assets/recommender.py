@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from movielens_dag.assets.conventions import OWNERS, code_version, columns
+from movielens_dag.assets.semantic_ids import CODEBOOK_COLUMNS, SID_COLUMNS
 from movielens_dag.recommender.columns import leaderboard_columns, run_columns
 from movielens_dag.recommender.config import VARIANTS, EncoderConfig, RunSettings, TrainConfig, variant_config
 from movielens_dag.recommender.content import TemporalContentSettings
@@ -221,31 +222,14 @@ def recommender_runs(
             owners=OWNERS,
             code_version=VERSION,
             kinds={"pytorch", "parquet"},
-            metadata=columns(
-                {
-                    "movie_id": ("int32", "MovieLens movieId"),
-                    "codes": ("list<int32>", "L codes, then the digit"),
-                    "levels": ("int32", "quantiser levels L"),
-                    "sid": ("string", "token string"),
-                    "method": ("string", "the quantiser"),
-                }
-            ),
+            metadata=columns({k: v for k, v in SID_COLUMNS.items() if k != "recon_error"}),
         ),
         "temporal_sid_codebooks": dg.AssetOut(
             description="The codebooks of temporal_semantic_ids.",
             owners=OWNERS,
             code_version=VERSION,
             kinds={"pytorch", "parquet"},
-            metadata=columns(
-                {
-                    "method": ("string", "quantiser"),
-                    "level": ("int32", "level, 0 first"),
-                    "code": ("int32", "code"),
-                    "n_items": ("int32", "movies fitted with this code"),
-                    "space": ("string", "input or latent"),
-                    "centroid": ("fixed_size_list<float32>", "the code's vector"),
-                }
-            ),
+            metadata=columns(CODEBOOK_COLUMNS),
         ),
     },
 )

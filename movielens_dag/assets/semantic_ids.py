@@ -28,6 +28,25 @@ MIN_LEVEL_UTILISATION = 0.25  # the prior art collapsed to a single first-level 
 SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
 
 
+# Column descriptions shared with the temporal protocol's SIDs and codebooks (assets/recommender.py).
+CODEBOOK_COLUMNS = {
+    "method": ("string", "rqkmeans, rqkmeans-balanced or rqvae"),
+    "level": ("int32", "level, 0 first"),
+    "code": ("int32", "code within the level"),
+    "n_items": ("int32", "movies with this code"),
+    "space": ("string", "input (residual k-means) or latent (RQ-VAE)"),
+    "centroid": ("fixed_size_list<float32>", "the code's vector"),
+}
+SID_COLUMNS = {
+    "movie_id": MOVIE_ID,
+    "codes": ("list<int32>", "the L quantiser codes, then the uniqueness digit (codes[1:levels] in SQL)"),
+    "levels": ("int32", "L: how many of the codes are quantiser levels"),
+    "sid": ("string", "token string such as <a_62><b_40><c_40><d_0>"),
+    "method": ("string", "the quantiser"),
+    "recon_error": ("float", "relative reconstruction error of this movie's vector"),
+}
+
+
 @dg.multi_asset(
     group_name=GROUP,
     outs={
@@ -37,16 +56,7 @@ SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
             owners=OWNERS,
             code_version=VERSION,
             automation_condition=ON_UPSTREAM_CHANGE,
-            metadata=columns(
-                {
-                    "method": ("string", "rqkmeans, rqkmeans-balanced or rqvae"),
-                    "level": ("int32", "level, 0 first"),
-                    "code": ("int32", "code within the level"),
-                    "n_items": ("int32", "movies with this code"),
-                    "space": ("string", "input (residual k-means) or latent (RQ-VAE)"),
-                    "centroid": ("fixed_size_list<float32>", "the code's vector"),
-                }
-            ),
+            metadata=columns(CODEBOOK_COLUMNS),
         ),
         "semantic_ids": dg.AssetOut(
             description="One semantic ID per movie: L codes + the uniqueness digit, and a token string.",
@@ -54,19 +64,7 @@ SemanticIdsConfig = config_class(SidSettings, name="SemanticIdsConfig")
             owners=OWNERS,
             code_version=VERSION,
             automation_condition=ON_UPSTREAM_CHANGE,
-            metadata=columns(
-                {
-                    "movie_id": MOVIE_ID,
-                    "codes": (
-                        "list<int32>",
-                        "the L quantiser codes, then the uniqueness digit (codes[1:levels] in SQL)",
-                    ),
-                    "levels": ("int32", "L: how many of the codes are quantiser levels"),
-                    "sid": ("string", "token string such as <a_62><b_40><c_40><d_0>"),
-                    "method": ("string", "the quantiser"),
-                    "recon_error": ("float", "relative reconstruction error of this movie's vector"),
-                }
-            ),
+            metadata=columns(SID_COLUMNS),
         ),
         "sid_quality": dg.AssetOut(
             description="Quality figures per method/config (utilisation, collisions, reconstruction, semantics).",

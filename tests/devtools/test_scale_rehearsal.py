@@ -57,3 +57,17 @@ def test_rehearsal_records_time_memory_rows_and_checks_per_asset(scale, tmp_path
 def test_unknown_steps_are_refused(scale, tmp_path):
     with pytest.raises(SystemExit):
         scale.main(["rehearse", str(tmp_path), "--steps", "movies,nope"])
+
+
+def test_token_counts_of_documents(scale, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "data" / "warehouse" / "documents"
+    folder.mkdir(parents=True)
+    docs = ["Toy Story (1995). Genres: Animation, Children.", "Heat", "Heat"]
+    pq.write_table(pa.table({"document": docs}), folder / "movie_documents.parquet")
+    stats = scale.main(["tokens", str(tmp_path), "--sample", "10"])
+    # "Heat" is [CLS] heat [SEP]: 3 tokens; the first document is longer
+    assert stats["documents"] == 3 and stats["sampled"] == 3 and stats["max_tokens"] > 3
+    assert stats["mean_tokens"] == round((stats["max_tokens"] + 3 + 3) / 3, 1)
