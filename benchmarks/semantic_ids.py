@@ -225,7 +225,7 @@ def breakdown(r: dict) -> str:
     passes = ", ".join(f"{level.get('distance_passes', 0):.1f}" for level in t)
     return (
         f"| {r['case']} | {total('seed'):.2f} | {total('coarse'):.2f} | {total('assign'):.2f} | "
-        f"{total('update'):.2f} | {total('final'):.2f} | {st.get('refine', 0):.2f} | {st.get('spread', 0):.2f} | "
+        f"{total('update'):.2f} | {st.get('refine', 0):.2f} | {st.get('spread', 0):.2f} | "
         f"{r['seconds']:.2f} | {r['details']['iterations']} | "
         f"{passes} |"
     )
@@ -295,10 +295,10 @@ def main() -> None:
         "passes = full distance computations per level, sample fit included):\n"
     )
     print(
-        "| vectors | seeding | sample fit | full-data assign | update | final codes | refine | spread | total "
+        "| vectors | seeding | sample fit | full-data assign | update | refine | spread | total "
         "| iterations | passes |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for rows in results.values():
         print(breakdown(rows[0]))
     print(

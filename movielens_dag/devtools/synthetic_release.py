@@ -313,14 +313,14 @@ def write_release(
 
 def movie_documents(folder: Path):
     """The MovieLens-only ``movie_documents`` texts of a release folder (csv format), as the pipeline builds
-    them: ``readers.read_movies`` + tags.csv through ``documents.build_movielens_documents``."""
+    them: ``readers.read_movies`` + tags.csv through ``documents.build_documents`` (no enrichment)."""
     import pandas as pd
 
-    from movielens_dag.documents import build_movielens_documents
+    from movielens_dag.documents import build_documents
     from movielens_dag.movielens.readers import read_movies
     from movielens_dag.movielens.variants import get_variant
 
     movies, _ = read_movies(folder, get_variant("ml-latest"))
     tags = pd.read_csv(folder / "tags.csv", dtype={"tag": str}, keep_default_na=False)
     tags = tags.rename(columns={"userId": "user_id", "movieId": "movie_id"})
-    return build_movielens_documents(movies.to_pandas(), tags)
+    return build_documents(movies.to_pandas(), tags).to_pandas()

@@ -36,6 +36,7 @@ def rqkmeans_from(config: SidSettings, device: str = "cpu") -> RQKMeans:
         normalize=config.normalize,
         balanced=config.balanced,
         max_iter=config.kmeans_max_iter,
+        sample_iter=config.kmeans_sample_iter,
         refine=config.kmeans_refine,
         spread=config.spread,
         precision=config.kmeans_precision,

@@ -1,10 +1,11 @@
-"""Batched k-means in torch (CPU or GPU): greedy k-means++ seeding on a sample, Lloyd to convergence on
-a larger sample, then exact Lloyd iterations on all points that recompute only the distances to the
-centroids that moved; optional capacity-balanced assignment.
+"""Batched k-means in torch (CPU or GPU): greedy k-means++ seeding on a sample, Lloyd iterations on a
+larger sample, then Lloyd iterations on all points; optional capacity-balanced assignment.
 
-Distances come from one matrix multiply per chunk (||x||^2 - 2 x.c + ||c||^2). Seeding and the
-balanced search may run those matmuls in bf16 (AMX / tensor cores); Lloyd iterations, centroid sums,
-the inertia and the final assignment are exact fp32. Deterministic for a given seed on a given device.
+Distances come from one matrix multiply per chunk of rows (||x||^2 - 2 x.c + ||c||^2) written into a
+reused buffer: on a CPU, allocating a fresh tensor of tens of MB costs as much as the matmul itself
+(page faults), so the hot loops allocate nothing that large. Seeding and the balanced search may run
+their matmuls in bf16 (AMX / tensor cores); Lloyd iterations, centroid sums, the inertia and the
+labels are exact fp32. Deterministic for a given seed on a given device.
 """
 
 import functools
@@ -21,8 +22,8 @@ from torch import Tensor
 from movielens_dag.semantic_ids.settings import SemanticIdConfigError
 from movielens_dag.semantic_ids.validation import check_codebook_dim
 
-# Rows per distance chunk: bounds the (chunk, K) distance matrix to ~64 MiB of float32.
-_CHUNK_ELEMENTS = 1 << 24
+# Rows per distance chunk: a (chunk, K) float32 block of 4 MiB stays in cache for the row-wise min.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,8 @@ class KMeansResult:
     centroids: Tensor  # (K, d)
     labels: Tensor  # (N,) int64, index of each point's centroid
     inertia: float  # sum of squared distances to the assigned centroids
-    n_iter: int  # Lloyd iterations run
-    timings: dict = field(default_factory=dict)  # seconds in seed / assign / update / final, checked_rows
+    n_iter: int  # full-data Lloyd iterations run
+    timings: dict = field(default_factory=dict)  # seconds in seed / coarse / assign / update; distance_passes
 
 
 def _chunks(n: int, k: int) -> list[slice]:
@@ -43,9 +44,10 @@ class Scorer:
     """x (N, d) prepared once for many nearest-centroid searches.
 
     ``scores(c)`` yields (rows, ||c||^2 - 2 x.c) chunk by chunk: the squared distance minus the per-row
-    constant ||x||^2, as float32 (rows, K). With ``bf16`` the rows carry an extra 1 (padded to a multiple
-    of 32 for AMX tiles), so one bf16 matmul against [c, -||c||^2 / 2] gives the whole score: ~3x
-    faster than fp32 on AMX / tensor cores, good to ~3 significant digits.
+    constant ||x||^2, as float32 (rows, K), in a buffer the next chunk overwrites. With ``bf16`` the
+    rows carry an extra 1 (padded to a multiple of 32 for AMX tiles), so one bf16 matmul against
+    [c, -||c||^2 / 2] gives the whole score: ~2-3x faster than fp32 on AMX / AVX512-BF16 / tensor
+    cores, good to ~3 significant digits.
     """
 
     def __init__(self, x: Tensor, bf16: bool = False) -> None:
@@ -61,18 +63,23 @@ class Scorer:
         if self.bf16:
             pad = c.new_zeros(c.shape[0], self.x.shape[1] - self.d - 1)
             c_aug = torch.cat([c, -0.5 * c_sq[:, None], pad], 1).bfloat16()  # (K, d + 1 + pad)
-        for rows in _chunks(self.n, c.shape[0]):
+        else:
+            c_t = c.T.contiguous()  # (d, K)
+        chunks = _chunks(self.n, c.shape[0])
+        buf = torch.empty(chunks[0].stop, c.shape[0], dtype=torch.float32, device=c.device)
+        for rows in chunks:
+            out = buf[: rows.stop - rows.start]
             if self.bf16:
-                yield rows, (self.x[rows] @ c_aug.T).float().mul_(-2.0)
+                yield rows, out.copy_(self.x[rows] @ c_aug.T).mul_(-2.0)
             else:
-                yield rows, torch.addmm(c_sq, self.x[rows], c.T, beta=1.0, alpha=-2.0)
+                yield rows, torch.addmm(c_sq, self.x[rows], c_t, beta=1.0, alpha=-2.0, out=out)
 
 
 def _nearest(scorer: Scorer, c: Tensor, x_sq: Tensor) -> tuple[Tensor, Tensor]:
     labels = torch.empty(scorer.n, dtype=torch.long, device=c.device)
     dist = torch.empty(scorer.n, dtype=torch.float32, device=c.device)
     for rows, scores in scorer.scores(c):
-        dist[rows], labels[rows] = scores.min(1)
+        torch.min(scores, 1, out=(dist[rows], labels[rows]))
     return labels, (dist + x_sq).clamp_min_(0.0)  # rounding can make tiny distances negative
 
 
@@ -85,7 +92,7 @@ def _balanced(scorer: Scorer, c: Tensor, x_sq: Tensor) -> tuple[Tensor, Tensor]:
     go to the lower row index); usually a handful of rounds.
     """
     n, k = scorer.n, c.shape[0]
-    d = torch.cat([scores for _, scores in scorer.scores(c)])
+    d = torch.cat([scores.clone() for _, scores in scorer.scores(c)])  # each chunk's buffer is reused
     d = (d + x_sq[:, None]).clamp_min_(0.0)  # (N, K) squared distances
     room = torch.full((k,), math.ceil(n / k), dtype=torch.long, device=c.device)
     labels = torch.full((n,), -1, dtype=torch.long, device=c.device)
@@ -194,109 +201,44 @@ def _update(x: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return sums, counts
 
 
-def _inertia(x_sq_sum: float, c: Tensor, sums: Tensor, counts: Tensor) -> float:
-    """sum_i ||x_i - c_{l_i}||^2 from per-cluster sums: sum ||x||^2 - 2 sum_k c_k.S_k + sum_k n_k ||c_k||^2.
-    Exact for the given labels even when they came from a reduced-precision matmul."""
-    c, sums, counts = c.double(), sums.double(), counts.double()
-    return x_sq_sum - 2.0 * (c * sums).sum().item() + (counts * (c * c).sum(1)).sum().item()
-
-
-# Above this many (point, centroid) scores, Lloyd recomputes every distance each iteration instead of
-# keeping the (N, K) table (2^27 float32 = 512 MiB; 87,585 movies x 128 codes is 45 MiB).
-_MAX_TABLE = 1 << 27
-
-
-def _lloyd_moved(
-    scorer: Scorer, x: Tensor, c: Tensor, x_sq_sum: float, max_iter: int, tol: float, timings: dict
-) -> tuple[Tensor, int]:
-    """Lloyd iterations that recompute only the distances to the centroids that moved.
-
-    An (N, K) table holds every score ||c||^2 - 2 x.c. Once the first iterations have settled most
-    clusters, few centroids move (on MiniLM movie vectors: half of them after ~10 iterations, a
-    handful near the end), so an iteration costs a fraction of a full distance pass. Centroid sums
-    are updated from the points that changed cluster and are exact fp32; so is the inertia that
-    decides convergence. With an fp32 scorer these are exactly plain Lloyd's iterates.
-    """
+def _lloyd(
+    x: Tensor, c: Tensor, iters: int, tol: float, timings: dict, balanced: bool = False, bf16: bool = False
+) -> tuple[Tensor, Tensor, float, int]:
+    """``iters`` Lloyd iterations at most (assign, then move every centroid to its cluster's mean); stops
+    early when the inertia improves by less than ``tol`` (relative). Returns the centroids (the means of
+    the last assignment's clusters; an empty cluster's centroid moves to a worst-served point, as in
+    scikit-learn), the last labels, the exact inertia of those labels about those centroids, and the
+    iterations run. ``bf16``: the balanced search's matmuls in bf16 (the nearest search is exact fp32)."""
     k = c.shape[0]
-    tick = time.perf_counter()
-    table = torch.cat([scores for _, scores in scorer.scores(c)])  # (N, K)
-    best, labels = table.min(1)
-    sums, counts = _update(x, labels, k)
-    timings["assign"] += time.perf_counter() - tick
-    passes, prev, it = 1.0, math.inf, 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is read after the loop: the iterations run
-        tick = time.perf_counter()
-        inertia = _inertia(x_sq_sum, c, sums, counts)
-        if prev - inertia <= tol * inertia:
-            break
-        prev = inertia
-        new_c = sums / counts.clamp_min(1.0)[:, None]
-        empty = counts == 0
-        if empty.any():  # re-seed with the worst-served points (largest score + ||x||^2), as scikit-learn does
-            far = (best + _row_sq_norms(x)).argsort(descending=True, stable=True)[: int(empty.sum())]
-            new_c[empty] = x[far]
-        moved = torch.nonzero((new_c != c).any(1)).squeeze(1)
-        if moved.numel() == 0:  # a fixed point: nothing can change any more
-            break
-        c = new_c
-        timings["update"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        table[:, moved] = torch.cat([scores for _, scores in scorer.scores(c[moved])])
-        passes += moved.numel() / k
-        best, new_labels = table.min(1)
-        changed = torch.nonzero(new_labels != labels).squeeze(1)
-        timings["assign"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        if changed.numel():
-            old, new = labels[changed], new_labels[changed]
-            sums.index_add_(0, new, x[changed]).index_add_(0, old, x[changed], alpha=-1.0)
-            counts += torch.bincount(new, minlength=k).to(counts.dtype) - torch.bincount(old, minlength=k).to(
-                counts.dtype
-            )
-            labels = new_labels
-        if empty.any():  # re-seeded centroids: recount exactly
-            sums, counts = _update(x, labels, k)
-        timings["update"] += time.perf_counter() - tick
-    timings["distance_passes"] = timings.get("distance_passes", 0.0) + passes * x.shape[0] / timings["n"]
-    return c, it
-
-
-def _lloyd_full(
-    x: Tensor,
-    centroids: Tensor,
-    x_sq: Tensor,
-    x_sq_sum: float,
-    max_iter: int,
-    tol: float,
-    fast: bool,
-    balanced: bool,
-    timings: dict,
-) -> tuple[Tensor, int]:
-    """Plain Lloyd iterations, every distance every iteration (balanced assignment, or too many points
-    for the distance table); ``fast``: bf16 search matmuls, exact fp32 sums."""
-    k = centroids.shape[0]
+    x_sq = _row_sq_norms(x)
+    x_sq_sum = x_sq.double().sum().item()
+    scorer = Scorer(x, bf16=balanced and bf16)
     assign = _balanced if balanced else _nearest
-    search = Scorer(x, bf16=fast)  # prepared once, not per iteration
-    prev, it = math.inf, 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is read after the loop: the iterations run
+    prev, it, labels, inertia = math.inf, 0, None, math.inf
+    for it in range(1, iters + 1):  # noqa: B007 - `it` is read after the loop: the iterations run
         tick = time.perf_counter()
-        labels, dist = assign(search, centroids, x_sq)
+        labels, dist = assign(scorer, c, x_sq)
         timings["assign"] += time.perf_counter() - tick
+        timings["distance_passes"] += x.shape[0] / timings["n"]
         tick = time.perf_counter()
         with _one_cpu_thread(x.device):
             sums, counts = _update(x, labels, k)  # exact fp32 sums whatever the search precision
-        inertia = _inertia(x_sq_sum, centroids, sums, counts)
+        empty = counts == 0
+        c = sums / counts.clamp_min(1.0)[:, None]
+        inertia = _inertia_about_means(x_sq_sum, sums, counts)
+        if empty.any():
+            c[empty] = x[dist.argsort(descending=True, stable=True)[: int(empty.sum())]]
         timings["update"] += time.perf_counter() - tick
         if prev - inertia <= tol * inertia:
             break
         prev = inertia
-        empty = counts == 0
-        if empty.any():
-            far = dist.argsort(descending=True, stable=True)[: int(empty.sum())]
-            sums[empty], counts[empty] = x[far], 1.0
-        centroids = sums / counts[:, None]
-    timings["distance_passes"] = timings.get("distance_passes", 0.0) + float(it) * x.shape[0] / timings["n"]
-    return centroids, it
+    return c, labels, inertia, it
+
+
+def _inertia_about_means(x_sq_sum: float, sums: Tensor, counts: Tensor) -> float:
+    """sum_i ||x_i - m_{l_i}||^2 with m_k the mean of cluster k: sum ||x||^2 - sum_k ||S_k||^2 / n_k."""
+    sums, counts = sums.double(), counts.double()
+    return x_sq_sum - ((sums * sums).sum(1) / counts.clamp_min(1.0)).sum().item()
 
 
 def kmeans(
@@ -304,55 +246,47 @@ def kmeans(
     k: int,
     *,
     max_iter: int = 100,
+    sample_iter: int = 10,
     tol: float = 1e-5,
     seed: int = 0,
     balanced: bool = False,
-    init_sample: int | None = 64,
+    init_sample: int | None = 32,
     coarse_sample: int | None = 64,
     precision: str = "auto",
 ) -> KMeansResult:
-    """Lloyd's k-means on x (N, d) float32.
+    """Lloyd's k-means on x (N, d) float32, most of the work on samples.
 
-    Seeding: greedy k-means++ on ``init_sample * k`` random points, then (unless balanced) Lloyd on
-    ``coarse_sample * k`` random points to convergence; the full data starts from those centroids, so
-    it needs few iterations (None: skip a stage / use all points). Full-data iterations stop after
-    ``max_iter`` or when the inertia improves by less than ``tol`` (relative) or no centroid moves;
-    they recompute only the distances to moved centroids (``_lloyd_moved``, exact fp32: bf16 distances
-    mislabel enough near-boundary points on MiniLM residuals to cost ~4 % error). Empty clusters move
-    to the points farthest from their centroid. ``precision`` (see _use_bf16) sets the matmuls of the
-    seeding and of the balanced search; centroid sums, the inertia and the returned labels (an
-    assignment to the returned centroids) are exact fp32. ``timings`` says where the seconds went.
+    Greedy k-means++ on ``init_sample * k`` random points; ``sample_iter`` Lloyd iterations on
+    ``coarse_sample * k`` random points (all points when that is over half of them; None: all points,
+    ``sample_iter=0``: no sample fit); then ``max_iter``
+    iterations on all points at most (with ``balanced``, capacity-limited assignments). Residual k-means
+    runs one: on MiniLM movie vectors the seeding and the sample fit decide the quality, and its joint
+    refinement (``RQKMeans.refine``) does what more full-data iterations would, better.
+    Returned: centroids = the means of the returned labels' clusters, labels = the last assignment
+    (exact fp32; ``precision``, see _use_bf16, sets only the seeding and balanced-search matmuls), the
+    exact inertia of that pair, and ``timings`` (seconds per stage, full-data distance passes).
     """
     n, _ = x.shape
     if k > n:
         raise SemanticIdConfigError(f"k-means with {k} codes needs at least {k} points, got {n}; lower `codes`")
-    timings = {"seed": 0.0, "coarse": 0.0, "assign": 0.0, "update": 0.0, "final": 0.0, "n": n}
+    if max_iter < 1:
+        raise SemanticIdConfigError(f"max_iter must be >= 1, got {max_iter}")
+    fast = _use_bf16(x.device, precision)
+    timings = {"seed": 0.0, "coarse": 0.0, "assign": 0.0, "update": 0.0, "distance_passes": 0.0, "n": n}
     tick = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=gen).to(x.device) if init_sample is not None and n > init_sample * k else None
-    fast = _use_bf16(x.device, precision)
+    order = torch.randperm(n, generator=gen).to(x.device)
+    seeds = x if init_sample is None or n <= init_sample * k else x[order[: init_sample * k]]
     with _one_cpu_thread(x.device):
-        centroids = kmeans_plus_plus(x if order is None else x[order[: init_sample * k]], k, gen, fast)
+        centroids = kmeans_plus_plus(seeds, k, gen, fast)
     timings["seed"] = time.perf_counter() - tick
-    x_sq = _row_sq_norms(x)
-    x_sq_sum = x_sq.double().sum().item()
-    full = balanced or k * n > _MAX_TABLE
-    if not full and coarse_sample is not None and n > 2 * coarse_sample * k:
+    if sample_iter > 0:  # on all points when a sample would hold most of them anyway
         tick = time.perf_counter()
-        order = torch.randperm(n, generator=gen).to(x.device) if order is None else order
-        sample = x[order[: coarse_sample * k]]
-        sample_sq_sum = _row_sq_norms(sample).double().sum().item()
-        centroids, _ = _lloyd_moved(Scorer(sample), sample, centroids, sample_sq_sum, max_iter, tol, timings)
+        on_sample = {"assign": 0.0, "update": 0.0, "distance_passes": 0.0, "n": n}
+        sample = x if coarse_sample is None or n <= 2 * coarse_sample * k else x[order[: coarse_sample * k]]
+        centroids, *_ = _lloyd(sample, centroids, sample_iter, tol, on_sample)
+        timings["distance_passes"] += on_sample["distance_passes"]
         timings["coarse"] = time.perf_counter() - tick
-    if full:
-        centroids, it = _lloyd_full(x, centroids, x_sq, x_sq_sum, max_iter, tol, fast, balanced, timings)
-    else:
-        centroids, it = _lloyd_moved(Scorer(x), x, centroids, x_sq_sum, max_iter, tol, timings)
-    tick = time.perf_counter()
-    assign = _balanced if balanced else _nearest
-    labels, dist = assign(Scorer(x), centroids, x_sq)  # the codes we hand out: exact fp32
-    timings["final"] = time.perf_counter() - tick
+    centroids, labels, inertia, it = _lloyd(x, centroids, max_iter, tol, timings, balanced, fast)
     del timings["n"]
-    return KMeansResult(
-        centroids=centroids, labels=labels, inertia=dist.double().sum().item(), n_iter=it, timings=timings
-    )
+    return KMeansResult(centroids=centroids, labels=labels, inertia=inertia, n_iter=it, timings=timings)

@@ -72,12 +72,17 @@ class SidSettings:
     model_id: str | None = setting(
         None, "Embedding model to use when movie_embeddings holds several; None: the only one."
     )
-    kmeans_max_iter: int = setting(
+    kmeans_sample_iter: int = setting(
         10,
-        "Full-data Lloyd iterations per level at most (after k-means++ and Lloyd to convergence on a 64*codes sample).",
+        "rqkmeans: Lloyd iterations per level on a 64*codes sample, after k-means++ on a 32*codes sample.",
+    )
+    kmeans_max_iter: int = setting(
+        1,
+        "rqkmeans: Lloyd iterations per level on all movies after the sample fit (the refine sweeps do "
+        "the rest better: see docs/benchmarks.md).",
     )
     kmeans_refine: int = setting(
-        2,
+        3,
         "rqkmeans: sweeps re-fitting each level with the others fixed (lowers "
         "the error; 0: plain greedy residual k-means).",
     )
@@ -118,10 +123,10 @@ class SidSettings:
         unknown = [name for name in self.compare if name not in COMPARE_PRESETS]
         if unknown:
             raise SemanticIdConfigError(f"compare entries {unknown} are unknown; use any of {sorted(COMPARE_PRESETS)}")
-        if self.kmeans_max_iter < 1 or self.kmeans_refine < 0 or self.spread < 0:
+        if self.kmeans_max_iter < 1 or self.kmeans_sample_iter < 0 or self.kmeans_refine < 0 or self.spread < 0:
             raise SemanticIdConfigError(
-                f"need kmeans_max_iter >= 1, kmeans_refine >= 0 and spread >= 0, got "
-                f"{self.kmeans_max_iter}, {self.kmeans_refine} and {self.spread}"
+                f"need kmeans_max_iter >= 1, kmeans_sample_iter >= 0, kmeans_refine >= 0 and spread >= 0, got "
+                f"{self.kmeans_max_iter}, {self.kmeans_sample_iter}, {self.kmeans_refine} and {self.spread}"
             )
         check_threads(self.threads)
         check_sizes(n_items, self.codes, self.levels)

@@ -158,3 +158,14 @@ def test_cli_writes_a_release(tmp_path, capsys):
         ]
     )
     assert stats["ratings"] == 5000 and stats["peak_rss_mib"] > 0 and (tmp_path / "r" / "ratings.csv").exists()
+
+
+def test_movie_documents_render_every_movie_with_the_pipeline_template(release):
+    from movielens_dag.devtools.synthetic_release import movie_documents
+
+    folder, _ = release
+    docs = movie_documents(folder)
+    assert len(docs) == TINY.movies and docs["movie_id"].is_unique
+    assert docs["document"].str.startswith("Title: ").all()
+    assert docs["document"].str.contains("\nGenres: ").mean() > 0.9  # all but "(no genres listed)" movies
+    assert docs["document"].str.contains("\nTags: ").any()  # movies with tags list their top tags

