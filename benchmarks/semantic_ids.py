@@ -295,8 +295,7 @@ def main() -> None:
         "passes = full distance computations per level, sample fit included):\n"
     )
     print(
-        "| vectors | seeding | sample fit | full-data assign | update | refine | spread | total "
-        "| iterations | passes |"
+        "| vectors | seeding | sample fit | full-data assign | update | refine | spread | total | iterations | passes |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for rows in results.values():
