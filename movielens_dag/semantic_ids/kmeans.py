@@ -22,6 +22,10 @@ from torch import Tensor
 from movielens_dag.semantic_ids.settings import SemanticIdConfigError
 from movielens_dag.semantic_ids.validation import check_codebook_dim
 
+# The sample fit sees at least this share of the points: on 87,585 MiniLM movie vectors a fixed 64 * K
+# sample left the fit 0.7 % above scikit-learn's error; a fifth of the points brought it below (benchmarks).
+_MIN_SAMPLE_FRACTION = 0.2
+
 # Rows per distance chunk: a (chunk, K) float32 block of 4 MiB stays in cache for the row-wise min.
 _CHUNK_ELEMENTS = 1 << 20
 
@@ -257,7 +261,8 @@ def kmeans(
     """Lloyd's k-means on x (N, d) float32, most of the work on samples.
 
     Greedy k-means++ on ``init_sample * k`` random points; ``sample_iter`` Lloyd iterations on
-    ``coarse_sample * k`` random points (all points when that is over half of them; None: all points,
+    ``coarse_sample * k`` random points but at least a fifth of them (all points when that is over half
+    of them; None: all points,
     ``sample_iter=0``: no sample fit); then ``max_iter``
     iterations on all points at most (with ``balanced``, capacity-limited assignments). Residual k-means
     runs one: on MiniLM movie vectors the seeding and the sample fit decide the quality, and its joint
@@ -283,7 +288,8 @@ def kmeans(
     if sample_iter > 0:  # on all points when a sample would hold most of them anyway
         tick = time.perf_counter()
         on_sample = {"assign": 0.0, "update": 0.0, "distance_passes": 0.0, "n": n}
-        sample = x if coarse_sample is None or n <= 2 * coarse_sample * k else x[order[: coarse_sample * k]]
+        size = n if coarse_sample is None else max(coarse_sample * k, int(n * _MIN_SAMPLE_FRACTION))
+        sample = x if 2 * size >= n else x[order[:size]]
         centroids, *_ = _lloyd(sample, centroids, sample_iter, tol, on_sample)
         timings["distance_passes"] += on_sample["distance_passes"]
         timings["coarse"] = time.perf_counter() - tick
