@@ -112,7 +112,7 @@ class RQKMeans:
             tick = time.perf_counter()
             self._refine(residual, codes_t, chosen)
             self.stage_seconds["refine"] = time.perf_counter() - tick
-        self.inertia = self._energies(x, codes_t, chosen)
+        self.inertia = self._energies(residual, codes_t, chosen)
         if not self.balanced and self.spread:
             tick = time.perf_counter()
             codes_t = self._spread(x, codes_t)
@@ -133,13 +133,14 @@ class RQKMeans:
                 codes[:, level] = labels
                 residual.sub_(torch.index_select(books[level], 0, labels, out=chosen))
 
-    def _energies(self, x: Tensor, codes: Tensor, chosen: Tensor) -> list[float]:
-        """Residual energy sum ||x - sum_{l' <= l} C_l'[codes_l']||^2 after each level l."""
-        residual, out = x.clone(), []
-        for level in range(self.levels):
-            residual.sub_(torch.index_select(self._books()[level], 0, codes[:, level], out=chosen))
+    def _energies(self, residual: Tensor, codes: Tensor, chosen: Tensor) -> list[float]:
+        """Residual energy sum ||x - sum_{l' <= l} C_l'[codes_l']||^2 after each level l, from the final
+        residual (N, d), which this adds the later levels back into, in place."""
+        out = [torch.linalg.vector_norm(residual).double().square().item()]
+        for level in range(self.levels - 1, 0, -1):
+            residual.add_(torch.index_select(self._books()[level], 0, codes[:, level], out=chosen))
             out.append(torch.linalg.vector_norm(residual).double().square().item())
-        return out
+        return out[::-1]
 
     def _spread(self, x: Tensor, codes: Tensor) -> Tensor:
         """Items sharing a full code, best-fitting first, keep it or take the nearest last-level code that no
