@@ -260,13 +260,12 @@ def kmeans(
 ) -> KMeansResult:
     """Lloyd's k-means on x (N, d) float32, most of the work on samples.
 
-    Greedy k-means++ on ``init_sample * k`` random points; ``sample_iter`` Lloyd iterations on
-    ``coarse_sample * k`` random points but at least a fifth of them (all points when that is over half
-    of them; None: all points,
-    ``sample_iter=0``: no sample fit); then ``max_iter``
-    iterations on all points at most (with ``balanced``, capacity-limited assignments). Residual k-means
-    runs one: on MiniLM movie vectors the seeding and the sample fit decide the quality, and its joint
-    refinement (``RQKMeans.refine``) does what more full-data iterations would, better.
+    Greedy k-means++ on ``init_sample * k`` random points; ``sample_iter`` Lloyd iterations on a sample
+    of ``coarse_sample * k`` points, at least a fifth of all (all of them when that is over half, or
+    with ``coarse_sample=None``; ``sample_iter=0`` skips this); then ``max_iter`` iterations on all
+    points at most (with ``balanced``, capacity-limited assignments). Residual k-means runs one: on
+    MiniLM movie vectors the seeding and the sample fit decide the quality, and its joint refinement
+    (``RQKMeans.refine``) does what more full-data iterations would, better.
     Returned: centroids = the means of the returned labels' clusters, labels = the last assignment
     (exact fp32; ``precision``, see _use_bf16, sets only the seeding and balanced-search matmuls), the
     exact inertia of that pair, and ``timings`` (seconds per stage, full-data distance passes).
