@@ -35,7 +35,7 @@ def rqkmeans_from(config: SidSettings, device: str = "cpu") -> RQKMeans:
         config.codes,
         normalize=config.normalize,
         balanced=config.balanced,
-        max_iter=config.kmeans_max_iter,
+        max_iter=config.full_data_iterations,
         sample_iter=config.kmeans_sample_iter,
         refine=config.kmeans_refine,
         spread=config.spread,

@@ -76,10 +76,10 @@ class SidSettings:
         10,
         "rqkmeans: Lloyd iterations per level on a 64*codes sample, after k-means++ on a 32*codes sample.",
     )
-    kmeans_max_iter: int = setting(
-        1,
-        "rqkmeans: Lloyd iterations per level on all movies after the sample fit (the refine sweeps do "
-        "the rest better: see docs/benchmarks.md).",
+    kmeans_max_iter: int | None = setting(
+        None,
+        "rqkmeans: Lloyd iterations per level on all movies after the sample fit. None: 1, the refine "
+        "sweeps do the rest better (docs/benchmarks.md); 10 with balanced, which has no refine sweeps.",
     )
     kmeans_refine: int = setting(
         3,
@@ -123,13 +123,20 @@ class SidSettings:
         unknown = [name for name in self.compare if name not in COMPARE_PRESETS]
         if unknown:
             raise SemanticIdConfigError(f"compare entries {unknown} are unknown; use any of {sorted(COMPARE_PRESETS)}")
-        if self.kmeans_max_iter < 1 or self.kmeans_sample_iter < 0 or self.kmeans_refine < 0 or self.spread < 0:
+        if self.full_data_iterations < 1 or self.kmeans_sample_iter < 0 or self.kmeans_refine < 0 or self.spread < 0:
             raise SemanticIdConfigError(
                 f"need kmeans_max_iter >= 1, kmeans_sample_iter >= 0, kmeans_refine >= 0 and spread >= 0, got "
                 f"{self.kmeans_max_iter}, {self.kmeans_sample_iter}, {self.kmeans_refine} and {self.spread}"
             )
         check_threads(self.threads)
         check_sizes(n_items, self.codes, self.levels)
+
+    @property
+    def full_data_iterations(self) -> int:
+        """``kmeans_max_iter`` or its default for the method (see its help)."""
+        if self.kmeans_max_iter is not None:
+            return self.kmeans_max_iter
+        return 10 if self.balanced else 1
 
     def variants(self) -> list["SidSettings"]:
         """The configured fit first, then each ``compare`` preset (no repeats)."""

@@ -83,6 +83,9 @@ def test_bad_refine_or_spread_settings_are_refused():
     with pytest.raises(SemanticIdConfigError, match="kmeans_sample_iter >= 0"):
         SidSettings(kmeans_sample_iter=-1).validate(1000)
     assert SidSettings().spread > 0 and SidSettings().kmeans_refine == 3  # the pipeline's defaults
+    # one full-data iteration before the refine sweeps; balanced fits have none, so they iterate longer
+    assert SidSettings().full_data_iterations == 1 and SidSettings(balanced=True).full_data_iterations == 10
+    assert SidSettings(balanced=True, kmeans_max_iter=3).full_data_iterations == 3
 
 
 def test_fit_is_deterministic_with_refine_and_spread():
