@@ -166,9 +166,9 @@ def markdown(board: pd.DataFrame) -> str:
     header = (
         "| # | variant | seeds | test NDCG@10 | test HR@10 | test HR@50 | test MRR | valid NDCG@10 "
         "| cold HR@10 | cold HR@200 | tail NDCG@10 | head NDCG@10 | params | CPU min/seed "
-        "| test NDCG@10 [95% CI] |"
+        "| test NDCG@10 [95% CI] | Δ test NDCG@10 vs hstu-id [paired CI] | Δ test HR@10 vs hstu-id [paired CI] |"
     )
-    lines = [header, "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|---:|---|"]
+    lines = [header, "|---:|---|---:|---|---|---|---|---|---|---|---|---|---:|---:|---|---|---|"]
     for _, r in board.iterrows():
         cells = [str(r["rank"]), f"`{r['variant']}`", str(r["seeds"])]
         for c in [
@@ -185,6 +185,8 @@ def markdown(board: pd.DataFrame) -> str:
             cells.append(pm(r[c], r[f"{c}_std"]))
         cells += [f"{r['num_params']:,}", f"{r['cpu_minutes_per_seed']:.1f}"]
         cells.append(ci(r, "test_ndcg_10_micro") if pd.notna(r.get("test_ndcg_10_micro")) else "—")
+        for c in ("diff_ndcg_10_micro", "diff_hr_10_micro"):
+            cells.append(ci(r, c) if pd.notna(r.get(c)) and r["variant"] != BASELINE else "—")
         lines.append("| " + " | ".join(cells) + " |")
     r = board.iloc[0]
     lines.append(

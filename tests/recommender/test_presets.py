@@ -23,7 +23,8 @@ def test_published_preset_is_the_papers():
 
 
 def test_small_preset_uses_the_new_objective_and_everything_is_configurable():
-    assert (SMALL.train.loss, SMALL.train.windows, SMALL.train.patience) == ("mixed", "all", 30)
+    t = SMALL.train
+    assert (t.loss, t.temperature, t.windows, t.patience) == ("full_softmax", 0.1, "all", 30)
     cfg = variant_config("sasrec-id", "small", {"train": {"loss": "full_softmax", "windows": "sample"}})
     assert (cfg.train.loss, cfg.train.windows) == ("full_softmax", "sample")
     with pytest.raises(ValueError, match="loss must be one of"):
