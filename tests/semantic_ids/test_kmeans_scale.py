@@ -93,3 +93,22 @@ def test_fit_is_deterministic_with_refine_and_spread():
     a, b = RQKMeans(3, 12, seed=1, spread=0.1), RQKMeans(3, 12, seed=1, spread=0.1)
     assert torch.equal(a.fit(x), b.fit(x)) and torch.equal(a.codebooks, b.codebooks)
     assert np.isfinite(a.inertia).all()
+
+
+def test_sample_fit_sees_at_least_a_fifth_of_the_points():
+    x = torch.from_numpy(clustered(6000, 8, levels=2, branching=4, seed=2, noise=0.3))
+    res = km.kmeans(x, 4, seed=0, coarse_sample=64, sample_iter=10, max_iter=1)  # 64 * 4 = 256 < 6000 / 5
+    sample_passes = res.timings["distance_passes"] - 1  # what the sample fit cost, in full-data passes
+    iterations = sample_passes / 0.2  # each sample iteration is one pass over 1,200 of 6,000 points
+    assert 1 <= round(iterations) <= 10 and abs(iterations - round(iterations)) < 1e-9
+
+
+def test_code_keys_without_overflow_match_the_arithmetic_ones():
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, 16, (500, 3), generator=gen)
+    small = RQKMeans(3, 16)._code_keys(codes)
+    wide = RQKMeans(3, 16)
+    wide.codes = 2**21  # codes ** levels = 2**63: the unique-prefix path
+    keys = wide._code_keys(codes)
+    same = (small[:, None] == small[None, :]) == (keys[:, None] == keys[None, :])
+    assert bool(same.all()) and torch.equal(keys % wide.codes, codes[:, -1])
