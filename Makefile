@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The instance config (dagster.yaml) lives at the repo root; its storage goes to .dagster/.
+# The instance config (dagster.yaml) lives at the repo root; its storage goes to history/, schedules/, storage/.
 DAGSTER_HOME ?= $(CURDIR)
 export DAGSTER_HOME
 
@@ -74,5 +74,5 @@ catalog: setup  ## rebuild the DuckDB views from the Parquet files
 	$(BIN)/movielens-dag catalog
 
 clean:  ## remove what the pipeline wrote (keeps the bundled data and overrides)
-	rm -rf .dagster data/warehouse data/warehouse.duckdb data/warehouse.duckdb.lock data/cache \
+	rm -rf .dagster history schedules storage data/warehouse data/warehouse.duckdb data/warehouse.duckdb.lock data/cache \
 		data/artifacts data/checkpoints data/downloads data/raw data/models data/posters

@@ -121,8 +121,7 @@ def fresh_home(home: Path) -> None:
     """A new, empty Dagster instance configured like the repo's (dagster.yaml), storage under ``home``."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    text = (ROOT / "dagster.yaml").read_text().replace("base_dir: .dagster", f"base_dir: {home}/.dagster")
-    (home / "dagster.yaml").write_text(text)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
 
 
 def environment(release: Path, data: Path, home: Path, subset: bool) -> dict[str, str]:

@@ -136,3 +136,30 @@ def test_every_environment_variable_is_documented_in_the_readme():
     readme = (PROJECT_ROOT / "README.md").read_text()
     for setting in ENVIRONMENT:
         assert f"`{setting.name}`" in readme, f"README does not document {setting.name}"
+
+
+def test_instance_storage_lives_under_dagster_home_whatever_the_working_directory(tmp_path):
+    # a worker or `dg launch` started in another folder must share the instance, not make its own
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    code = (
+        "import uuid, dagster as dg\n"
+        "with dg.DagsterInstance.get() as i:\n"
+        "    i.add_run(dg.DagsterRun(job_name='probe', run_id=str(uuid.uuid4())))\n"
+        "    print(i.root_directory, len(i.get_runs()))\n"
+    )
+    for cwd in (elsewhere, PROJECT_ROOT):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"DAGSTER_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        )
+        assert out.returncode == 0, out.stderr
+    assert (home / "history" / "runs.db").is_file()
+    assert out.stdout.split() == [str(home), "2"]  # the second process saw the first one's run: one instance
+    assert list(elsewhere.iterdir()) == []

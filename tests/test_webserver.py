@@ -120,4 +120,4 @@ def test_every_asset_is_listed_and_a_materialization_succeeds(dagster_dev):
         time.sleep(2)
     assert status == "SUCCESS", (home / "dagster_dev.log").read_text()[-4000:]
     assert (home / "data" / "warehouse" / "movielens" / "movies.parquet").exists()
-    assert (home / ".dagster" / "storage").is_dir()  # instance storage where dagster.yaml says
+    assert (home / "history" / "runs.db").is_file()  # the instance's storage lives under DAGSTER_HOME

@@ -105,17 +105,18 @@ def _worker(name: str, env: dict, log: Path) -> subprocess.Popen:
     )
 
 
-def _worker_running_a_step(home: Path, name: str) -> bool:
-    """Whether the instance recorded that worker ``name`` started a step (Dagster's engine event)."""
+def _workers_by_run(home: Path) -> dict[str, set[str]]:
+    """Which Celery workers started a step of each run (from Dagster's engine events)."""
     import dagster as dg
 
+    seen: dict[str, set[str]] = {}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for run in instance.get_runs():
             for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
                 worker = record.dagster_event.engine_event_data.metadata.get("Celery worker")
-                if worker is not None and str(worker.value).startswith(name + "@"):
-                    return True
-    return False
+                if worker is not None:
+                    seen.setdefault(run.run_id, set()).add(str(worker.value).split("@")[0])
+    return seen
 
 
 def _cache_rows(data: Path) -> list[str]:
@@ -130,8 +131,13 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
     docs = bundled_documents.slice(0, N_DOCS)
     warehouse.write_parquet_atomic(docs, DataPaths(data).asset_file("documents", "movie_documents"))
     env = _env(home, data, redis_url)
+    import dagster as dg
 
-    workers = {name: _worker(name, env, tmp_path / f"{name}.log") for name in ("w1", "w2")}
+    with dg.DagsterInstance.from_config(str(home)):
+        pass  # create the instance's SQLite schema once, before six processes open it at the same moment
+
+    # w2 starts only once w1 holds a step: started together, an idle w2 can take every shard first
+    workers = {"w1": _worker("w1", env, tmp_path / "w1.log")}
     runs = []
     try:
         for k in range(SHARDS):
@@ -155,10 +161,12 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
                     )
                 )
         deadline = time.monotonic() + 600
-        while not _worker_running_a_step(home, "w1"):
+        while not any("w1" in names for names in _workers_by_run(home).values()):
             assert time.monotonic() < deadline, "w1 never started a step:\n" + (tmp_path / "w1.log").read_text()[-3000:]
-            assert all(r.poll() is None for r in runs) or not all(r.poll() == 0 for r in runs)
+            failed = [k for k, r in enumerate(runs) if r.poll() not in (None, 0)]
+            assert not failed, (tmp_path / f"run{failed[0]}.log").read_text()[-4000:]
             time.sleep(0.5)
+        workers["w2"] = _worker("w2", env, tmp_path / "w2.log")
         os.killpg(workers["w1"].pid, signal.SIGKILL)  # mid-step: late ack leaves the step to w2
         for k, run in enumerate(runs):
             code = run.wait(timeout=900)
@@ -168,14 +176,15 @@ def test_shards_on_celery_survive_a_killed_worker(tmp_path, redis_url, bundled_d
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL) if proc in workers.values() else proc.kill()
 
-    import dagster as dg
-
     with dg.DagsterInstance.from_config(str(home)) as instance:
         finished = [r for r in instance.get_runs() if r.job_name == "embedding_shards_celery_job"]
         assert sorted(r.tags["dagster/partition"] for r in finished) == [
             f"shard-{k:02d}-of-{SHARDS:02d}" for k in range(SHARDS)
         ]
         assert {r.status for r in finished} == {dg.DagsterRunStatus.SUCCESS}  # every shard once, all succeeded
+
+    # the step w1 held when it was killed was redelivered to w2 and ran there again
+    assert sorted(map(sorted, _workers_by_run(home).values())) == [["w1", "w2"], ["w2"], ["w2"], ["w2"]]
 
     hashes = _cache_rows(data)
     assert not list((data / "cache").rglob("*.part-*.parquet"))  # every shard compacted its commits
