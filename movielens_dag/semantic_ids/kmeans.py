@@ -87,6 +87,22 @@ def _nearest(scorer: Scorer, c: Tensor, x_sq: Tensor) -> tuple[Tensor, Tensor]:
     return labels, (dist + x_sq).clamp_min_(0.0)  # rounding can make tiny distances negative
 
 
+def nearest_to_shifted(x: Tensor, c: Tensor, codes: Tensor) -> Tensor:
+    """Index of the nearest centroid to x_i + c[codes_i] for each row of x (N, d), without forming that
+    (N, d) sum: (x_i + c_a).c_k = x_i.c_k + G[a, k] with the Gram matrix G = c c^T (K, K). The joint
+    refinement's search (x is the residual without one level, ``codes`` that level's current codes)."""
+    check_codebook_dim(x, c)
+    gram = c @ c.T  # (K, K)
+    labels = torch.empty(x.shape[0], dtype=torch.long, device=c.device)
+    shift = None
+    for rows, scores in Scorer(x).scores(c):  # scores = ||c||^2 - 2 x.c, per chunk (rows, K)
+        if shift is None:
+            shift = torch.empty_like(scores)
+        part = torch.index_select(gram, 0, codes[rows], out=shift[: scores.shape[0]])  # (rows, K)
+        torch.argmin(scores.sub_(part, alpha=2.0), 1, out=labels[rows])
+    return labels
+
+
 def _balanced(scorer: Scorer, c: Tensor, x_sq: Tensor) -> tuple[Tensor, Tensor]:
     """Nearest centroid under a capacity of ceil(N/K) points per centroid.
 

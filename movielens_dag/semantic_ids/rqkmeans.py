@@ -17,7 +17,7 @@ import time
 import torch
 from torch import Tensor
 
-from movielens_dag.semantic_ids.kmeans import _update, kmeans, nearest
+from movielens_dag.semantic_ids.kmeans import _update, kmeans, nearest, nearest_to_shifted
 from movielens_dag.semantic_ids.settings import SemanticIdConfigError, check_sizes
 from movielens_dag.semantic_ids.validation import check_codebook_dim, check_embeddings
 
@@ -121,17 +121,31 @@ class RQKMeans:
 
     def _refine(self, residual: Tensor, codes: Tensor, chosen: Tensor) -> None:
         """``refine`` sweeps of block coordinate descent on ||x - sum_l C_l[codes_l]||^2, one level at a
-        time; updates the codebooks, codes (N, L) and residual (N, d) in place."""
-        books = self._books()
+        time; updates the codebooks, codes (N, L) and residual (N, d) in place.
+
+        Each level's target is t = residual + C[old codes] (x minus every other level), but it is never
+        formed: the search uses the Gram trick (``nearest_to_shifted``), the new cluster sums add the old
+        centroids per (new, old) code pair, and the residual moves by one gather from the few distinct
+        pairs' differences C[old] - C'[new]. On a CPU each skipped (N, d) pass costs about a third of
+        the search (see kmeans.py)."""
+        books, k = self._books(), self.codes
         for _ in range(self.refine):
             for level in range(self.levels):
-                target = residual.add_(torch.index_select(books[level], 0, codes[:, level], out=chosen))
-                labels, _ = nearest(target, books[level])  # x minus every other level, in place
-                sums, counts = _update(target, labels, self.codes)
+                book, old = books[level], codes[:, level]
+                labels = nearest_to_shifted(residual, book, old)  # (N,)
+                pairs, inverse, pair_counts = torch.unique(
+                    labels * k + old, return_inverse=True, return_counts=True
+                )  # (P,) distinct (new, old) code pairs, P << N
+                new_codes, old_codes = pairs // k, pairs % k
+                sums, counts = _update(residual, labels, k)  # sum of t = sum of residual + sum of C[old]
+                sums.index_add_(0, new_codes, book[old_codes] * pair_counts[:, None].to(book.dtype))
+                new_book = book.clone()
                 used = counts > 0  # an unused code keeps its centroid
-                books[level][used] = sums[used] / counts[used, None]
+                new_book[used] = sums[used] / counts[used, None]
+                delta = book[old_codes] - new_book[new_codes]  # (P, d)
+                residual.add_(torch.index_select(delta, 0, inverse, out=chosen))  # t - C'[new]
+                books[level] = new_book
                 codes[:, level] = labels
-                residual.sub_(torch.index_select(books[level], 0, labels, out=chosen))
 
     def _energies(self, residual: Tensor, codes: Tensor, chosen: Tensor) -> list[float]:
         """Residual energy sum ||x - sum_{l' <= l} C_l'[codes_l']||^2 after each level l, from the final

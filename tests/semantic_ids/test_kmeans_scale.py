@@ -33,6 +33,31 @@ def test_timings_say_where_the_time_went_and_centroids_are_cluster_means():
     assert res.inertia == pytest.approx(direct, rel=1e-5)
 
 
+def test_search_against_a_shifted_target_equals_forming_the_target():
+    gen = torch.Generator().manual_seed(1)
+    x, c = torch.randn(20_000, 12, generator=gen), torch.randn(64, 12, generator=gen)  # 3 chunks of rows
+    codes = torch.randint(64, (20_000,), generator=gen)
+    shifted = km.nearest_to_shifted(x, c, codes)
+    target = (x + c[codes]).double()
+    brute = torch.cdist(target, c.double()).square()  # (N, K) float64 reference
+    assert (brute.gather(1, shifted[:, None]).squeeze(1) <= brute.min(1).values + 1e-5).all()
+    assert (shifted == km.nearest(x + c[codes], c)[0]).float().mean() > 0.999  # ties aside, the same labels
+
+
+def test_refinement_leaves_the_last_level_at_its_targets_means():
+    # the sweep never forms the targets (x minus the other levels): its sums and residual updates must
+    # still equal what forming them gives, so the last level refined holds its targets' means
+    x = torch.from_numpy(clustered(3000, 16, levels=3, branching=6, seed=4, noise=0.4))
+    rq = RQKMeans(3, 16, seed=0, refine=2)
+    codes = rq.fit(x)
+    target = rq.prepare(x) - rq.codebooks[0][codes[:, 0]] - rq.codebooks[1][codes[:, 1]]
+    for k in codes[:, 2].unique().tolist():
+        torch.testing.assert_close(rq.codebooks[2][k], target[codes[:, 2] == k].mean(0), rtol=0, atol=1e-5)
+    assert rq.inertia[-1] == pytest.approx(
+        (target - rq.codebooks[2][codes[:, 2]]).double().square().sum().item(), rel=1e-4
+    )
+
+
 def test_refinement_lowers_the_error_and_encode_matches_it():
     x = torch.from_numpy(clustered(2000, 32, levels=3, branching=6, seed=7, noise=0.4))
     greedy = RQKMeans(3, 16, seed=0, refine=0, encode_rounds=0)
