@@ -126,7 +126,7 @@ class RQKMeans:
         Each level's target is t = residual + C[old codes] (x minus every other level), but it is never
         formed: the search uses the Gram trick (``nearest_to_shifted``), the new cluster sums add the old
         centroids per (new, old) code pair, and the residual moves by one gather from the few distinct
-        pairs' differences C[old] - C'[new]. On a CPU each skipped (N, d) pass costs about a third of
+        pairs' differences C[old] - C'[new]. On a CPU each skipped (N, d) pass costs about a fifth of
         the search (see kmeans.py)."""
         books, k = self._books(), self.codes
         for _ in range(self.refine):
