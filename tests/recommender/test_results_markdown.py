@@ -2,24 +2,12 @@
 
 import pandas as pd
 
-from movielens_dag.recommender.results import markdown
-
-METRICS = [
-    "test_ndcg_10",
-    "test_hr_10",
-    "test_hr_50",
-    "test_mrr",
-    "valid_ndcg_10",
-    "test_cold_hr_10",
-    "test_cold_hr_200",
-    "test_tail_ndcg_10",
-    "test_head_ndcg_10",
-]
+from movielens_dag.recommender.results import TABLE_METRICS, markdown
 
 
 def row(variant: str, rank: int, diff: float | None) -> dict:
     r = {"rank": rank, "variant": variant, "seeds": 3, "num_params": 1000, "cpu_minutes_per_seed": 1.0}
-    r |= {c: 0.05 for c in METRICS} | {f"{c}_std": 0.001 for c in METRICS}
+    r |= {c: 0.05 for c in TABLE_METRICS} | {f"{c}_std": 0.001 for c in TABLE_METRICS}
     r |= {"test_cold_n": 1, "test_tail_n": 2, "test_head_n": 3}
     r |= {"test_ndcg_10_micro": 0.05, "test_ndcg_10_micro_low": 0.04, "test_ndcg_10_micro_high": 0.06}
     for c in ("diff_ndcg_10_micro", "diff_hr_10_micro"):
